@@ -1,0 +1,1 @@
+//! paperboy_app
