@@ -7,15 +7,10 @@ fn main() {
     let source = "data/arxiv_taxonomy.json";
     println!("cargo::rerun-if-changed={source}");
     let text = fs::read_to_string(source).expect("reading the arXiv taxonomy");
-    let taxonomy: serde_json::Value =
-        serde_json::from_str(&text).expect("parsing the arXiv taxonomy");
+    let taxonomy: serde_json::Value = serde_json::from_str(&text).expect("parsing the arXiv taxonomy");
 
     let str_field = |value: &serde_json::Value, key: &str| -> String {
-        value
-            .get(key)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_owned()
+        value.get(key).and_then(|v| v.as_str()).unwrap_or_default().to_owned()
     };
 
     let mut out = String::new();
@@ -26,12 +21,7 @@ fn main() {
     groups.sort_by_key(|(id, _)| id.as_str());
     out.push_str("pub(crate) static GROUPS: &[GroupInfo] = &[\n");
     for (id, group) in &groups {
-        writeln!(
-            out,
-            "    GroupInfo {{ id: {id:?}, name: {:?} }},",
-            str_field(group, "name")
-        )
-        .unwrap();
+        writeln!(out, "    GroupInfo {{ id: {id:?}, name: {:?} }},", str_field(group, "name")).unwrap();
     }
     out.push_str("];\n");
 
@@ -50,9 +40,7 @@ fn main() {
     }
     out.push_str("];\n");
 
-    let subsumed = taxonomy["ARCHIVES_SUBSUMED"]
-        .as_object()
-        .expect("ARCHIVES_SUBSUMED");
+    let subsumed = taxonomy["ARCHIVES_SUBSUMED"].as_object().expect("ARCHIVES_SUBSUMED");
     let categories = taxonomy["CATEGORIES"].as_object().expect("CATEGORIES");
     let mut categories: Vec<_> = categories.iter().collect();
     categories.sort_by_key(|(id, _)| id.as_str());
@@ -72,19 +60,12 @@ fn main() {
     }
     out.push_str("];\n");
 
-    let aliases = taxonomy["CATEGORY_ALIASES"]
-        .as_object()
-        .expect("CATEGORY_ALIASES");
+    let aliases = taxonomy["CATEGORY_ALIASES"].as_object().expect("CATEGORY_ALIASES");
     let mut aliases: Vec<_> = aliases.iter().collect();
     aliases.sort_by_key(|(alias, _)| alias.as_str());
     out.push_str("pub(crate) static ALIASES: &[(&str, &str)] = &[\n");
     for (alias, canonical) in &aliases {
-        writeln!(
-            out,
-            "    ({alias:?}, {:?}),",
-            canonical.as_str().expect("alias target")
-        )
-        .unwrap();
+        writeln!(out, "    ({alias:?}, {:?}),", canonical.as_str().expect("alias target")).unwrap();
     }
     out.push_str("];\n");
 

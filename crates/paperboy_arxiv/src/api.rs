@@ -33,32 +33,19 @@ pub struct Feed {
 pub fn parse_feed(body: &[u8], page_label: &str) -> Result<Feed, Error> {
     let root = xml::parse(&xml::decode(body)?)?;
     if root.name != "feed" {
-        return Err(Error::Malformed(format!(
-            "expected an Atom feed, got <{}>",
-            root.name
-        )));
+        return Err(Error::Malformed(format!("expected an Atom feed, got <{}>", root.name)));
     }
-    let number = |name: &str| {
-        root.child_text(name)
-            .and_then(|t| t.trim().parse::<u64>().ok())
-    };
-    let mut feed = Feed {
-        entries: Vec::new(),
-        total_results: number("totalResults"),
-        start_index: number("startIndex"),
-    };
+    let number = |name: &str| root.child_text(name).and_then(|t| t.trim().parse::<u64>().ok());
+    let mut feed =
+        Feed { entries: Vec::new(), total_results: number("totalResults"), start_index: number("startIndex") };
     for (index, entry) in root.children_named("entry").enumerate() {
         let id_url = entry.child_text("id").unwrap_or_default();
         if id_url.contains("/api/errors") {
-            let message = entry
-                .child_text("summary")
-                .map(|s| text::collapse_whitespace(&s))
-                .unwrap_or_default();
+            let message = entry.child_text("summary").map(|s| text::collapse_whitespace(&s)).unwrap_or_default();
             return Err(Error::Api(message));
         }
         let position = format!("{page_label}, entry {} ({})", index + 1, id_url.trim());
-        feed.entries
-            .push(paper_from_entry(entry).map_err(|reason| RecordError::new(position, reason)));
+        feed.entries.push(paper_from_entry(entry).map_err(|reason| RecordError::new(position, reason)));
     }
     Ok(feed)
 }
@@ -66,9 +53,7 @@ pub fn parse_feed(body: &[u8], page_label: &str) -> Result<Feed, Error> {
 fn paper_from_entry(entry: &Element) -> Result<Paper, String> {
     let id_url = entry.child_text("id").ok_or("the entry has no <id>")?;
     let id = ArxivId::parse_lenient(&id_url).map_err(|e| e.to_string())?;
-    let title = entry
-        .child_text("title")
-        .ok_or("the entry has no <title>")?;
+    let title = entry.child_text("title").ok_or("the entry has no <title>")?;
     let mut paper = Paper::new(id, title);
     paper.abstract_text = entry.child_text("summary").unwrap_or_default();
     paper.authors = entry
@@ -77,17 +62,9 @@ fn paper_from_entry(entry: &Element) -> Result<Paper, String> {
         .map(|name| text::decode_tex_accents(&name))
         .collect();
     // The primary category first, then the rest in feed order; ACM/MSC classes are dropped.
-    let primary = entry
-        .child("primary_category")
-        .and_then(|c| c.attribute("term"));
-    let terms: Vec<&str> = primary
-        .into_iter()
-        .chain(
-            entry
-                .children_named("category")
-                .filter_map(|c| c.attribute("term")),
-        )
-        .collect();
+    let primary = entry.child("primary_category").and_then(|c| c.attribute("term"));
+    let terms: Vec<&str> =
+        primary.into_iter().chain(entry.children_named("category").filter_map(|c| c.attribute("term"))).collect();
     paper.categories = oai::parse_category_tokens(terms.into_iter())?;
     paper.comments = entry.child_text("comment");
     paper.journal_ref = entry.child_text("journal_ref");
@@ -99,17 +76,9 @@ fn paper_from_entry(entry: &Element) -> Result<Paper, String> {
     if let Some(version) = id.version() {
         // The entry is that version; its date is `updated` (for v1, `published`).
         let submitted = if version == 1 { published } else { updated };
-        paper.versions.push(Version {
-            number: version,
-            submitted,
-            size: None,
-        });
+        paper.versions.push(Version { number: version, submitted, size: None });
         if version > 1 && published.is_some() {
-            paper.versions.push(Version {
-                number: 1,
-                submitted: published,
-                size: None,
-            });
+            paper.versions.push(Version { number: 1, submitted: published, size: None });
         }
     }
     paper.normalize().map_err(|e| e.to_string())
@@ -149,11 +118,7 @@ pub struct ApiClient {
 
 impl ApiClient {
     /// A client for `endpoint`, waiting `politeness.min_interval` between requests (3 s for arXiv).
-    pub fn new(
-        endpoint: &str,
-        politeness: Politeness,
-        page_size: usize,
-    ) -> Result<ApiClient, Error> {
+    pub fn new(endpoint: &str, politeness: Politeness, page_size: usize) -> Result<ApiClient, Error> {
         Ok(ApiClient {
             http: HttpClient::new(politeness)?,
             endpoint: endpoint.to_owned(),
@@ -163,19 +128,11 @@ impl ApiClient {
 
     /// Runs the query page by page, handing each page to `on_page` as it arrives. Stops at the end
     /// of the results, at `max_results`, or at an empty page.
-    pub fn fetch(
-        &self,
-        query: &ApiQuery,
-        mut on_page: impl FnMut(Feed) -> Result<(), Error>,
-    ) -> Result<(), Error> {
+    pub fn fetch(&self, query: &ApiQuery, mut on_page: impl FnMut(Feed) -> Result<(), Error>) -> Result<(), Error> {
         match query {
             ApiQuery::Ids(ids) => {
                 for (chunk_index, chunk) in ids.chunks(self.page_size).enumerate() {
-                    let id_list = chunk
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(",");
+                    let id_list = chunk.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
                     let params = vec![
                         ("id_list", id_list),
                         ("start", "0".to_owned()),
@@ -217,12 +174,10 @@ impl ApiClient {
     /// A request; a 4xx response carrying an Atom error entry becomes [`Error::Api`].
     fn get(&self, params: &[(&str, String)]) -> Result<Vec<u8>, Error> {
         match self.http.get(&self.endpoint, params) {
-            Err(Error::Status { status, body, url }) => {
-                match parse_feed(body.as_bytes(), "error") {
-                    Err(api_error @ Error::Api(_)) => Err(api_error),
-                    _ => Err(Error::Status { status, body, url }),
-                }
-            }
+            Err(Error::Status { status, body, url }) => match parse_feed(body.as_bytes(), "error") {
+                Err(api_error @ Error::Api(_)) => Err(api_error),
+                _ => Err(Error::Status { status, body, url }),
+            },
             other => other,
         }
     }
@@ -236,14 +191,8 @@ mod tests {
     /// latin-1 text of UTF-8 bytes.
     pub(crate) fn recorded_body(name: &str) -> (u16, Vec<u8>) {
         let path = format!("{}/tests/data/api-2026/{name}", env!("CARGO_MANIFEST_DIR"));
-        let json: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        let body = json["body"]
-            .as_str()
-            .unwrap()
-            .chars()
-            .map(|c| c as u32 as u8)
-            .collect();
+        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let body = json["body"].as_str().unwrap().chars().map(|c| c as u32 as u8).collect();
         (json["status_code"].as_u64().unwrap() as u16, body)
     }
 
@@ -261,16 +210,11 @@ mod tests {
 
     #[test]
     fn old_style_ids_and_paged_search_results_parse() {
-        for name in [
-            "id_astro-ph_0601001_s0_m100_3150dca9dc76.json",
-            "id_quant-ph_0201082v1_s0_m100_86989fe779ef.json",
-        ] {
+        for name in ["id_astro-ph_0601001_s0_m100_3150dca9dc76.json", "id_quant-ph_0201082v1_s0_m100_86989fe779ef.json"]
+        {
             let (_, body) = recorded_body(name);
             let feed = parse_feed(&body, "p").unwrap();
-            assert!(
-                feed.entries[0].as_ref().unwrap().id.is_old_style(),
-                "{name}"
-            );
+            assert!(feed.entries[0].as_ref().unwrap().id.is_old_style(), "{name}");
         }
         let (_, body) = recorded_body("q_testing_s0_m100_cfe7536492ca.json");
         let feed = parse_feed(&body, "p").unwrap();
@@ -281,12 +225,7 @@ mod tests {
 
     #[test]
     fn raw_2016_responses_parse() {
-        for entry in std::fs::read_dir(format!(
-            "{}/tests/data/api-2016",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
-        {
+        for entry in std::fs::read_dir(format!("{}/tests/data/api-2016", env!("CARGO_MANIFEST_DIR"))).unwrap() {
             let path = entry.unwrap().path();
             let feed = parse_feed(&std::fs::read(&path).unwrap(), "p").unwrap();
             assert!(!feed.entries.is_empty(), "{}", path.display());
@@ -301,9 +240,6 @@ mod tests {
         let (status, body) = recorded_body("id_abc_s0_m100_b79c8dcf6bc3.json");
         assert_eq!(status, 400);
         let err = parse_feed(&body, "p").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "the arXiv API answered: incorrect id format for abc"
-        );
+        assert_eq!(err.to_string(), "the arXiv API answered: incorrect id format for abc");
     }
 }

@@ -33,68 +33,42 @@ pub struct HfRecord {
 
 /// Reads a file (plain or gzip) holding one API response or JSON Lines of records. `observed_at`
 /// is when the numbers were read, for files that do not say (the API response does not).
-pub fn read_file(
-    path: &Path,
-    observed_at: DateTime<Utc>,
-) -> Result<Vec<Result<HfRecord, RecordError>>, Error> {
-    let file = File::open(path).map_err(|source| Error::Io {
-        path: path.to_owned(),
-        source,
-    })?;
+pub fn read_file(path: &Path, observed_at: DateTime<Utc>) -> Result<Vec<Result<HfRecord, RecordError>>, Error> {
+    let file = File::open(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
     let mut raw = Vec::new();
     let mut reader = BufReader::new(file);
-    reader.read_to_end(&mut raw).map_err(|source| Error::Io {
-        path: path.to_owned(),
-        source,
-    })?;
+    reader.read_to_end(&mut raw).map_err(|source| Error::Io { path: path.to_owned(), source })?;
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
-        MultiGzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|err| {
-                Error::Malformed(format!(
-                    "{}: the gzip data is corrupt or truncated ({err})",
-                    path.display()
-                ))
-            })?;
+        MultiGzDecoder::new(raw.as_slice()).read_to_end(&mut out).map_err(|err| {
+            Error::Malformed(format!("{}: the gzip data is corrupt or truncated ({err})", path.display()))
+        })?;
         out
     } else {
         raw
     };
     let text = String::from_utf8(bytes).map_err(|err| {
-        Error::Malformed(format!(
-            "{}: not valid UTF-8 at byte {}",
-            path.display(),
-            err.utf8_error().valid_up_to()
-        ))
+        Error::Malformed(format!("{}: not valid UTF-8 at byte {}", path.display(), err.utf8_error().valid_up_to()))
     })?;
     parse(&text, &path.display().to_string(), observed_at)
 }
 
 /// Parses the text of an API response (`[...]`, or `{"data": [...]}`) or of JSON Lines.
-pub fn parse(
-    text: &str,
-    label: &str,
-    observed_at: DateTime<Utc>,
-) -> Result<Vec<Result<HfRecord, RecordError>>, Error> {
+pub fn parse(text: &str, label: &str, observed_at: DateTime<Utc>) -> Result<Vec<Result<HfRecord, RecordError>>, Error> {
     let trimmed = text.trim_start();
     if trimmed.starts_with('[') || (trimmed.starts_with('{') && !looks_like_json_lines(trimmed)) {
-        let value: Value = serde_json::from_str(text)
-            .map_err(|err| Error::Malformed(format!("{label}: invalid JSON: {err}")))?;
+        let value: Value =
+            serde_json::from_str(text).map_err(|err| Error::Malformed(format!("{label}: invalid JSON: {err}")))?;
         let items = match value {
             Value::Array(items) => items,
             Value::Object(mut object) => match object.remove("data") {
                 Some(Value::Array(items)) => items,
                 _ => {
-                    return Err(Error::Malformed(format!(
-                        "{label}: expected a JSON array of daily papers"
-                    )));
+                    return Err(Error::Malformed(format!("{label}: expected a JSON array of daily papers")));
                 }
             },
             _ => {
-                return Err(Error::Malformed(format!(
-                    "{label}: expected a JSON array of daily papers"
-                )));
+                return Err(Error::Malformed(format!("{label}: expected a JSON array of daily papers")));
             }
         };
         Ok(items
@@ -111,8 +85,7 @@ pub fn parse(
             .enumerate()
             .filter(|(_, line)| !line.trim().is_empty())
             .map(|(i, line)| {
-                flat_record(line, observed_at)
-                    .map_err(|reason| RecordError::new(format!("{label}:{}", i + 1), reason))
+                flat_record(line, observed_at).map_err(|reason| RecordError::new(format!("{label}:{}", i + 1), reason))
             })
             .collect())
     }
@@ -121,21 +94,14 @@ pub fn parse(
 fn looks_like_json_lines(text: &str) -> bool {
     // A JSON Lines file has a complete object on its first line.
     let first = text.lines().next().unwrap_or("");
-    serde_json::from_str::<Value>(first).is_ok()
-        && text
-            .lines()
-            .nth(1)
-            .is_some_and(|l| l.trim_start().starts_with('{'))
+    serde_json::from_str::<Value>(first).is_ok() && text.lines().nth(1).is_some_and(|l| l.trim_start().starts_with('{'))
 }
 
 /// One item of the API response. The paper's fields sit under `paper`; the list date is
 /// `paper.submittedOnDailyAt` (2025 on) or the item's `publishedAt` (2024).
 fn api_item(item: Value, observed_at: DateTime<Utc>) -> Result<HfRecord, String> {
     let paper = item.get("paper").ok_or("the item has no `paper`")?;
-    let id_text = paper
-        .get("id")
-        .and_then(Value::as_str)
-        .ok_or("the item has no `paper.id`")?;
+    let id_text = paper.get("id").and_then(Value::as_str).ok_or("the item has no `paper.id`")?;
     let id = ArxivId::parse(id_text).map_err(|e| e.to_string())?;
     let day = paper
         .get("submittedOnDailyAt")
@@ -149,21 +115,14 @@ fn api_item(item: Value, observed_at: DateTime<Utc>) -> Result<HfRecord, String>
         upvotes: count(paper.get("upvotes")),
         comments: count(item.get("numComments")),
         github_repo: github_repo(paper.get("githubRepo")),
-        github_stars: paper
-            .get("githubStars")
-            .and_then(Value::as_u64)
-            .map(|n| n.min(u32::MAX as u64) as u32),
+        github_stars: paper.get("githubStars").and_then(Value::as_u64).map(|n| n.min(u32::MAX as u64) as u32),
         featured_on: day,
         observed_at,
     };
     let title = paper.get("title").and_then(Value::as_str);
     let metadata = title.map(|title| {
         let mut metadata = Paper::new(id, title);
-        metadata.abstract_text = paper
-            .get("summary")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
+        metadata.abstract_text = paper.get("summary").and_then(Value::as_str).unwrap_or_default().to_owned();
         metadata.authors = paper
             .get("authors")
             .and_then(Value::as_array)
@@ -182,13 +141,7 @@ fn api_item(item: Value, observed_at: DateTime<Utc>) -> Result<HfRecord, String>
             .map(|d| d.with_timezone(&Utc));
         metadata
     });
-    Ok(HfRecord {
-        signals,
-        paper: metadata
-            .map(Paper::normalize)
-            .transpose()
-            .map_err(|e| e.to_string())?,
-    })
+    Ok(HfRecord { signals, paper: metadata.map(Paper::normalize).transpose().map_err(|e| e.to_string())? })
 }
 
 /// A flattened record, one per line: `{"id","title","abstract","authors":[..],"published",
@@ -211,15 +164,12 @@ struct FlatRecord {
 }
 
 fn flat_record(line: &str, observed_at: DateTime<Utc>) -> Result<HfRecord, String> {
-    let record: FlatRecord =
-        serde_json::from_str(line).map_err(|err| format!("invalid JSON: {err}"))?;
+    let record: FlatRecord = serde_json::from_str(line).map_err(|err| format!("invalid JSON: {err}"))?;
     let id = ArxivId::parse(record.id.trim()).map_err(|e| e.to_string())?;
     let featured_on = record
         .hf_date
         .as_deref()
-        .map(|d| {
-            NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| format!("invalid hf_date {d:?}"))
-        })
+        .map(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| format!("invalid hf_date {d:?}")))
         .transpose()?;
     let observed = record
         .upvotes_observed_by
@@ -255,10 +205,7 @@ fn flat_record(line: &str, observed_at: DateTime<Utc>) -> Result<HfRecord, Strin
 }
 
 fn count(value: Option<&Value>) -> u32 {
-    value
-        .and_then(Value::as_u64)
-        .unwrap_or(0)
-        .min(u32::MAX as u64) as u32
+    value.and_then(Value::as_u64).unwrap_or(0).min(u32::MAX as u64) as u32
 }
 
 /// Only `https://github.com/...` links are kept: the value ends up in an `href`.
@@ -266,9 +213,7 @@ fn github_repo(value: Option<&Value>) -> Option<String> {
     let url = value?.as_str()?.trim();
     let valid = url.starts_with("https://github.com/")
         && url.len() < 300
-        && url["https://github.com/".len()..]
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
+        && url["https://github.com/".len()..].chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
     valid.then(|| url.trim_end_matches('/').to_owned())
 }
 
@@ -277,14 +222,8 @@ mod tests {
     use super::*;
 
     fn sample(name: &str) -> Vec<HfRecord> {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data/hf-raw")
-            .join(name);
-        read_file(&path, Utc::now())
-            .unwrap()
-            .into_iter()
-            .map(Result::unwrap)
-            .collect()
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/hf-raw").join(name);
+        read_file(&path, Utc::now()).unwrap().into_iter().map(Result::unwrap).collect()
     }
 
     #[test]
@@ -294,25 +233,16 @@ mod tests {
         assert_eq!(era_2024[0].signals.id.to_string(), "2405.15738");
         assert_eq!(era_2024[0].signals.upvotes, 32);
         assert_eq!(era_2024[0].signals.comments, 3);
-        assert_eq!(
-            era_2024[0].signals.featured_on,
-            NaiveDate::from_ymd_opt(2024, 5, 27)
-        );
+        assert_eq!(era_2024[0].signals.featured_on, NaiveDate::from_ymd_opt(2024, 5, 27));
 
         let era_2025 = sample("2025-06-10.json.gz");
         assert_eq!(era_2025.len(), 28);
         assert_eq!(era_2025[0].signals.upvotes, 97);
-        assert_eq!(
-            era_2025[0].paper.as_ref().unwrap().title,
-            "Reinforcement Pre-Training"
-        );
+        assert_eq!(era_2025[0].paper.as_ref().unwrap().title, "Reinforcement Pre-Training");
 
         let era_2026 = sample("2026-08-07.json.gz");
         let first = &era_2026[0];
-        assert_eq!(
-            first.signals.github_repo.as_deref(),
-            Some("https://github.com/ZethWang/AgentOPSD")
-        );
+        assert_eq!(first.signals.github_repo.as_deref(), Some("https://github.com/ZethWang/AgentOPSD"));
         assert_eq!(first.signals.github_stars, Some(2));
         assert_eq!(first.paper.as_ref().unwrap().authors.len(), 13);
     }
@@ -324,10 +254,7 @@ mod tests {
         let records = parse(text, "f", Utc::now()).unwrap();
         let first = records[0].as_ref().unwrap();
         assert_eq!(first.signals.upvotes, 4);
-        assert_eq!(
-            first.signals.github_repo, None,
-            "non-GitHub links are dropped"
-        );
+        assert_eq!(first.signals.github_repo, None, "non-GitHub links are dropped");
         assert!(records[1].is_err());
     }
 

@@ -54,18 +54,10 @@ impl HttpClient {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(politeness.timeout))
             .http_status_as_error(false)
-            .user_agent(concat!(
-                "paperboy/",
-                env!("CARGO_PKG_VERSION"),
-                " (self-hosted paper discovery)"
-            ))
+            .user_agent(concat!("paperboy/", env!("CARGO_PKG_VERSION"), " (self-hosted paper discovery)"))
             .build()
             .into();
-        Ok(HttpClient {
-            agent,
-            politeness,
-            last_request: Mutex::new(None),
-        })
+        Ok(HttpClient { agent, politeness, last_request: Mutex::new(None) })
     }
 
     pub(crate) fn politeness(&self) -> Politeness {
@@ -78,40 +70,22 @@ impl HttpClient {
         let mut attempt = 0;
         loop {
             self.wait_turn();
-            let request = self
-                .agent
-                .get(url)
-                .query_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
+            let request = self.agent.get(url).query_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
             let outcome = request.call();
             let retry_in = match outcome {
                 Ok(mut response) => {
                     let status = response.status().as_u16();
                     if (200..300).contains(&status) {
-                        return response
-                            .body_mut()
-                            .with_config()
-                            .limit(MAX_BODY_BYTES)
-                            .read_to_vec()
-                            .map_err(|err| Error::Http {
-                                url: url.to_owned(),
-                                detail: format!("reading the body: {err}"),
-                            });
+                        return response.body_mut().with_config().limit(MAX_BODY_BYTES).read_to_vec().map_err(|err| {
+                            Error::Http { url: url.to_owned(), detail: format!("reading the body: {err}") }
+                        });
                     }
-                    let retry_after = response
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(parse_retry_after);
-                    let body = response
-                        .body_mut()
-                        .with_config()
-                        .limit(256 * 1024)
-                        .read_to_string()
-                        .unwrap_or_default();
+                    let retry_after =
+                        response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+                    let body = response.body_mut().with_config().limit(256 * 1024).read_to_string().unwrap_or_default();
                     match status {
                         503 | 429 | 502 | 504 => {
-                            let wait = retry_after
-                                .unwrap_or(self.politeness.min_interval * 2u32.pow(attempt.min(6)));
+                            let wait = retry_after.unwrap_or(self.politeness.min_interval * 2u32.pow(attempt.min(6)));
                             if wait > self.politeness.max_retry_after {
                                 return Err(Error::Http {
                                     url: url.to_owned(),
@@ -121,19 +95,11 @@ impl HttpClient {
                                     ),
                                 });
                             }
-                            tracing::warn!(
-                                status,
-                                wait_s = wait.as_secs_f64(),
-                                "server asked to retry later"
-                            );
+                            tracing::warn!(status, wait_s = wait.as_secs_f64(), "server asked to retry later");
                             Some((wait, format!("HTTP {status}")))
                         }
                         _ => {
-                            return Err(Error::Status {
-                                url: url.to_owned(),
-                                status,
-                                body,
-                            });
+                            return Err(Error::Status { url: url.to_owned(), status, body });
                         }
                     }
                 }
@@ -146,16 +112,10 @@ impl HttpClient {
                             | ureq::Error::HostNotFound
                     );
                     if !transient {
-                        return Err(Error::Http {
-                            url: url.to_owned(),
-                            detail: err.to_string(),
-                        });
+                        return Err(Error::Http { url: url.to_owned(), detail: err.to_string() });
                     }
                     tracing::warn!(error = %err, "request failed; retrying");
-                    Some((
-                        self.politeness.min_interval * 2u32.pow(attempt.min(6)),
-                        err.to_string(),
-                    ))
+                    Some((self.politeness.min_interval * 2u32.pow(attempt.min(6)), err.to_string()))
                 }
             };
             let (wait, detail) = retry_in.expect("every other branch returned");
@@ -163,10 +123,7 @@ impl HttpClient {
             if attempt > self.politeness.max_retries {
                 return Err(Error::Http {
                     url: url.to_owned(),
-                    detail: format!(
-                        "{detail}; gave up after {} retries",
-                        self.politeness.max_retries
-                    ),
+                    detail: format!("{detail}; gave up after {} retries", self.politeness.max_retries),
                 });
             }
             thread::sleep(wait);
@@ -175,10 +132,7 @@ impl HttpClient {
 
     /// Sleeps until `min_interval` has passed since the previous request started.
     fn wait_turn(&self) {
-        let mut last = self
-            .last_request
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut last = self.last_request.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(previous) = *last {
             let elapsed = previous.elapsed();
             if elapsed < self.politeness.min_interval {
@@ -195,9 +149,7 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
-    let when = DateTime::parse_from_rfc2822(value)
-        .ok()?
-        .with_timezone(&Utc);
+    let when = DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&Utc);
     Some((when - Utc::now()).to_std().unwrap_or(Duration::ZERO))
 }
 
@@ -208,10 +160,7 @@ mod tests {
     #[test]
     fn retry_after_reads_seconds_and_dates() {
         assert_eq!(parse_retry_after("5"), Some(Duration::from_secs(5)));
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
-            Some(Duration::ZERO)
-        );
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon"), None);
     }
 }

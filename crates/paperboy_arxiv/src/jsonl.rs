@@ -29,27 +29,12 @@ pub struct JsonlReader {
 impl JsonlReader {
     /// Opens a file; gzip is recognised by its magic bytes, not its name.
     pub fn open(path: &Path) -> Result<JsonlReader, Error> {
-        let file = File::open(path).map_err(|err| Error::Io {
-            path: path.to_owned(),
-            source: err,
-        })?;
+        let file = File::open(path).map_err(|err| Error::Io { path: path.to_owned(), source: err })?;
         let counter = CountingHandle::default();
-        let mut buffered = BufReader::with_capacity(
-            256 * 1024,
-            CountingReader {
-                inner: file,
-                count: counter.clone(),
-            },
-        );
-        let head = buffered.fill_buf().map_err(|err| Error::Io {
-            path: path.to_owned(),
-            source: err,
-        })?;
+        let mut buffered = BufReader::with_capacity(256 * 1024, CountingReader { inner: file, count: counter.clone() });
+        let head = buffered.fill_buf().map_err(|err| Error::Io { path: path.to_owned(), source: err })?;
         let lines: Box<dyn BufRead + Send> = if head.starts_with(&[0x1f, 0x8b]) {
-            Box::new(BufReader::with_capacity(
-                256 * 1024,
-                MultiGzDecoder::new(buffered),
-            ))
+            Box::new(BufReader::with_capacity(256 * 1024, MultiGzDecoder::new(buffered)))
         } else {
             Box::new(buffered)
         };
@@ -93,26 +78,18 @@ impl Iterator for JsonlReader {
                     if line.is_empty() {
                         continue;
                     }
-                    return Some(
-                        parse_line(line)
-                            .map_err(|reason| RecordError::new(self.line_position(), reason)),
-                    );
+                    return Some(parse_line(line).map_err(|reason| RecordError::new(self.line_position(), reason)));
                 }
                 Err(err) => {
                     self.finished = true;
                     let reason = match err.kind() {
-                        io::ErrorKind::UnexpectedEof => {
-                            "the file ends early (truncated gzip?)".to_owned()
-                        }
+                        io::ErrorKind::UnexpectedEof => "the file ends early (truncated gzip?)".to_owned(),
                         io::ErrorKind::InvalidData if err.to_string().contains("UTF-8") => {
                             "the line is not valid UTF-8; reading stopped".to_owned()
                         }
                         _ => format!("reading stopped: {err}"),
                     };
-                    return Some(Err(RecordError {
-                        fatal: true,
-                        ..RecordError::new(self.line_position(), reason)
-                    }));
+                    return Some(Err(RecordError { fatal: true, ..RecordError::new(self.line_position(), reason) }));
                 }
             }
         }
@@ -124,8 +101,7 @@ pub fn parse_line(line: &str) -> Result<Paper, String> {
     if !line.starts_with('{') {
         return Err("expected a JSON object per line".into());
     }
-    let record: Record =
-        serde_json::from_str(line).map_err(|err| format!("invalid JSON: {err}"))?;
+    let record: Record = serde_json::from_str(line).map_err(|err| format!("invalid JSON: {err}"))?;
     record.into_paper()
 }
 
@@ -174,25 +150,18 @@ impl Record {
                 .map(|parts| {
                     // Kaggle's `[last, first, suffix]`.
                     let get = |i: usize| parts.get(i).map(|s| s.trim()).unwrap_or("");
-                    let name = [get(1), get(0), get(2)]
-                        .into_iter()
-                        .filter(|p| !p.is_empty())
-                        .collect::<Vec<_>>()
-                        .join(" ");
+                    let name =
+                        [get(1), get(0), get(2)].into_iter().filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" ");
                     text::decode_tex_accents(&name)
                 })
                 .collect(),
-            (_, Some(StringOrList::List(names))) => {
-                names.iter().map(|n| text::decode_tex_accents(n)).collect()
-            }
+            (_, Some(StringOrList::List(names))) => names.iter().map(|n| text::decode_tex_accents(n)).collect(),
             (_, Some(StringOrList::String(list))) => oai::split_author_list(&list),
             (_, None) => Vec::new(),
         };
         paper.categories = match self.categories {
             Some(StringOrList::String(list)) => oai::parse_categories(&list)?,
-            Some(StringOrList::List(list)) => {
-                oai::parse_category_tokens(list.iter().map(String::as_str))?
-            }
+            Some(StringOrList::List(list)) => oai::parse_category_tokens(list.iter().map(String::as_str))?,
             None => return Err("missing field `categories`".into()),
         };
         paper.comments = self.comments;
@@ -205,16 +174,8 @@ impl Record {
                 .strip_prefix('v')
                 .and_then(|n| n.parse().ok())
                 .ok_or_else(|| format!("invalid version label {:?}", version.version))?;
-            let submitted = version
-                .created
-                .as_deref()
-                .map(oai::parse_rfc2822)
-                .transpose()?;
-            paper.versions.push(Version {
-                number,
-                submitted,
-                size: None,
-            });
+            let submitted = version.created.as_deref().map(oai::parse_rfc2822).transpose()?;
+            paper.versions.push(Version { number, submitted, size: None });
         }
         if let Some(announced) = self.announced {
             paper.announced = Some(parse_day(&announced, "announced")?);
@@ -251,9 +212,7 @@ struct CountingReader<R> {
 impl<R: Read> Read for CountingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.count
-            .0
-            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        self.count.0.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(n)
     }
 }
@@ -280,19 +239,13 @@ mod tests {
         let first = papers[0];
         assert_eq!(first.id.to_string(), "0704.0001");
         assert_eq!(first.version, Some(2));
-        assert_eq!(
-            first.authors,
-            ["C. Balázs", "E. L. Berger", "P. M. Nadolsky", "C. -P. Yuan"]
-        );
+        assert_eq!(first.authors, ["C. Balázs", "E. L. Berger", "P. M. Nadolsky", "C. -P. Yuan"]);
         assert_eq!(
             first.title,
             "Calculation of prompt diphoton production cross sections at Tevatron and LHC energies"
         );
         assert_eq!(first.doi.as_deref(), Some("10.1103/PhysRevD.76.013009"));
-        assert_eq!(
-            first.submitted.unwrap().to_rfc3339(),
-            "2007-04-02T19:18:42+00:00"
-        );
+        assert_eq!(first.submitted.unwrap().to_rfc3339(), "2007-04-02T19:18:42+00:00");
         assert!(papers.iter().all(|p| !p.categories.is_empty()));
     }
 
@@ -302,14 +255,7 @@ mod tests {
         let paper = parse_line(line).unwrap();
         assert_eq!(paper.announced, NaiveDate::from_ymd_opt(2026, 6, 16));
         assert_eq!(paper.abstract_text, "Edge detection.");
-        assert_eq!(
-            paper
-                .categories
-                .iter()
-                .map(|c| c.as_str())
-                .collect::<Vec<_>>(),
-            ["cs.CV", "cs.AI"]
-        );
+        assert_eq!(paper.categories.iter().map(|c| c.as_str()).collect::<Vec<_>>(), ["cs.CV", "cs.AI"]);
         assert_eq!(paper.version, None);
     }
 
@@ -338,9 +284,7 @@ mod tests {
             .into_iter()
             .map(|r| match r {
                 Ok(p) => format!("ok {}", p.id),
-                Err(e) => e
-                    .to_string()
-                    .replace(&dir.path().display().to_string(), "DIR"),
+                Err(e) => e.to_string().replace(&dir.path().display().to_string(), "DIR"),
             })
             .collect();
         expect![[r#"
@@ -361,7 +305,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
         for i in 1..=2000 {
-            writeln!(encoder, r#"{{"id": "2401.{i:05}", "title": "Paper number {i} with some words", "categories": ["cs.CL"]}}"#).unwrap();
+            writeln!(
+                encoder,
+                r#"{{"id": "2401.{i:05}", "title": "Paper number {i} with some words", "categories": ["cs.CL"]}}"#
+            )
+            .unwrap();
         }
         let bytes = encoder.finish().unwrap();
         let whole = dir.path().join("day.jsonl.gz");
@@ -379,9 +327,6 @@ mod tests {
 
     #[test]
     fn missing_files_are_an_error() {
-        assert!(matches!(
-            JsonlReader::open(Path::new("/nonexistent/file.jsonl")),
-            Err(Error::Io { .. })
-        ));
+        assert!(matches!(JsonlReader::open(Path::new("/nonexistent/file.jsonl")), Err(Error::Io { .. })));
     }
 }

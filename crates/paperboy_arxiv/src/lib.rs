@@ -90,10 +90,6 @@ pub struct RecordError {
 impl RecordError {
     /// A skipped record.
     pub fn new(position: impl Into<String>, reason: impl Into<String>) -> RecordError {
-        RecordError {
-            position: position.into(),
-            reason: reason.into(),
-            fatal: false,
-        }
+        RecordError { position: position.into(), reason: reason.into(), fatal: false }
     }
 }

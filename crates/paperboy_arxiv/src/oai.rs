@@ -42,9 +42,7 @@ impl FromStr for MetadataFormat {
         match s {
             "arXiv" | "arxiv" => Ok(MetadataFormat::Arxiv),
             "arXivRaw" | "arxivraw" | "arxiv-raw" => Ok(MetadataFormat::ArxivRaw),
-            other => Err(format!(
-                "unknown metadata format {other:?} (use arXiv or arXivRaw)"
-            )),
+            other => Err(format!("unknown metadata format {other:?} (use arXiv or arXivRaw)")),
         }
     }
 }
@@ -86,10 +84,7 @@ pub struct Page {
 pub fn parse_response(body: &[u8], page_label: &str) -> Result<Page, Error> {
     let root = xml::parse(&xml::decode(body)?)?;
     if root.name != "OAI-PMH" {
-        return Err(Error::Malformed(format!(
-            "expected an OAI-PMH response, got <{}>",
-            root.name
-        )));
+        return Err(Error::Malformed(format!("expected an OAI-PMH response, got <{}>", root.name)));
     }
     let mut page = Page {
         records: Vec::new(),
@@ -104,28 +99,21 @@ pub fn parse_response(body: &[u8], page_label: &str) -> Result<Page, Error> {
         if code == "noRecordsMatch" {
             return Ok(page);
         }
-        return Err(Error::Oai {
-            code,
-            message: text::collapse_whitespace(&error.text()),
-        });
+        return Err(Error::Oai { code, message: text::collapse_whitespace(&error.text()) });
     }
     let list = root
         .child("ListRecords")
         .or_else(|| root.child("GetRecord"))
-        .ok_or_else(|| {
-            Error::Malformed("the response has neither ListRecords nor GetRecord".into())
-        })?;
+        .ok_or_else(|| Error::Malformed("the response has neither ListRecords nor GetRecord".into()))?;
     for (index, record) in list.children_named("record").enumerate() {
         let position = format!("{page_label}, record {}", index + 1);
         let Some(header) = record.child("header") else {
-            page.records
-                .push(Err(RecordError::new(position, "the record has no header")));
+            page.records.push(Err(RecordError::new(position, "the record has no header")));
             continue;
         };
         let identifier = header.child_text("identifier").unwrap_or_default();
-        if let Some(stamp) = header
-            .child_text("datestamp")
-            .and_then(|d| NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok())
+        if let Some(stamp) =
+            header.child_text("datestamp").and_then(|d| NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok())
         {
             page.max_datestamp = page.max_datestamp.max(Some(stamp));
         }
@@ -143,15 +131,12 @@ pub fn parse_response(body: &[u8], page_label: &str) -> Result<Page, Error> {
                 "arXivRaw" => paper_from_arxiv_raw(metadata),
                 other => Err(format!("unsupported metadata format <{other}>")),
             });
-        page.records
-            .push(parsed.map_err(|reason| RecordError::new(position, reason)));
+        page.records.push(parsed.map_err(|reason| RecordError::new(position, reason)));
     }
     if let Some(token) = list.child("resumptionToken") {
         let value = token.text().trim().to_owned();
         page.resumption_token = (!value.is_empty()).then_some(value);
-        page.complete_list_size = token
-            .attribute("completeListSize")
-            .and_then(|v| v.parse().ok());
+        page.complete_list_size = token.attribute("completeListSize").and_then(|v| v.parse().ok());
         page.cursor = token.attribute("cursor").and_then(|v| v.parse().ok());
     }
     Ok(page)
@@ -165,12 +150,8 @@ fn paper_from_arxiv(metadata: &Element) -> Result<Paper, String> {
             authors
                 .children_named("author")
                 .map(|author| {
-                    let part = |name| {
-                        author
-                            .child_text(name)
-                            .map(|t| text::collapse_whitespace(&t))
-                            .unwrap_or_default()
-                    };
+                    let part =
+                        |name| author.child_text(name).map(|t| text::collapse_whitespace(&t)).unwrap_or_default();
                     let name = [part("forenames"), part("keyname"), part("suffix")]
                         .into_iter()
                         .filter(|p| !p.is_empty())
@@ -202,15 +183,8 @@ fn paper_from_arxiv_raw(metadata: &Element) -> Result<Paper, String> {
             Some(date) => Some(parse_rfc2822(&date)?),
             None => None,
         };
-        let size = version
-            .child_text("size")
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty());
-        paper.versions.push(Version {
-            number,
-            submitted,
-            size,
-        });
+        let size = version.child_text("size").map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        paper.versions.push(Version { number, submitted, size });
     }
     paper.normalize().map_err(|e| e.to_string())
 }
@@ -219,9 +193,7 @@ fn paper_from_arxiv_raw(metadata: &Element) -> Result<Paper, String> {
 fn common_fields(metadata: &Element) -> Result<Paper, String> {
     let id_text = metadata.child_text("id").ok_or("the record has no <id>")?;
     let id = ArxivId::parse(id_text.trim()).map_err(|e| e.to_string())?;
-    let title = metadata
-        .child_text("title")
-        .ok_or("the record has no <title>")?;
+    let title = metadata.child_text("title").ok_or("the record has no <title>")?;
     let mut paper = Paper::new(id, title);
     paper.abstract_text = metadata.child_text("abstract").unwrap_or_default();
     paper.categories = parse_categories(&metadata.child_text("categories").unwrap_or_default())?;
@@ -238,9 +210,7 @@ pub(crate) fn parse_categories(list: &str) -> Result<Vec<Category>, String> {
     parse_category_tokens(list.split_whitespace())
 }
 
-pub(crate) fn parse_category_tokens<'a>(
-    tokens: impl Iterator<Item = &'a str>,
-) -> Result<Vec<Category>, String> {
+pub(crate) fn parse_category_tokens<'a>(tokens: impl Iterator<Item = &'a str>) -> Result<Vec<Category>, String> {
     let mut categories = Vec::new();
     let mut unknown = Vec::new();
     for token in tokens {
@@ -308,9 +278,7 @@ pub struct Harvester {
 impl Harvester {
     /// A harvester that waits `politeness.min_interval` between requests (3 s for arXiv).
     pub fn new(politeness: Politeness) -> Result<Harvester, Error> {
-        Ok(Harvester {
-            http: HttpClient::new(politeness)?,
-        })
+        Ok(Harvester { http: HttpClient::new(politeness)? })
     }
 
     /// Fetches one page: the first of `request` when `resumption_token` is `None`, else the page the
@@ -339,12 +307,10 @@ impl Harvester {
         match self.http.get(&request.endpoint, &params) {
             Ok(body) => parse_response(&body, &label),
             // OAI-PMH servers may send their error document with a 4xx status.
-            Err(Error::Status { status, body, url }) => {
-                match parse_response(body.as_bytes(), &label) {
-                    Err(oai_error @ Error::Oai { .. }) => Err(oai_error),
-                    _ => Err(Error::Status { status, body, url }),
-                }
-            }
+            Err(Error::Status { status, body, url }) => match parse_response(body.as_bytes(), &label) {
+                Err(oai_error @ Error::Oai { .. }) => Err(oai_error),
+                _ => Err(Error::Status { status, body, url }),
+            },
             Err(err) => Err(err),
         }
     }
@@ -372,12 +338,7 @@ mod tests {
             paper.version,
             paper.title,
             paper.authors.join("; "),
-            paper
-                .categories
-                .iter()
-                .map(|c| c.as_str())
-                .collect::<Vec<_>>()
-                .join(" "),
+            paper.categories.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(" "),
             &paper.abstract_text.chars().take(40).collect::<String>(),
             paper.submitted.map(|d| d.date_naive().to_string()),
             paper.updated.map(|d| d.date_naive().to_string()),
@@ -389,13 +350,8 @@ mod tests {
 
     #[test]
     fn list_records_in_arxiv_format() {
-        let page =
-            parse_response(&fixture("oai-hepcrawl/arxiv-physics-hep-th.xml"), "page 1").unwrap();
-        let papers: Vec<String> = page
-            .records
-            .iter()
-            .map(|r| summary(r.as_ref().unwrap()))
-            .collect();
+        let page = parse_response(&fixture("oai-hepcrawl/arxiv-physics-hep-th.xml"), "page 1").unwrap();
+        let papers: Vec<String> = page.records.iter().map(|r| summary(r.as_ref().unwrap())).collect();
         expect![[r#"
             1412.8323 vNone "Toolbox for reconstructing quantum theory from rules on information acquisition" | Philipp A Hoehn | quant-ph gr-qc hep-th math-ph physics.hist-ph | We develop an operational approach for r | sub Some("2014-12-29") upd Some("2017-12-13") | doi None | jref None | lic Some("http://creativecommons.org/licenses/by/4.0/")
             1507.07790 vNone "Relativistic quantum dynamics of vector bosons in an Aharonov-Bohm potential" | Luis B. Castro; Edilberto O. Silva | hep-th math-ph quant-ph | The Aharonov-Bohm (AB) problem for vecto | sub Some("2015-07-28") upd Some("2016-03-04") | doi Some("10.1088/1751-8121/aa9c53") | jref Some("J. Phys. A: Math. Theor. 51 (2018) 035201") | lic Some("http://arxiv.org/licenses/nonexclusive-distrib/1.0/")
@@ -407,11 +363,9 @@ mod tests {
 
     #[test]
     fn get_record_with_raw_formatting() {
-        let page = parse_response(
-            &fixture("oai-inspire-next/integration_workflows__oai_arxiv_record_to_accept.xml"),
-            "p",
-        )
-        .unwrap();
+        let page =
+            parse_response(&fixture("oai-inspire-next/integration_workflows__oai_arxiv_record_to_accept.xml"), "p")
+                .unwrap();
         let paper = page.records[0].as_ref().unwrap();
         assert_eq!(paper.id.to_string(), "1511.01097");
         assert!(!paper.title.contains('\n'));
@@ -421,10 +375,7 @@ mod tests {
     fn every_recorded_get_record_parses() {
         let mut n = 0;
         for dir in ["oai-hepcrawl", "oai-inspire-next"] {
-            for entry in
-                std::fs::read_dir(format!("{}/tests/data/{dir}", env!("CARGO_MANIFEST_DIR")))
-                    .unwrap()
-            {
+            for entry in std::fs::read_dir(format!("{}/tests/data/{dir}", env!("CARGO_MANIFEST_DIR"))).unwrap() {
                 let path = entry.unwrap().path();
                 match parse_response(&std::fs::read(&path).unwrap(), "p") {
                     Ok(page) => {
@@ -445,18 +396,13 @@ mod tests {
 
     #[test]
     fn oai_errors_are_reported_with_code_and_message() {
-        let err = parse_response(
-            &fixture("oai-inspire-next/integration_arxiv__is-malformed.xml"),
-            "p",
-        )
-        .unwrap_err();
-        expect!["the OAI-PMH server answered idDoesNotExist: Malformed identifier `oai:arXiv.org:is-malformed'"].assert_eq(&err.to_string());
+        let err = parse_response(&fixture("oai-inspire-next/integration_arxiv__is-malformed.xml"), "p").unwrap_err();
+        expect!["the OAI-PMH server answered idDoesNotExist: Malformed identifier `oai:arXiv.org:is-malformed'"]
+            .assert_eq(&err.to_string());
         let no_match = br#"<?xml version="1.0"?><OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"><error code="noRecordsMatch">none</error></OAI-PMH>"#;
         assert!(parse_response(no_match, "p").unwrap().records.is_empty());
         let bad_token = br#"<OAI-PMH><error code="badResumptionToken">expired</error></OAI-PMH>"#;
-        assert!(
-            matches!(parse_response(bad_token, "p"), Err(Error::Oai { code, .. }) if code == "badResumptionToken")
-        );
+        assert!(matches!(parse_response(bad_token, "p"), Err(Error::Oai { code, .. }) if code == "badResumptionToken"));
     }
 
     #[test]
@@ -501,25 +447,15 @@ mod tests {
         assert_eq!(paper.versions.len(), 2);
         assert_eq!(paper.versions[0].size.as_deref(), Some("424kb"));
         assert_eq!(paper.authors[0], "C. Balázs");
-        assert_eq!(
-            paper.submitted.unwrap().to_rfc3339(),
-            "2007-04-02T19:18:42+00:00"
-        );
+        assert_eq!(paper.submitted.unwrap().to_rfc3339(), "2007-04-02T19:18:42+00:00");
     }
 
     #[test]
     fn wrong_encoding_is_a_clear_error() {
-        let err = parse_response(
-            b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><OAI-PMH>\xff</OAI-PMH>",
-            "p",
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("not valid UTF-8"), "{err}");
         let err =
-            parse_response(b"<html><body>Service unavailable</body></html>", "p").unwrap_err();
-        assert!(
-            err.to_string().contains("expected an OAI-PMH response"),
-            "{err}"
-        );
+            parse_response(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><OAI-PMH>\xff</OAI-PMH>", "p").unwrap_err();
+        assert!(err.to_string().contains("not valid UTF-8"), "{err}");
+        let err = parse_response(b"<html><body>Service unavailable</body></html>", "p").unwrap_err();
+        assert!(err.to_string().contains("expected an OAI-PMH response"), "{err}");
     }
 }

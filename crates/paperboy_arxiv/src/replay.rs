@@ -23,10 +23,7 @@ pub struct Request {
 impl Request {
     /// The value of a query parameter.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -44,20 +41,12 @@ pub struct Response {
 impl Response {
     /// `200 OK` with this body.
     pub fn ok(body: impl Into<Vec<u8>>) -> Response {
-        Response {
-            status: 200,
-            headers: Vec::new(),
-            body: body.into(),
-        }
+        Response { status: 200, headers: Vec::new(), body: body.into() }
     }
 
     /// Any status with this body.
     pub fn status(status: u16, body: impl Into<Vec<u8>>) -> Response {
-        Response {
-            status,
-            headers: Vec::new(),
-            body: body.into(),
-        }
+        Response { status, headers: Vec::new(), body: body.into() }
     }
 
     /// Adds a header.
@@ -127,20 +116,11 @@ fn serve(stream: TcpStream, handler: &Handler, log: &Mutex<Vec<Request>>) -> std
     reader.read_exact(&mut body)?;
     let target = request_line.split_whitespace().nth(1).unwrap_or("/");
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let request = Request {
-        path: path.to_owned(),
-        query: parse_query(query),
-        at: Instant::now(),
-    };
+    let request = Request { path: path.to_owned(), query: parse_query(query), at: Instant::now() };
     log.lock().unwrap().push(request.clone());
     let response = handler(&request);
     let mut out = stream;
-    write!(
-        out,
-        "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
-        response.status,
-        response.body.len()
-    )?;
+    write!(out, "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n", response.status, response.body.len())?;
     for (name, value) in &response.headers {
         write!(out, "{name}: {value}\r\n")?;
     }
@@ -169,10 +149,7 @@ fn percent_decode(text: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                match std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
-                    .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-                {
+                match std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|hex| u8::from_str_radix(hex, 16).ok()) {
                     Some(byte) => {
                         out.push(byte);
                         i += 2;
@@ -197,9 +174,7 @@ pub fn fixture_dir() -> std::path::PathBuf {
 /// records of three recorded `GetRecord` responses. Pages 1 and 2 end with a resumption token in
 /// arXiv's format (`<cursor>|<next>`), as arXiv sends them.
 pub fn oai_pages() -> Vec<String> {
-    let read = |name: &str| {
-        std::fs::read_to_string(fixture_dir().join(name)).expect("recorded OAI-PMH response")
-    };
+    let read = |name: &str| std::fs::read_to_string(fixture_dir().join(name)).expect("recorded OAI-PMH response");
     let records_of = |text: &str| -> String {
         let start = text.find("<record>").expect("a record");
         let end = text.rfind("</record>").expect("a record") + "</record>".len();
@@ -207,9 +182,9 @@ pub fn oai_pages() -> Vec<String> {
     };
     let envelope = |records: &str, token: Option<(usize, usize)>| {
         let token = match token {
-            Some((cursor, next)) => format!(
-                r#"<resumptionToken cursor="{cursor}" completeListSize="9">3132962|{next}</resumptionToken>"#
-            ),
+            Some((cursor, next)) => {
+                format!(r#"<resumptionToken cursor="{cursor}" completeListSize="9">3132962|{next}</resumptionToken>"#)
+            }
             None => r#"<resumptionToken cursor="6" completeListSize="9"/>"#.to_owned(),
         };
         format!(
@@ -234,14 +209,8 @@ pub fn oai_pages() -> Vec<String> {
     .map(|name| records_of(&read(name)))
     .collect();
     vec![
-        envelope(
-            &records_of(&read("oai-hepcrawl/arxiv-physics-hep-th.xml")),
-            Some((0, 3)),
-        ),
-        envelope(
-            &records_of(&read("oai-hepcrawl/arxiv-physics-hep-ex.xml")),
-            Some((3, 6)),
-        ),
+        envelope(&records_of(&read("oai-hepcrawl/arxiv-physics-hep-th.xml")), Some((0, 3))),
+        envelope(&records_of(&read("oai-hepcrawl/arxiv-physics-hep-ex.xml")), Some((3, 6))),
         envelope(&page_3.join("\n"), None),
     ]
 }

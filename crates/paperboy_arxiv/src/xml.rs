@@ -29,10 +29,7 @@ impl Element {
     }
 
     /// Every child element with this local name.
-    pub(crate) fn children_named<'a>(
-        &'a self,
-        name: &'a str,
-    ) -> impl Iterator<Item = &'a Element> + 'a {
+    pub(crate) fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
         self.elements().filter(move |e| e.name == name)
     }
 
@@ -66,10 +63,7 @@ impl Element {
 
     /// An attribute's value by local name.
     pub(crate) fn attribute(&self, name: &str) -> Option<&str> {
-        self.attributes
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.attributes.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -81,13 +75,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<String, Error> {
         .strip_prefix("<?xml")
         .and_then(|decl| decl.split("?>").next())
         .and_then(|decl| decl.split("encoding=").nth(1))
-        .map(|rest| {
-            rest.trim_start_matches(['"', '\''])
-                .split(['"', '\''])
-                .next()
-                .unwrap_or("")
-                .to_owned()
-        });
+        .map(|rest| rest.trim_start_matches(['"', '\'']).split(['"', '\'']).next().unwrap_or("").to_owned());
     match declared.as_deref() {
         None | Some("utf-8" | "utf8" | "us-ascii" | "ascii") => {
             let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
@@ -102,9 +90,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<String, Error> {
         Some("iso-8859-1" | "latin1" | "latin-1" | "windows-1252" | "cp1252") => {
             Ok(bytes.iter().map(|&b| b as char).collect())
         }
-        Some(other) => Err(Error::Malformed(format!(
-            "unsupported XML encoding {other:?}"
-        ))),
+        Some(other) => Err(Error::Malformed(format!("unsupported XML encoding {other:?}"))),
     }
 }
 
@@ -114,32 +100,19 @@ pub(crate) fn parse(text: &str) -> Result<Element, Error> {
     reader.config_mut().check_end_names = true;
     let mut stack: Vec<Element> = vec![Element::default()];
     let malformed = |reader: &Reader<&[u8]>, detail: String| {
-        Error::Malformed(format!(
-            "malformed XML at byte {}: {detail}",
-            reader.buffer_position()
-        ))
+        Error::Malformed(format!("malformed XML at byte {}: {detail}", reader.buffer_position()))
     };
     loop {
-        let event = reader
-            .read_event()
-            .map_err(|err| malformed(&reader, err.to_string()))?;
+        let event = reader.read_event().map_err(|err| malformed(&reader, err.to_string()))?;
         match event {
             Event::Start(start) => stack.push(element(&start).map_err(|e| malformed(&reader, e))?),
             Event::Empty(start) => {
                 let element = element(&start).map_err(|e| malformed(&reader, e))?;
-                stack
-                    .last_mut()
-                    .expect("the document root stays")
-                    .children
-                    .push(Child::Element(element));
+                stack.last_mut().expect("the document root stays").children.push(Child::Element(element));
             }
             Event::End(_) => {
-                let element = stack
-                    .pop()
-                    .expect("check_end_names keeps starts and ends paired");
-                let parent = stack
-                    .last_mut()
-                    .ok_or_else(|| malformed(&reader, "unbalanced end tag".into()))?;
+                let element = stack.pop().expect("check_end_names keeps starts and ends paired");
+                let parent = stack.last_mut().ok_or_else(|| malformed(&reader, "unbalanced end tag".into()))?;
                 parent.children.push(Child::Element(element));
             }
             Event::Text(text) => {
@@ -196,17 +169,11 @@ fn element(start: &BytesStart<'_>) -> Result<Element, String> {
     for attribute in start.attributes() {
         let attribute = attribute.map_err(|e| e.to_string())?;
         let key = attribute.key.local_name().as_ref().to_owned();
-        let value = attribute
-            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-            .map_err(|e| e.to_string())?
-            .into_owned();
+        let value =
+            attribute.normalized_value(quick_xml::XmlVersion::Implicit1_0).map_err(|e| e.to_string())?.into_owned();
         attributes.push((key, value));
     }
-    Ok(Element {
-        name,
-        attributes,
-        children: Vec::new(),
-    })
+    Ok(Element { name, attributes, children: Vec::new() })
 }
 
 #[cfg(test)]
@@ -215,9 +182,7 @@ mod tests {
 
     #[test]
     fn entities_and_namespaces_resolve() {
-        let root =
-            parse(r#"<a:feed xmlns:a="x"><t k="1 &amp; 2">A &amp; B &#233; &gt;</t><e/></a:feed>"#)
-                .unwrap();
+        let root = parse(r#"<a:feed xmlns:a="x"><t k="1 &amp; 2">A &amp; B &#233; &gt;</t><e/></a:feed>"#).unwrap();
         assert_eq!(root.name, "feed");
         let t = root.child("t").unwrap();
         assert_eq!(t.text(), "A & B é >");
@@ -227,20 +192,10 @@ mod tests {
 
     #[test]
     fn truncated_and_mismatched_documents_are_errors() {
-        assert!(
-            parse("<a><b>text</b>")
-                .unwrap_err()
-                .to_string()
-                .contains("truncated")
-        );
+        assert!(parse("<a><b>text</b>").unwrap_err().to_string().contains("truncated"));
         assert!(parse("<a><b></a>").is_err());
         assert!(parse("no xml here").is_err());
-        assert!(
-            parse("<a>&bogus;</a>")
-                .unwrap_err()
-                .to_string()
-                .contains("unknown entity")
-        );
+        assert!(parse("<a>&bogus;</a>").unwrap_err().to_string().contains("unknown entity"));
     }
 
     #[test]
@@ -252,9 +207,6 @@ mod tests {
         let err = decode(b"<?xml version='1.0' encoding='UTF-8'?><a>\xe9</a>").unwrap_err();
         assert!(err.to_string().contains("not valid UTF-8"), "{err}");
         let err = decode(b"<?xml version='1.0' encoding='Shift_JIS'?><a/>").unwrap_err();
-        assert!(
-            err.to_string().contains("unsupported XML encoding"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("unsupported XML encoding"), "{err}");
     }
 }

@@ -20,12 +20,7 @@ pub struct ArxivId {
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Scheme {
     /// `archive/YYMMNNN`; the archive is one of the taxonomy's, so it can be `'static`.
-    Old {
-        archive: &'static str,
-        year: u16,
-        month: u8,
-        number: u16,
-    },
+    Old { archive: &'static str, year: u16, month: u8, number: u16 },
     /// `YYMM.NNNN(N)`.
     New { year: u16, month: u8, number: u32 },
 }
@@ -44,10 +39,7 @@ impl ArxivId {
     /// Parses an id exactly as arXiv writes it: `2401.01234`, `2401.01234v2`, `0704.0001`,
     /// `hep-th/9901001v3` (an old-style subject class, `math.GT/0309136`, is accepted and dropped).
     pub fn parse(text: &str) -> Result<ArxivId, ArxivIdError> {
-        let error = |reason| ArxivIdError {
-            input: truncate(text, 64),
-            reason,
-        };
+        let error = |reason| ArxivIdError { input: truncate(text, 64), reason };
         if text.is_empty() {
             return Err(error("empty"));
         }
@@ -76,22 +68,14 @@ impl ArxivId {
                 rest = stripped;
             }
         }
-        for prefix in [
-            "arxiv.org/abs/",
-            "arxiv.org/pdf/",
-            "oai:arxiv.org:",
-            "arxiv:",
-        ] {
+        for prefix in ["arxiv.org/abs/", "arxiv.org/pdf/", "oai:arxiv.org:", "arxiv:"] {
             if let Some(stripped) = strip_prefix_ignore_case(rest, prefix) {
                 rest = stripped;
                 break;
             }
         }
         let rest = rest.strip_suffix(".pdf").unwrap_or(rest);
-        ArxivId::parse(rest).map_err(|err| ArxivIdError {
-            input: truncate(text, 64),
-            ..err
-        })
+        ArxivId::parse(rest).map_err(|err| ArxivIdError { input: truncate(text, 64), ..err })
     }
 
     /// The version, when the id names one (`v2` in `2401.01234v2`).
@@ -101,18 +85,12 @@ impl ArxivId {
 
     /// The same paper without a version: the key papers are stored under.
     pub fn base(&self) -> ArxivId {
-        ArxivId {
-            version: None,
-            ..*self
-        }
+        ArxivId { version: None, ..*self }
     }
 
     /// The same paper at the given version.
     pub fn with_version(&self, version: u16) -> ArxivId {
-        ArxivId {
-            version: Some(version),
-            ..*self
-        }
+        ArxivId { version: Some(version), ..*self }
     }
 
     /// Whether this is an old-style (`archive/YYMMNNN`) id.
@@ -130,17 +108,8 @@ impl ArxivId {
     fn sort_key(&self) -> (u8, u16, u8, &'static str, u32, u16) {
         let version = self.version.map_or(0, |v| v);
         match self.scheme {
-            Scheme::Old {
-                archive,
-                year,
-                month,
-                number,
-            } => (0, year, month, archive, number as u32, version),
-            Scheme::New {
-                year,
-                month,
-                number,
-            } => (1, year, month, "", number, version),
+            Scheme::Old { archive, year, month, number } => (0, year, month, archive, number as u32, version),
+            Scheme::New { year, month, number } => (1, year, month, "", number, version),
         }
     }
 }
@@ -154,8 +123,7 @@ fn truncate(text: &str, max_chars: usize) -> String {
 
 fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
     let head = text.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &text[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix).then(|| &text[prefix.len()..])
 }
 
 fn split_version(text: &str) -> Result<(&str, Option<u16>), &'static str> {
@@ -176,9 +144,7 @@ fn split_version(text: &str) -> Result<(&str, Option<u16>), &'static str> {
 }
 
 fn parse_new(base: &str) -> Result<Scheme, &'static str> {
-    let (yymm, number) = base
-        .split_once('.')
-        .ok_or("expected YYMM.NNNNN or archive/YYMMNNN")?;
+    let (yymm, number) = base.split_once('.').ok_or("expected YYMM.NNNNN or archive/YYMMNNN")?;
     if yymm.len() != 4 || !yymm.bytes().all(|b| b.is_ascii_digit()) {
         return Err("expected four digits YYMM before the dot");
     }
@@ -206,21 +172,13 @@ fn parse_new(base: &str) -> Result<Scheme, &'static str> {
     if number == 0 {
         return Err("the number after the dot cannot be zero");
     }
-    Ok(Scheme::New {
-        year,
-        month,
-        number,
-    })
+    Ok(Scheme::New { year, month, number })
 }
 
 fn parse_old(archive: &str, digits: &str) -> Result<Scheme, &'static str> {
     // `math.GT/0309136`: the subject class is not part of the identity of the paper.
-    let archive = archive
-        .split_once('.')
-        .map_or(archive, |(archive, _)| archive);
-    let archive = category::archive(archive)
-        .ok_or("unknown archive before the slash")?
-        .id;
+    let archive = archive.split_once('.').map_or(archive, |(archive, _)| archive);
+    let archive = category::archive(archive).ok_or("unknown archive before the slash")?.id;
     if digits.len() != 7 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err("expected seven digits YYMMNNN after the slash");
     }
@@ -237,28 +195,16 @@ fn parse_old(archive: &str, digits: &str) -> Result<Scheme, &'static str> {
     if number == 0 {
         return Err("the number cannot be zero");
     }
-    Ok(Scheme::Old {
-        archive,
-        year,
-        month,
-        number,
-    })
+    Ok(Scheme::Old { archive, year, month, number })
 }
 
 impl fmt::Display for ArxivId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.scheme {
-            Scheme::Old {
-                archive,
-                year,
-                month,
-                number,
-            } => write!(f, "{archive}/{:02}{month:02}{number:03}", year % 100)?,
-            Scheme::New {
-                year,
-                month,
-                number,
-            } => {
+            Scheme::Old { archive, year, month, number } => {
+                write!(f, "{archive}/{:02}{month:02}{number:03}", year % 100)?
+            }
+            Scheme::New { year, month, number } => {
                 let width = if year < 2015 { 4 } else { 5 };
                 write!(f, "{:02}{month:02}.{number:0width$}", year % 100)?
             }
@@ -386,47 +332,25 @@ mod tests {
             "https://arxiv.org/pdf/2401.01234v2.pdf",
             "oai:arXiv.org:2401.01234v2",
         ] {
-            assert_eq!(
-                ArxivId::parse_lenient(text).unwrap().to_string(),
-                "2401.01234v2",
-                "{text}"
-            );
+            assert_eq!(ArxivId::parse_lenient(text).unwrap().to_string(), "2401.01234v2", "{text}");
         }
         assert!(ArxivId::parse_lenient("diffusion").is_err());
     }
 
     #[test]
     fn subject_class_of_old_ids_is_dropped() {
-        assert_eq!(
-            ArxivId::parse("math.GT/0309136").unwrap().to_string(),
-            "math/0309136"
-        );
+        assert_eq!(ArxivId::parse("math.GT/0309136").unwrap().to_string(), "math/0309136");
     }
 
     #[test]
     fn ids_sort_chronologically() {
-        let mut ids: Vec<ArxivId> = [
-            "2401.01234v2",
-            "0704.0001",
-            "hep-th/9901001",
-            "2401.01234",
-            "1412.9999",
-        ]
-        .iter()
-        .map(|t| ArxivId::parse(t).unwrap())
-        .collect();
+        let mut ids: Vec<ArxivId> = ["2401.01234v2", "0704.0001", "hep-th/9901001", "2401.01234", "1412.9999"]
+            .iter()
+            .map(|t| ArxivId::parse(t).unwrap())
+            .collect();
         ids.sort();
         let sorted: Vec<String> = ids.iter().map(ToString::to_string).collect();
-        assert_eq!(
-            sorted,
-            [
-                "hep-th/9901001",
-                "0704.0001",
-                "1412.9999",
-                "2401.01234",
-                "2401.01234v2"
-            ]
-        );
+        assert_eq!(sorted, ["hep-th/9901001", "0704.0001", "1412.9999", "2401.01234", "2401.01234v2"]);
     }
 
     #[test]

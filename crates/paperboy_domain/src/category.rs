@@ -98,18 +98,13 @@ impl Category {
 
     /// The category that replaced this retired one, if any (`cmp-lg` -> `cs.CL`).
     pub fn subsumed_by(self) -> Option<Category> {
-        self.info()
-            .subsumed_by
-            .and_then(|id| Category::parse(id).ok())
+        self.info().subsumed_by.and_then(|id| Category::parse(id).ok())
     }
 }
 
 /// Looks up an archive (`cs`, `hep-th`, `math`, ...) by identifier.
 pub fn archive(id: &str) -> Option<&'static ArchiveInfo> {
-    tables::ARCHIVES
-        .binary_search_by(|info| info.id.cmp(id))
-        .ok()
-        .map(|i| &tables::ARCHIVES[i])
+    tables::ARCHIVES.binary_search_by(|info| info.id.cmp(id)).ok().map(|i| &tables::ARCHIVES[i])
 }
 
 /// Looks up a group (`grp_cs`, ...) by identifier.
@@ -155,16 +150,11 @@ mod tests {
 
     #[test]
     fn known_categories_parse_and_round_trip() {
-        for id in [
-            "cs.CL", "cs.CV", "hep-th", "astro-ph", "math.AG", "q-bio.NC", "stat.ML",
-        ] {
+        for id in ["cs.CL", "cs.CV", "hep-th", "astro-ph", "math.AG", "q-bio.NC", "stat.ML"] {
             let category = Category::parse(id).unwrap();
             assert_eq!(category.as_str(), id);
         }
-        assert_eq!(
-            Category::parse("cs.CL").unwrap().name(),
-            "Computation and Language"
-        );
+        assert_eq!(Category::parse("cs.CL").unwrap().name(), "Computation and Language");
         assert_eq!(Category::parse("cs.CL").unwrap().archive(), "cs");
     }
 
@@ -185,10 +175,7 @@ mod tests {
     #[test]
     fn retired_archives_know_their_successor() {
         let cmp_lg = Category::parse("cmp-lg").unwrap();
-        assert_eq!(
-            cmp_lg.subsumed_by(),
-            Some(Category::parse("cs.CL").unwrap())
-        );
+        assert_eq!(cmp_lg.subsumed_by(), Some(Category::parse("cs.CL").unwrap()));
         assert!(!cmp_lg.info().active);
     }
 

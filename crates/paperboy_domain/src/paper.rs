@@ -138,20 +138,11 @@ impl Paper {
         }
         self.categories = categories;
 
-        for field in [
-            &mut self.comments,
-            &mut self.journal_ref,
-            &mut self.doi,
-            &mut self.license,
-        ] {
+        for field in [&mut self.comments, &mut self.journal_ref, &mut self.doi, &mut self.license] {
             if let Some(value) = field.take() {
                 let value = text::collapse_whitespace(&value);
                 if !value.is_empty() {
-                    check_len(
-                        "comments, journal-ref, DOI or licence",
-                        &value,
-                        limits::FIELD_CHARS,
-                    )?;
+                    check_len("comments, journal-ref, DOI or licence", &value, limits::FIELD_CHARS)?;
                     *field = Some(value);
                 }
             }
@@ -171,12 +162,7 @@ impl Paper {
         if let Some(newest) = self.versions.last() {
             self.version = Some(self.version.map_or(newest.number, |v| v.max(newest.number)));
         }
-        if let Some(first) = self
-            .versions
-            .iter()
-            .find(|v| v.number == 1)
-            .and_then(|v| v.submitted)
-        {
+        if let Some(first) = self.versions.iter().find(|v| v.number == 1).and_then(|v| v.submitted) {
             self.submitted = Some(first);
         }
         if let Some(newest) = self.versions.last().and_then(|v| v.submitted) {
@@ -193,13 +179,10 @@ impl Paper {
     /// The day a reader would file this paper under: the announcement day, else the submission
     /// day, else the first day of the month its id encodes.
     pub fn date(&self) -> NaiveDate {
-        self.announced
-            .or_else(|| self.submitted.map(|s| s.date_naive()))
-            .unwrap_or_else(|| {
-                let (year, month) = self.id.year_month();
-                NaiveDate::from_ymd_opt(year.into(), month.into(), 1)
-                    .expect("a valid id has a valid month")
-            })
+        self.announced.or_else(|| self.submitted.map(|s| s.date_naive())).unwrap_or_else(|| {
+            let (year, month) = self.id.year_month();
+            NaiveDate::from_ymd_opt(year.into(), month.into(), 1).expect("a valid id has a valid month")
+        })
     }
 
     /// The id with the newest known version (`2401.01234v2`), or the bare id.
@@ -218,11 +201,7 @@ impl Paper {
             (a, b) => a.or(b),
         };
         for version in &older.versions {
-            if let Some(mine) = self
-                .versions
-                .iter_mut()
-                .find(|v| v.number == version.number)
-            {
+            if let Some(mine) = self.versions.iter_mut().find(|v| v.number == version.number) {
                 mine.submitted = mine.submitted.or(version.submitted);
                 mine.size = mine.size.take().or_else(|| version.size.clone());
             } else {
@@ -303,33 +282,14 @@ mod tests {
 
     #[test]
     fn normalize_collapses_whitespace_and_orders_versions() {
-        let mut paper = Paper::new(
-            id("0704.0001v2"),
-            "  Calculation of prompt\n  diphoton production ",
-        );
+        let mut paper = Paper::new(id("0704.0001v2"), "  Calculation of prompt\n  diphoton production ");
         paper.abstract_text = "  A fully\ndifferential   calculation.\n".into();
-        paper.authors = vec![
-            "C. Balázs".into(),
-            " C. Balázs ".into(),
-            "".into(),
-            "E. Berger".into(),
-        ];
-        paper.categories = vec![
-            Category::parse("hep-ph").unwrap(),
-            Category::parse("hep-ph").unwrap(),
-        ];
+        paper.authors = vec!["C. Balázs".into(), " C. Balázs ".into(), "".into(), "E. Berger".into()];
+        paper.categories = vec![Category::parse("hep-ph").unwrap(), Category::parse("hep-ph").unwrap()];
         paper.comments = Some("   ".into());
         paper.versions = vec![
-            Version {
-                number: 2,
-                submitted: None,
-                size: None,
-            },
-            Version {
-                number: 1,
-                submitted: None,
-                size: Some("424kb".into()),
-            },
+            Version { number: 2, submitted: None, size: None },
+            Version { number: 1, submitted: None, size: Some("424kb".into()) },
         ];
         let paper = paper.normalize().unwrap();
         assert_eq!(paper.id.to_string(), "0704.0001");
@@ -339,45 +299,25 @@ mod tests {
         assert_eq!(paper.authors, ["C. Balázs", "E. Berger"]);
         assert_eq!(paper.categories.len(), 1);
         assert_eq!(paper.comments, None);
-        assert_eq!(
-            paper.versions.iter().map(|v| v.number).collect::<Vec<_>>(),
-            [1, 2]
-        );
+        assert_eq!(paper.versions.iter().map(|v| v.number).collect::<Vec<_>>(), [1, 2]);
     }
 
     #[test]
     fn normalize_rejects_empty_titles_and_huge_fields() {
-        assert_eq!(
-            Paper::new(id("2401.01234"), " \n ").normalize(),
-            Err(PaperError::EmptyTitle)
-        );
+        assert_eq!(Paper::new(id("2401.01234"), " \n ").normalize(), Err(PaperError::EmptyTitle));
         let mut paper = Paper::new(id("2401.01234"), "t");
         paper.abstract_text = "x".repeat(limits::ABSTRACT_CHARS + 1);
-        assert!(matches!(
-            paper.normalize(),
-            Err(PaperError::TooLong {
-                field: "abstract",
-                ..
-            })
-        ));
+        assert!(matches!(paper.normalize(), Err(PaperError::TooLong { field: "abstract", .. })));
     }
 
     #[test]
     fn merge_keeps_the_earliest_announcement_and_all_versions() {
         let mut older = Paper::new(id("2401.01234"), "Old title");
         older.announced = NaiveDate::from_ymd_opt(2024, 1, 3);
-        older.versions = vec![Version {
-            number: 1,
-            submitted: None,
-            size: Some("1kb".into()),
-        }];
+        older.versions = vec![Version { number: 1, submitted: None, size: Some("1kb".into()) }];
         older.doi = Some("10.1/x".into());
         let mut newer = Paper::new(id("2401.01234v2"), "New title");
-        newer.versions = vec![Version {
-            number: 2,
-            submitted: None,
-            size: None,
-        }];
+        newer.versions = vec![Version { number: 2, submitted: None, size: None }];
         newer.merge_older(&older);
         assert_eq!(newer.title, "New title");
         assert_eq!(newer.announced, NaiveDate::from_ymd_opt(2024, 1, 3));

@@ -155,9 +155,7 @@ pub enum QueryError {
     #[error("`{0}` needs something to search for on both sides")]
     DanglingOperator(&'static str),
     /// `cat:xx.YY`.
-    #[error(
-        "unknown arXiv category {0:?} (for example cs.CL, cs.LG, hep-th, or an archive such as cs)"
-    )]
+    #[error("unknown arXiv category {0:?} (for example cs.CL, cs.LG, hep-th, or an archive such as cs)")]
     UnknownCategory(String),
     /// Only exclusions or only operators.
     #[error("the query excludes words but asks for none")]
@@ -172,21 +170,10 @@ impl SearchQuery {
             return Err(QueryError::TooLong(n_chars));
         }
         let tokens = lex(input)?;
-        if tokens
-            .iter()
-            .all(|t| matches!(t.kind, TokenKind::And | TokenKind::Or | TokenKind::Not))
-        {
-            return Err(if tokens.is_empty() {
-                QueryError::Empty
-            } else {
-                QueryError::DanglingOperator("AND/OR")
-            });
+        if tokens.iter().all(|t| matches!(t.kind, TokenKind::And | TokenKind::Or | TokenKind::Not)) {
+            return Err(if tokens.is_empty() { QueryError::Empty } else { QueryError::DanglingOperator("AND/OR") });
         }
-        let mut parser = Parser {
-            tokens,
-            pos: 0,
-            n_clauses: 0,
-        };
+        let mut parser = Parser { tokens, pos: 0, n_clauses: 0 };
         let clauses = parser.sequence(0)?;
         if let Some(token) = parser.tokens.get(parser.pos) {
             // The only token `sequence` stops at outside parentheses is a stray `)`.
@@ -207,9 +194,7 @@ impl SearchQuery {
                     continue;
                 }
                 match &clause.node {
-                    Node::Word { field, text } | Node::Phrase { field, text } => {
-                        out.push((*field, text))
-                    }
+                    Node::Word { field, text } | Node::Phrase { field, text } => out.push((*field, text)),
                     Node::Category(_) => {}
                     Node::Group(inner) => walk(inner, out),
                 }
@@ -262,17 +247,11 @@ fn lex(input: &str) -> Result<Vec<Token>, QueryError> {
         let at = i;
         match ch {
             '(' => {
-                tokens.push(Token {
-                    kind: TokenKind::Open,
-                    at,
-                });
+                tokens.push(Token { kind: TokenKind::Open, at });
                 i += 1;
             }
             ')' => {
-                tokens.push(Token {
-                    kind: TokenKind::Close,
-                    at,
-                });
+                tokens.push(Token { kind: TokenKind::Close, at });
                 i += 1;
             }
             '"' | '“' | '”' => {
@@ -281,24 +260,12 @@ fn lex(input: &str) -> Result<Vec<Token>, QueryError> {
                     .position(|c| matches!(c, '"' | '“' | '”'))
                     .ok_or(QueryError::UnclosedQuote(at + 1))?;
                 let text: String = chars[i + 1..i + 1 + end].iter().collect();
-                tokens.push(Token {
-                    kind: TokenKind::Phrase(text),
-                    at,
-                });
+                tokens.push(Token { kind: TokenKind::Phrase(text), at });
                 i += end + 2;
             }
             // Words are lexed whole, so a `-` or `+` here starts a word: a modifier.
-            '-' | '+'
-                if i + 1 < chars.len() && !chars[i + 1].is_whitespace() && chars[i + 1] != ')' =>
-            {
-                tokens.push(Token {
-                    kind: if ch == '-' {
-                        TokenKind::Minus
-                    } else {
-                        TokenKind::Plus
-                    },
-                    at,
-                });
+            '-' | '+' if i + 1 < chars.len() && !chars[i + 1].is_whitespace() && chars[i + 1] != ')' => {
+                tokens.push(Token { kind: if ch == '-' { TokenKind::Minus } else { TokenKind::Plus }, at });
                 i += 1;
             }
             _ => i = lex_word(&chars, i, &mut tokens),
@@ -325,15 +292,9 @@ fn lex_word(chars: &[char], start: usize, tokens: &mut Vec<Token>) -> usize {
     if let Some((prefix, rest)) = word.split_once(':') {
         let lower = prefix.to_ascii_lowercase();
         if let Some(field) = FIELDS.iter().find(|f| **f == lower) {
-            tokens.push(Token {
-                kind: TokenKind::Field(field),
-                at: start,
-            });
+            tokens.push(Token { kind: TokenKind::Field(field), at: start });
             if !rest.is_empty() {
-                tokens.push(Token {
-                    kind: TokenKind::Word(rest.to_owned()),
-                    at: start + prefix.len() + 1,
-                });
+                tokens.push(Token { kind: TokenKind::Word(rest.to_owned()), at: start + prefix.len() + 1 });
             }
             return end;
         }
@@ -409,10 +370,7 @@ impl Parser {
         };
         if occur != Occur::Default {
             self.pos += 1;
-            if matches!(
-                self.peek(),
-                None | Some(TokenKind::Close | TokenKind::And | TokenKind::Or)
-            ) {
+            if matches!(self.peek(), None | Some(TokenKind::Close | TokenKind::And | TokenKind::Or)) {
                 // `foo -` or `NOT)`: a modifier with nothing to modify is ignored.
                 return Ok(None);
             }
@@ -420,10 +378,7 @@ impl Parser {
         let mut alternatives = vec![self.primary(depth)?];
         while self.peek() == Some(&TokenKind::Or) {
             self.pos += 1;
-            if matches!(
-                self.peek(),
-                None | Some(TokenKind::Close | TokenKind::Or | TokenKind::And)
-            ) {
+            if matches!(self.peek(), None | Some(TokenKind::Close | TokenKind::Or | TokenKind::And)) {
                 return Err(QueryError::DanglingOperator("OR"));
             }
             alternatives.push(self.primary(depth)?);
@@ -431,15 +386,7 @@ impl Parser {
         let node = if alternatives.len() == 1 {
             alternatives.pop().unwrap()
         } else {
-            Node::Group(
-                alternatives
-                    .into_iter()
-                    .map(|node| Clause {
-                        occur: Occur::Should,
-                        node,
-                    })
-                    .collect(),
-            )
+            Node::Group(alternatives.into_iter().map(|node| Clause { occur: Occur::Should, node }).collect())
         };
         Ok(Some(Clause { occur, node }))
     }
@@ -459,14 +406,7 @@ impl Parser {
                 self.pos += 1;
                 match <[Clause; 1]>::try_from(inner) {
                     // `(a)` is `a`, `((a OR b))` is `(a OR b)`.
-                    Ok(
-                        [
-                            Clause {
-                                occur: Occur::Default,
-                                node,
-                            },
-                        ],
-                    ) => Ok(node),
+                    Ok([Clause { occur: Occur::Default, node }]) => Ok(node),
                     Ok([clause]) => Ok(Node::Group(vec![clause])),
                     Err(inner) if inner.is_empty() => Err(QueryError::Empty),
                     Err(inner) => Ok(Node::Group(inner)),
@@ -501,20 +441,14 @@ impl Parser {
             }
             TokenKind::Word(text) => {
                 self.count()?;
-                Ok(Node::Word {
-                    field: Field::All,
-                    text,
-                })
+                Ok(Node::Word { field: Field::All, text })
             }
             TokenKind::Phrase(text) => {
                 self.count()?;
                 if text.trim().is_empty() {
                     return Err(QueryError::Empty);
                 }
-                Ok(Node::Phrase {
-                    field: Field::All,
-                    text,
-                })
+                Ok(Node::Phrase { field: Field::All, text })
             }
             TokenKind::Close => Err(QueryError::UnopenedParen(token.at + 1)),
             TokenKind::And => Err(QueryError::DanglingOperator("AND")),
@@ -533,11 +467,7 @@ impl Parser {
 
     fn count(&mut self) -> Result<(), QueryError> {
         self.n_clauses += 1;
-        if self.n_clauses > MAX_CLAUSES {
-            Err(QueryError::TooManyClauses)
-        } else {
-            Ok(())
-        }
+        if self.n_clauses > MAX_CLAUSES { Err(QueryError::TooManyClauses) } else { Ok(()) }
     }
 }
 
@@ -556,9 +486,7 @@ impl fmt::Display for SearchQuery {
                 })?;
                 match &clause.node {
                     Node::Word { field, text } => write!(f, "{}{text}", field_prefix(*field))?,
-                    Node::Phrase { field, text } => {
-                        write!(f, "{}\"{text}\"", field_prefix(*field))?
-                    }
+                    Node::Phrase { field, text } => write!(f, "{}\"{text}\"", field_prefix(*field))?,
                     Node::Category(filter) => write!(f, "cat:{filter}")?,
                     Node::Group(inner) => {
                         f.write_str("(")?;
@@ -600,10 +528,7 @@ mod tests {
     #[test]
     fn words_and_phrases() {
         check("diffusion policy", expect!["diffusion policy"]);
-        check(
-            "\"diffusion policy\" robot",
-            expect![[r#""diffusion policy" robot"#]],
-        );
+        check("\"diffusion policy\" robot", expect![[r#""diffusion policy" robot"#]]);
         check("“curly quotes”", expect![[r#""curly quotes""#]]);
         check("state-of-the-art GPT-4", expect!["state-of-the-art GPT-4"]);
     }
@@ -629,18 +554,9 @@ mod tests {
 
     #[test]
     fn field_prefixes() {
-        check(
-            "ti:transformer au:hinton",
-            expect!["ti:transformer au:hinton"],
-        );
-        check(
-            "abs:\"neural radiance\" all:x",
-            expect![[r#"abs:"neural radiance" x"#]],
-        );
-        check(
-            "cat:cs.CL cat:cs cat:cs.* cat:cs.NA",
-            expect!["cat:cs.CL cat:cs cat:cs cat:math.NA"],
-        );
+        check("ti:transformer au:hinton", expect!["ti:transformer au:hinton"]);
+        check("abs:\"neural radiance\" all:x", expect![[r#"abs:"neural radiance" x"#]]);
+        check("cat:cs.CL cat:cs cat:cs.* cat:cs.NA", expect!["cat:cs.CL cat:cs cat:cs cat:math.NA"]);
         check("TI:Upper", expect!["ti:Upper"]);
         check("BERT: pre-training", expect!["BERT: pre-training"]);
         check("foo:bar", expect!["foo:bar"]);
@@ -651,44 +567,17 @@ mod tests {
     fn malformed_queries_get_clear_messages() {
         check("", expect!["error: the query is empty"]);
         check("   ", expect!["error: the query is empty"]);
-        check(
-            "ti:",
-            expect!["error: `ti:` needs a word or a \"phrase\" after it"],
-        );
+        check("ti:", expect!["error: `ti:` needs a word or a \"phrase\" after it"]);
         check("ti: transformer", expect!["ti:transformer"]);
-        check(
-            "cat:",
-            expect!["error: `cat:` needs a word or a \"phrase\" after it"],
-        );
-        check(
-            "\"unclosed",
-            expect!["error: a quote opened at character 1 is never closed"],
-        );
-        check(
-            "((((",
-            expect!["error: a parenthesis opened at character 4 is never closed"],
-        );
-        check(
-            "a)",
-            expect!["error: a closing parenthesis at character 2 has no opening one"],
-        );
+        check("cat:", expect!["error: `cat:` needs a word or a \"phrase\" after it"]);
+        check("\"unclosed", expect!["error: a quote opened at character 1 is never closed"]);
+        check("((((", expect!["error: a parenthesis opened at character 4 is never closed"]);
+        check("a)", expect!["error: a closing parenthesis at character 2 has no opening one"]);
         check("()", expect!["error: the query is empty"]);
-        check(
-            "AND",
-            expect!["error: `AND/OR` needs something to search for on both sides"],
-        );
-        check(
-            "a AND",
-            expect!["error: `AND` needs something to search for on both sides"],
-        );
-        check(
-            "a OR",
-            expect!["error: `OR` needs something to search for on both sides"],
-        );
-        check(
-            "OR a",
-            expect!["error: `OR` needs something to search for on both sides"],
-        );
+        check("AND", expect!["error: `AND/OR` needs something to search for on both sides"]);
+        check("a AND", expect!["error: `AND` needs something to search for on both sides"]);
+        check("a OR", expect!["error: `OR` needs something to search for on both sides"]);
+        check("OR a", expect!["error: `OR` needs something to search for on both sides"]);
         check(
             "cat:xx.YY",
             expect![[
@@ -696,33 +585,17 @@ mod tests {
             ]],
         );
         check("\"\"", expect!["error: the query is empty"]);
-        check(
-            "(-a)",
-            expect!["error: the query excludes words but asks for none"],
-        );
-        check(
-            &"(".repeat(20),
-            expect!["error: the query nests parentheses too deeply (at most 8)"],
-        );
-        check(
-            &"x".repeat(20_000),
-            expect!["error: the query is too long (20000 characters; at most 1000)"],
-        );
-        check(
-            &"word ".repeat(100),
-            expect!["error: the query has too many words (at most 64)"],
-        );
+        check("(-a)", expect!["error: the query excludes words but asks for none"]);
+        check(&"(".repeat(20), expect!["error: the query nests parentheses too deeply (at most 8)"]);
+        check(&"x".repeat(20_000), expect!["error: the query is too long (20000 characters; at most 1000)"]);
+        check(&"word ".repeat(100), expect!["error: the query has too many words (at most 64)"]);
     }
 
     #[test]
     fn positive_terms_skip_exclusions() {
-        let query =
-            SearchQuery::parse("ti:diffusion \"policy learning\" -survey cat:cs.RO").unwrap();
+        let query = SearchQuery::parse("ti:diffusion \"policy learning\" -survey cat:cs.RO").unwrap();
         let terms: Vec<_> = query.positive_terms();
-        assert_eq!(
-            terms,
-            [(Field::Title, "diffusion"), (Field::All, "policy learning")]
-        );
+        assert_eq!(terms, [(Field::Title, "diffusion"), (Field::All, "policy learning")]);
     }
 
     proptest! {

@@ -63,8 +63,7 @@ pub fn decode_tex_accents(text: &str) -> String {
             while j < chars.len() && (chars[j] == '{' || chars[j] == ' ') {
                 j += 1;
             }
-            if j < chars.len() && chars[j].is_alphabetic() || (j < chars.len() && chars[j] == '\\')
-            {
+            if j < chars.len() && chars[j].is_alphabetic() || (j < chars.len() && chars[j] == '\\') {
                 let mut base = chars[j];
                 let mut consumed = j + 1;
                 // `\'\i` is a dotless i carrying an accent.
@@ -86,10 +85,7 @@ pub fn decode_tex_accents(text: &str) -> String {
             continue;
         }
         // Letter commands: `\o`, `\ss`, `\aa`, `\ae`, `\l`, `\i`.
-        let word: String = chars[i + 1..]
-            .iter()
-            .take_while(|c| c.is_ascii_alphabetic())
-            .collect();
+        let word: String = chars[i + 1..].iter().take_while(|c| c.is_ascii_alphabetic()).collect();
         let replacement = match word.as_str() {
             "o" => Some("ø"),
             "O" => Some("Ø"),
@@ -234,14 +230,8 @@ mod tests {
 
     #[test]
     fn title_keys_ignore_case_and_punctuation() {
-        assert_eq!(
-            title_key("Attention Is All You Need."),
-            "attention is all you need"
-        );
-        assert_eq!(
-            title_key("  BERT: Pre-training of  Deep"),
-            "bert pre training of deep"
-        );
+        assert_eq!(title_key("Attention Is All You Need."), "attention is all you need");
+        assert_eq!(title_key("  BERT: Pre-training of  Deep"), "bert pre training of deep");
         assert_eq!(title_key("$\\alpha$-Nets"), "alpha nets");
     }
 
