@@ -1,1 +1,196 @@
-//! paperboy_store
+//! paperboy's source of truth: papers (newest version, all versions recorded), community signals
+//! and harvest checkpoints. Every derived index (full text, vectors) is rebuilt from here.
+//!
+//! The embedded backend is SQLite on disk in WAL mode ([`SqliteStore`]); the [`PaperStore`] trait is
+//! what the rest of paperboy uses, so a PostgreSQL backend slots in beside it.
+//!
+//! Writes are units of work ([`WriteBatch`]): papers, signals and a checkpoint commit together or not
+//! at all, so a harvest killed at any moment resumes from a checkpoint that matches what is stored.
+//! Every insert or change of a paper takes the next value of a store-wide sequence number; derived
+//! indexes remember the highest sequence number they hold and catch up from it.
+
+mod sqlite;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use paperboy_domain::{ArxivId, Paper, Signals};
+use serde::Serialize;
+
+pub use sqlite::SqliteStore;
+
+/// Where a paper's metadata came from, which decides what may overwrite what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaperSource {
+    /// arXiv itself (snapshots, listings, OAI-PMH, the API): the authority on metadata.
+    Arxiv,
+    /// A secondary source (Hugging Face): stored only until arXiv's record arrives, never over it.
+    Secondary,
+}
+
+/// A paper as stored, with bookkeeping.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredPaper {
+    /// The paper.
+    #[serde(flatten)]
+    pub paper: Paper,
+    /// The sequence number of its last change.
+    pub seq: i64,
+    /// Where its metadata came from.
+    pub source: PaperSource,
+    /// When paperboy first stored it.
+    pub first_stored: DateTime<Utc>,
+    /// When its stored metadata last changed.
+    pub last_changed: DateTime<Utc>,
+}
+
+/// What an upsert did to one paper or signal record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpsertOutcome {
+    /// It was not stored before.
+    New,
+    /// It was stored and its content changed.
+    Updated,
+    /// It was stored with the same content (or the record was older than what is stored).
+    Unchanged,
+}
+
+/// A change to a harvest checkpoint, committed with the batch it describes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckpointUpdate {
+    /// Store `value` (opaque to the store) under `key`.
+    Set {
+        /// The harvest's key.
+        key: String,
+        /// Where to resume.
+        value: String,
+    },
+    /// The harvest finished: forget its checkpoint.
+    Clear {
+        /// The harvest's key.
+        key: String,
+    },
+}
+
+/// One unit of work: everything in it is stored, or nothing is.
+#[derive(Debug, Clone)]
+pub struct WriteBatch {
+    /// Papers to insert or update.
+    pub papers: Vec<Paper>,
+    /// Where those papers come from.
+    pub paper_source: PaperSource,
+    /// Signals to insert or update.
+    pub signals: Vec<Signals>,
+    /// A checkpoint to record with them.
+    pub checkpoint: Option<CheckpointUpdate>,
+}
+
+impl WriteBatch {
+    /// A batch of papers from arXiv.
+    pub fn papers(papers: Vec<Paper>) -> WriteBatch {
+        WriteBatch { papers, paper_source: PaperSource::Arxiv, signals: Vec::new(), checkpoint: None }
+    }
+}
+
+/// What a [`WriteBatch`] did, item by item, in input order.
+#[derive(Debug, Clone, Default)]
+pub struct BatchOutcome {
+    /// One outcome per paper.
+    pub papers: Vec<UpsertOutcome>,
+    /// One outcome per signal record.
+    pub signals: Vec<UpsertOutcome>,
+}
+
+/// Counts for `paperboy stats`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StoreStats {
+    /// Papers stored.
+    pub papers: u64,
+    /// Papers known only from a secondary source.
+    pub secondary_papers: u64,
+    /// Papers with at least one signal.
+    pub papers_with_signals: u64,
+    /// Signal records.
+    pub signal_records: u64,
+    /// The earliest announcement day stored.
+    pub first_announced: Option<NaiveDate>,
+    /// The latest announcement day stored.
+    pub last_announced: Option<NaiveDate>,
+    /// The highest sequence number.
+    pub max_seq: i64,
+    /// Harvests that have a checkpoint (unfinished).
+    pub unfinished_harvests: u64,
+    /// The database's size on disk, in bytes.
+    pub bytes_on_disk: u64,
+}
+
+/// The store's errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file exists but is not a paperboy database (or is damaged).
+    #[error("{path} is not a paperboy database or is damaged: {detail}")]
+    NotADatabase {
+        /// The file.
+        path: String,
+        /// SQLite's explanation.
+        detail: String,
+    },
+    /// The database was written by a newer paperboy.
+    #[error(
+        "the database schema is version {found}, newer than this paperboy supports ({supported}); upgrade paperboy"
+    )]
+    SchemaTooNew {
+        /// The database's schema version.
+        found: i64,
+        /// The newest this build knows.
+        supported: i64,
+    },
+    /// A stored value does not decode.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The data directory cannot be created or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Any other database failure.
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+}
+
+/// The store's result.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// What paperboy needs of a store. Implementations are safe to share between threads; every method
+/// is one transaction.
+pub trait PaperStore: Send + Sync {
+    /// Applies a unit of work atomically.
+    fn apply(&self, batch: WriteBatch) -> Result<BatchOutcome>;
+
+    /// One paper by id (any version in `id` is ignored).
+    fn paper(&self, id: ArxivId) -> Result<Option<StoredPaper>>;
+
+    /// Several papers by id, in the order asked; unknown ids are left out.
+    fn papers(&self, ids: &[ArxivId]) -> Result<Vec<StoredPaper>>;
+
+    /// Papers changed after sequence number `after`, in sequence order, at most `limit`.
+    fn changed_since(&self, after: i64, limit: usize) -> Result<Vec<StoredPaper>>;
+
+    /// The highest sequence number (0 for an empty store).
+    fn max_seq(&self) -> Result<i64>;
+
+    /// How many papers are stored.
+    fn count_papers(&self) -> Result<u64>;
+
+    /// Every signal record of these papers.
+    fn signals(&self, ids: &[ArxivId]) -> Result<Vec<Signals>>;
+
+    /// A harvest's checkpoint.
+    fn checkpoint(&self, key: &str) -> Result<Option<String>>;
+
+    /// Counts for `paperboy stats`.
+    fn stats(&self) -> Result<StoreStats>;
+}
