@@ -105,6 +105,17 @@ impl ArxivId {
         }
     }
 
+    /// A number that grows with submission order (month, then number): a compact tie-breaker for
+    /// "newest first". Old-style ids of different archives can share one.
+    pub fn ordinal(&self) -> u32 {
+        match self.scheme {
+            Scheme::Old { year, month, number, .. } => {
+                ((year as u32 - 1990) * 100 + month as u32) * 1_000 + number as u32
+            }
+            Scheme::New { year, month, number } => ((year as u32 - 2000) * 100 + month as u32) * 100_000 + number,
+        }
+    }
+
     fn sort_key(&self) -> (u8, u16, u8, &'static str, u32, u16) {
         let version = self.version.map_or(0, |v| v);
         match self.scheme {
@@ -351,6 +362,15 @@ mod tests {
         ids.sort();
         let sorted: Vec<String> = ids.iter().map(ToString::to_string).collect();
         assert_eq!(sorted, ["hep-th/9901001", "0704.0001", "1412.9999", "2401.01234", "2401.01234v2"]);
+    }
+
+    #[test]
+    fn ordinals_grow_with_submission_order() {
+        let ordinals: Vec<u32> = ["hep-th/9901001", "cs/0703999", "0704.0001", "1412.9999", "1501.00001", "9912.99999"]
+            .iter()
+            .map(|t| ArxivId::parse(t).unwrap().ordinal())
+            .collect();
+        assert!(ordinals.windows(2).all(|w| w[0] < w[1]), "{ordinals:?}");
     }
 
     #[test]
