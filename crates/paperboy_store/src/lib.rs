@@ -97,6 +97,9 @@ impl WriteBatch {
 pub struct BatchOutcome {
     /// One outcome per paper.
     pub papers: Vec<UpsertOutcome>,
+    /// The papers that are new or changed, as now stored (merged with what was there), in input
+    /// order: what derived indexes must take in.
+    pub changed: Vec<(UpsertOutcome, StoredPaper)>,
     /// One outcome per signal record.
     pub signals: Vec<UpsertOutcome>,
 }

@@ -150,7 +150,9 @@ impl PaperStore for SqliteStore {
         let mut next_seq: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM papers", [], |row| row.get(0))?;
         let mut outcome = BatchOutcome::default();
         for paper in batch.papers {
-            outcome.papers.push(upsert_paper(&tx, paper, batch.paper_source, &mut next_seq, &now)?);
+            let (upserted, stored) = upsert_paper(&tx, paper, batch.paper_source, &mut next_seq, &now)?;
+            outcome.papers.push(upserted);
+            outcome.changed.extend(stored.map(|stored| (upserted, stored)));
         }
         for signals in &batch.signals {
             outcome.signals.push(upsert_signals(&tx, signals)?);
@@ -399,32 +401,42 @@ fn upsert_paper(
     source: PaperSource,
     next_seq: &mut i64,
     now: &str,
-) -> Result<UpsertOutcome> {
+) -> Result<(UpsertOutcome, Option<StoredPaper>)> {
     let id = incoming.id.to_string();
     let existing = tx
         .prepare_cached(&format!("SELECT {PAPER_COLUMNS} FROM papers WHERE id = ?1"))?
         .query_row([&id], read_row)
         .optional()?;
+    let now_time = parse_time(now)?;
     let Some(existing) = existing else {
         insert_paper(tx, &incoming, source, *next_seq, now, now)?;
+        let stored =
+            StoredPaper { paper: incoming, seq: *next_seq, source, first_stored: now_time, last_changed: now_time };
         *next_seq += 1;
-        return Ok(UpsertOutcome::New);
+        return Ok((UpsertOutcome::New, Some(stored)));
     };
     let stored = decode_paper(existing)?;
     let merged = match (source, stored.source) {
         // A secondary source never overwrites arXiv's record.
-        (PaperSource::Secondary, PaperSource::Arxiv) => return Ok(UpsertOutcome::Unchanged),
+        (PaperSource::Secondary, PaperSource::Arxiv) => return Ok((UpsertOutcome::Unchanged, None)),
         _ => merge(incoming, &stored.paper),
     };
     let merged_source = if source == PaperSource::Arxiv { PaperSource::Arxiv } else { stored.source };
     if content_hash(&merged) == content_hash(&stored.paper) && merged_source == stored.source {
-        return Ok(UpsertOutcome::Unchanged);
+        return Ok((UpsertOutcome::Unchanged, None));
     }
     let first_stored = stored.first_stored.to_rfc3339();
     tx.prepare_cached("DELETE FROM papers WHERE id = ?1")?.execute([&id])?;
     insert_paper(tx, &merged, merged_source, *next_seq, &first_stored, now)?;
+    let stored = StoredPaper {
+        paper: merged,
+        seq: *next_seq,
+        source: merged_source,
+        first_stored: stored.first_stored,
+        last_changed: now_time,
+    };
     *next_seq += 1;
-    Ok(UpsertOutcome::Updated)
+    Ok((UpsertOutcome::Updated, Some(stored)))
 }
 
 /// Newest version wins; an older record only adds the versions it knows.
@@ -587,6 +599,7 @@ mod tests {
         let stored = store.paper(ArxivId::parse("2401.00001v9").unwrap()).unwrap().unwrap();
         assert_eq!(stored.paper, original);
         assert_eq!(stored.seq, 1);
+        assert_eq!(outcome.changed, [(UpsertOutcome::New, stored)], "the batch reports the paper as stored");
     }
 
     #[test]

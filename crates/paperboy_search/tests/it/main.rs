@@ -106,11 +106,11 @@ fn words_rank_by_bm25() {
         "diffusion",
         expect![[r#"
             47 matches
-            2606.15389 Timestep Rescheduling in Diffusion Inversion
             2606.15614 Variational Test-time Optimization for Diffusion Synchronization
-            2606.16673 MMDiff: Extending Diffusion Transformers for Multi-Modal Generation
-            2606.16048 PointDiffusion: Diffusion-Based Scene Completion in the Point Cloud Do
+            2606.15389 Timestep Rescheduling in Diffusion Inversion
             2606.15590 Unlocking Diffusion Hierarchies: Adaptive Timestep Selection for Zero-
+            2606.16188 teasr: training-efficient any-step diffusion transformer for real-worl
+            2606.16048 PointDiffusion: Diffusion-Based Scene Completion in the Point Cloud Do
         "#]],
     );
 }
@@ -120,13 +120,13 @@ fn phrases_match_in_order() {
     check(
         "\"vision transformer\"",
         expect![[r#"
-        8 matches
-        2606.14753 Beyond Self-Attention: Sub-Quadratic Vision Transformers for Fast Imag
-        2606.14735 UtVAA: Ultra-tiny Vision Transformer with Affix Attention for Mobile I
-        2606.14757 Spatial Priors via Space Filling Curves for Small and Limited Data Vis
-        2606.14720 AI for Maritime Security: Comparative Evaluation of CNN and Vision Tra
-        2606.15118 Multi-view feature High-order Fusion for Space Weak Object Detection a
-    "#]],
+            8 matches
+            2606.14753 Beyond Self-Attention: Sub-Quadratic Vision Transformers for Fast Imag
+            2606.14735 UtVAA: Ultra-tiny Vision Transformer with Affix Attention for Mobile I
+            2606.14720 AI for Maritime Security: Comparative Evaluation of CNN and Vision Tra
+            2606.14757 Spatial Priors via Space Filling Curves for Small and Limited Data Vis
+            2606.15118 Multi-view feature High-order Fusion for Space Weak Object Detection a
+        "#]],
     );
 }
 
@@ -135,13 +135,13 @@ fn exclusion_removes_matches() {
     check(
         "diffusion -video -image",
         expect![[r#"
-        14 matches
-        2606.15614 Variational Test-time Optimization for Diffusion Synchronization
-        2606.16048 PointDiffusion: Diffusion-Based Scene Completion in the Point Cloud Do
-        2606.16925 RAID: Semantic Graph Diffusion for True Cold-Start and Cross-Lingual F
-        2606.15889 SiGnature: Explicit Motion Diffusion for Stylized Semantic Gesture
-        2606.16908 LESS Is More: Mutual-Stability Sampling for Diffusion Language Models
-    "#]],
+            14 matches
+            2606.15614 Variational Test-time Optimization for Diffusion Synchronization
+            2606.16048 PointDiffusion: Diffusion-Based Scene Completion in the Point Cloud Do
+            2606.16925 RAID: Semantic Graph Diffusion for True Cold-Start and Cross-Lingual F
+            2606.16568 Fast When, Careful Who: Dual-Process Multiparty Turn-Taking with Diffu
+            2606.15889 SiGnature: Explicit Motion Diffusion for Stylized Semantic Gesture
+        "#]],
     );
 }
 
@@ -243,13 +243,13 @@ fn an_exact_id_or_title_is_pinned_first() {
     check(
         "interpolation between convolution and attention via k-nearest neighbors",
         expect![[r#"
-        226 matches
-        * 2606.14725 Interpolation between Convolution and Attention via K-Nearest Neighbor
-        2606.15655 Advanced Machine Learning and Deep Learning Techniques for Enhanced Ca
-        2606.14735 UtVAA: Ultra-tiny Vision Transformer with Affix Attention for Mobile I
-        2606.16866 Redirecting the Flow: Image Customization through Attention Distributi
-        2606.14724 VigilFormer: Deformable Attention for Video Anomaly Detection with Cau
-    "#]],
+            226 matches
+            * 2606.14725 Interpolation between Convolution and Attention via K-Nearest Neighbor
+            2606.15655 Advanced Machine Learning and Deep Learning Techniques for Enhanced Ca
+            2606.16274 GraphWorld: Long-Horizon Planning with World Models for End-to-End Aut
+            2606.16240 Creative Collision: Directorial Persona Steering and Competition in La
+            2606.16093 Long-Context Modeling via GSS-Transformer Hybrid Architecture with Lea
+        "#]],
     );
 }
 
@@ -300,13 +300,13 @@ fn multi_token_words_are_phrases() {
     check(
         "vision-language",
         expect![[r#"
-        53 matches
-        2606.14883 Understanding Cross-Modal Contributions in Continual Vision-Language M
-        2606.14752 X-Tokenizer: A Multimodal Action Tokenizer for Vision-Language-Action 
-        2606.14728 FUSE: Quantifying Uncertainty in Vision-Language Models by Bayesian Fu
-        2606.15202 Comparing Human Gaze and Vision-Language Model Attention in Safety-Rel
-        2606.16253 Learned Image Compression for Vision-Language-Action Models
-    "#]],
+            53 matches
+            2606.14728 FUSE: Quantifying Uncertainty in Vision-Language Models by Bayesian Fu
+            2606.14883 Understanding Cross-Modal Contributions in Continual Vision-Language M
+            2606.17020 FusionRS: A Large-Scale RGB-Infrared Remote Sensing Dataset for Dual-M
+            2606.14752 X-Tokenizer: A Multimodal Action Tokenizer for Vision-Language-Action 
+            2606.15202 Comparing Human Gaze and Vision-Language Model Attention in Safety-Rel
+        "#]],
     );
 }
 

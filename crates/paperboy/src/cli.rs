@@ -1,0 +1,226 @@
+//! The command line: names here are a contract that scripts rely on.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// paperboy: research-paper discovery. Ingest arXiv, search it by words, read papers.
+#[derive(Debug, Parser)]
+#[command(name = "paperboy", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// The data directory: the SQLite store and the search index live here.
+    /// Default: $XDG_DATA_HOME/paperboy, else ~/.local/share/paperboy.
+    #[arg(long, global = true, env = "PAPERBOY_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Log format on standard error (the level comes from PAPERBOY_LOG, e.g. `info`, `paperboy=debug`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "PAPERBOY_LOG_FORMAT")]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Add papers from a source to the store and the search index.
+    #[command(subcommand)]
+    Ingest(IngestCommand),
+    /// Search papers by words (BM25): phrases, -exclusion, ti: au: abs: cat:, AND/OR.
+    #[command(after_help = SEARCH_HELP)]
+    Search(SearchArgs),
+    /// Show one paper.
+    Show(ShowArgs),
+    /// Counts: papers stored and indexed, signals, unfinished harvests.
+    Stats(JsonArg),
+    /// Rebuild the search index from the store.
+    Reindex,
+    /// Measure retrieval quality.
+    #[command(subcommand)]
+    Eval(EvalCommand),
+    /// Ingest the sample corpus shipped in the repository into a demo data directory and search it.
+    Demo(DemoArgs),
+}
+
+const SEARCH_HELP: &str = "\
+Query syntax:
+  diffusion policy          papers with these words; more, and rarer, matches rank higher
+  \"diffusion policy\"        the phrase
+  transformer -survey       exclude a word (also NOT survey); +word requires one
+  a OR b, a AND b, ( ... )  boolean operators (OR binds tighter than juxtaposition)
+  ti:word au:name abs:word  restrict to title, authors or abstract, as on arXiv
+  cat:cs.CL, cat:cs         only papers in a category or a whole archive
+  2401.01234, or a title    an exact arXiv id or title is listed first
+
+Examples:
+  paperboy search 'ti:\"neural radiance\" -survey'
+  paperboy search --category cs.CL --since 2026-06-01 --sort date 'speculative decoding'";
+
+#[derive(Debug, Subcommand)]
+pub enum IngestCommand {
+    /// JSON Lines files, plain or gzip: Kaggle's arxiv-metadata-oai-snapshot.json or daily listings.
+    Jsonl {
+        /// The files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// Harvest arXiv's OAI-PMH interface (ListRecords), resuming an interrupted harvest.
+    Oai(OaiArgs),
+    /// Look papers up in the arXiv API, by id or by query.
+    #[command(name = "arxiv-api")]
+    ArxivApi(ApiArgs),
+    /// Hugging Face daily papers (the /api/daily_papers JSON, or JSON Lines): upvotes and code links.
+    #[command(name = "hf-daily")]
+    HfDaily {
+        /// The files (plain or gzip).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct OaiArgs {
+    /// Records added or changed on or after this day (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    pub from: NaiveDate,
+    /// ... and on or before this day.
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<NaiveDate>,
+    /// An OAI set, e.g. `cs` or `physics:hep-th`.
+    #[arg(long)]
+    pub set: Option<String>,
+    /// The OAI-PMH base URL.
+    #[arg(long, env = "PAPERBOY_OAI_ENDPOINT", default_value = paperboy_arxiv::oai::DEFAULT_ENDPOINT)]
+    pub endpoint: String,
+    /// The metadata format: arXiv (newest version) or arXivRaw (every version with its date).
+    #[arg(long, default_value = "arXiv")]
+    pub format: paperboy_arxiv::oai::MetadataFormat,
+    /// Stop after this many pages; the next run resumes from there.
+    #[arg(long, value_name = "N")]
+    pub max_pages: Option<u32>,
+    #[command(flatten)]
+    pub politeness: PolitenessArgs,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct ApiSelection {
+    /// arXiv ids to look up (repeatable; versions allowed).
+    #[arg(long = "id", value_name = "ID", num_args = 1..)]
+    pub ids: Vec<String>,
+    /// An arXiv API search query, e.g. `ti:transformer AND cat:cs.CL`.
+    #[arg(long, value_name = "Q")]
+    pub query: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    #[command(flatten)]
+    pub selection: ApiSelection,
+    /// The most results a query fetches.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub max_results: usize,
+    /// The API's query URL.
+    #[arg(long, env = "PAPERBOY_ARXIV_API_ENDPOINT", default_value = paperboy_arxiv::api::DEFAULT_ENDPOINT)]
+    pub endpoint: String,
+    #[command(flatten)]
+    pub politeness: PolitenessArgs,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct PolitenessArgs {
+    /// Seconds between requests (arXiv asks for 3; lower values are refused for arxiv.org).
+    #[arg(long, default_value_t = 3.0, value_name = "SECONDS", env = "PAPERBOY_REQUEST_INTERVAL")]
+    pub request_interval: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// The query (several words are joined with spaces).
+    #[arg(required = true, value_name = "QUERY")]
+    pub query: Vec<String>,
+    /// How many results.
+    #[arg(long, short = 'n', default_value_t = 10, value_name = "N")]
+    pub limit: usize,
+    /// Which page of results (from 1).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub page: usize,
+    /// Only papers in this category or archive (repeatable: any of them).
+    #[arg(long = "category", short = 'c', value_name = "C")]
+    pub categories: Vec<String>,
+    /// Announced on or after this day (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<NaiveDate>,
+    /// Announced on or before this day (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<NaiveDate>,
+    /// Result order.
+    #[arg(long, value_enum, default_value_t = SortArg::Relevance)]
+    pub sort: SortArg,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SortArg {
+    Relevance,
+    Date,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The arXiv id (2401.01234, 2401.01234v2, hep-th/9901001, arXiv:..., or an arxiv.org URL).
+    pub id: String,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct JsonArg {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// nDCG@10 and Recall@100 on a BEIR-layout folder (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv).
+    Beir(BeirArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BeirArgs {
+    /// The dataset folder.
+    pub dir: PathBuf,
+    /// The qrels split.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Title weight relative to the abstract (default: the tuned value paper search uses).
+    #[arg(long, value_name = "W")]
+    pub title_boost: Option<f32>,
+    /// Print JSON with per-query numbers.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The sample corpus folder (JSON Lines files).
+    #[arg(long, value_name = "DIR")]
+    pub sample: Option<PathBuf>,
+}
