@@ -416,10 +416,8 @@ pub fn ingest_arxiv_api(
                 progress.advance(n);
                 Ok(())
             })
-            .or_else(|err| match failure.take() {
-                Some(failure) => Err(failure),
-                None => Err(err.into()),
-            })
+            // A store failure inside the callback is the real cause, not the "stopped" it returned.
+            .map_err(|err| failure.take().unwrap_or_else(|| err.into()))
     });
     finish_progress(progress, &result);
     result

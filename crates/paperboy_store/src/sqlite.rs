@@ -220,37 +220,12 @@ impl PaperStore for SqliteStore {
 
     fn signals(&self, ids: &[ArxivId]) -> Result<Vec<Signals>> {
         self.with_reader(|connection| {
-            let mut statement = connection.prepare_cached(
-                "SELECT paper_id, source, upvotes, comments, github_repo, github_stars, featured_on, observed_at
-                 FROM signals WHERE paper_id = ?1 ORDER BY source",
-            )?;
+            let mut statement = connection
+                .prepare_cached(&format!("SELECT {SIGNAL_COLUMNS} FROM signals WHERE paper_id = ?1 ORDER BY source"))?;
             let mut out = Vec::new();
             for id in ids {
-                let rows = statement.query_map([id.base().to_string()], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, i64>(2)?,
-                        row.get::<_, i64>(3)?,
-                        row.get::<_, Option<String>>(4)?,
-                        row.get::<_, Option<i64>>(5)?,
-                        row.get::<_, Option<String>>(6)?,
-                        row.get::<_, String>(7)?,
-                    ))
-                })?;
-                for row in rows {
-                    let (paper_id, source, upvotes, comments, github_repo, github_stars, featured_on, observed_at) =
-                        row?;
-                    out.push(Signals {
-                        id: parse_id(&paper_id)?,
-                        source,
-                        upvotes: upvotes.clamp(0, u32::MAX as i64) as u32,
-                        comments: comments.clamp(0, u32::MAX as i64) as u32,
-                        github_repo,
-                        github_stars: github_stars.map(|s| s.clamp(0, u32::MAX as i64) as u32),
-                        featured_on: featured_on.as_deref().map(parse_day).transpose()?,
-                        observed_at: parse_time(&observed_at)?,
-                    });
+                for row in statement.query_map([id.base().to_string()], read_signals_row)? {
+                    out.push(decode_signals(row?)?);
                 }
             }
             Ok(out)
@@ -494,45 +469,74 @@ fn insert_paper(
     Ok(())
 }
 
+const SIGNAL_COLUMNS: &str = "paper_id, source, upvotes, comments, github_repo, github_stars, featured_on, observed_at";
+
+struct RawSignals {
+    paper_id: String,
+    source: String,
+    upvotes: i64,
+    comments: i64,
+    github_repo: Option<String>,
+    github_stars: Option<i64>,
+    featured_on: Option<String>,
+    observed_at: String,
+}
+
+fn read_signals_row(row: &Row<'_>) -> rusqlite::Result<RawSignals> {
+    Ok(RawSignals {
+        paper_id: row.get(0)?,
+        source: row.get(1)?,
+        upvotes: row.get(2)?,
+        comments: row.get(3)?,
+        github_repo: row.get(4)?,
+        github_stars: row.get(5)?,
+        featured_on: row.get(6)?,
+        observed_at: row.get(7)?,
+    })
+}
+
+fn decode_signals(raw: RawSignals) -> Result<Signals> {
+    let count = |n: i64| n.clamp(0, u32::MAX as i64) as u32;
+    Ok(Signals {
+        id: parse_id(&raw.paper_id)?,
+        source: raw.source,
+        upvotes: count(raw.upvotes),
+        comments: count(raw.comments),
+        github_repo: raw.github_repo,
+        github_stars: raw.github_stars.map(count),
+        featured_on: raw.featured_on.as_deref().map(parse_day).transpose()?,
+        observed_at: parse_time(&raw.observed_at)?,
+    })
+}
+
 fn upsert_signals(tx: &Transaction<'_>, signals: &Signals) -> Result<UpsertOutcome> {
     let id = signals.id.base().to_string();
-    let existing: Option<(i64, i64, Option<String>, Option<i64>, Option<String>, String)> = tx
-        .prepare_cached(
-            "SELECT upvotes, comments, github_repo, github_stars, featured_on, observed_at FROM signals
-             WHERE paper_id = ?1 AND source = ?2",
-        )?
-        .query_row(params![id, signals.source], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
-        })
-        .optional()?;
+    let existing = tx
+        .prepare_cached(&format!("SELECT {SIGNAL_COLUMNS} FROM signals WHERE paper_id = ?1 AND source = ?2"))?
+        .query_row(params![id, signals.source], read_signals_row)
+        .optional()?
+        .map(decode_signals)
+        .transpose()?;
     let mut merged = signals.clone();
     let outcome = match &existing {
         None => UpsertOutcome::New,
-        Some((upvotes, comments, github_repo, github_stars, featured_on, observed_at)) => {
-            let stored_observed = parse_time(observed_at)?;
-            let stored_featured = featured_on.as_deref().map(parse_day).transpose()?;
+        Some(stored) => {
             // The earliest day it was featured stays; the newest observation of the counts wins.
-            merged.featured_on = match (merged.featured_on, stored_featured) {
+            merged.featured_on = match (merged.featured_on, stored.featured_on) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            if stored_observed > merged.observed_at {
-                merged.upvotes = *upvotes as u32;
-                merged.comments = *comments as u32;
-                merged.github_repo = github_repo.clone();
-                merged.github_stars = github_stars.map(|s| s as u32);
-                merged.observed_at = stored_observed;
+            if stored.observed_at > merged.observed_at {
+                merged.upvotes = stored.upvotes;
+                merged.comments = stored.comments;
+                merged.github_repo.clone_from(&stored.github_repo);
+                merged.github_stars = stored.github_stars;
+                merged.observed_at = stored.observed_at;
             } else {
-                merged.github_repo = merged.github_repo.or_else(|| github_repo.clone());
-                merged.github_stars = merged.github_stars.or(github_stars.map(|s| s as u32));
+                merged.github_repo = merged.github_repo.or_else(|| stored.github_repo.clone());
+                merged.github_stars = merged.github_stars.or(stored.github_stars);
             }
-            let same = merged.upvotes as i64 == *upvotes
-                && merged.comments as i64 == *comments
-                && merged.github_repo == *github_repo
-                && merged.github_stars.map(i64::from) == *github_stars
-                && merged.featured_on == stored_featured
-                && merged.observed_at == stored_observed;
-            if same {
+            if merged == *stored {
                 return Ok(UpsertOutcome::Unchanged);
             }
             UpsertOutcome::Updated

@@ -52,7 +52,7 @@ pub fn run(data_dir: &Path, command: IngestCommand) -> anyhow::Result<ExitCode> 
                     .ids
                     .iter()
                     .flat_map(|text| text.split(','))
-                    .map(|text| ArxivId::parse_lenient(text))
+                    .map(ArxivId::parse_lenient)
                     .collect::<Result<Vec<_>, _>>()?;
                 ApiQuery::Ids(ids)
             };
