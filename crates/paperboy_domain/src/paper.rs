@@ -119,9 +119,8 @@ impl Paper {
 
         let mut authors = Vec::with_capacity(self.authors.len());
         for author in &self.authors {
-            let author = text::collapse_whitespace(author);
+            let author = truncate_name(text::collapse_whitespace(author));
             if !author.is_empty() && !authors.contains(&author) {
-                check_len("author name", &author, 500)?;
                 authors.push(author);
             }
             if authors.len() == limits::AUTHORS {
@@ -240,6 +239,20 @@ impl Paper {
     }
 }
 
+/// Longest author name kept, in characters. Real listings hold "names" that are a whole author
+/// list run together; those are cut at a word boundary rather than losing the paper.
+const AUTHOR_NAME_CHARS: usize = 300;
+
+fn truncate_name(name: String) -> String {
+    if name.len() <= AUTHOR_NAME_CHARS {
+        return name;
+    }
+    let Some((cut, _)) = name.char_indices().nth(AUTHOR_NAME_CHARS) else { return name };
+    let head = &name[..cut];
+    let head = head.rfind(' ').map_or(head, |space| &head[..space]);
+    format!("{head}…")
+}
+
 fn check_len(field: &'static str, value: &str, max: usize) -> Result<(), PaperError> {
     // Byte length bounds character count from above: only count when it might be over.
     if value.len() > max {
@@ -300,6 +313,16 @@ mod tests {
         assert_eq!(paper.categories.len(), 1);
         assert_eq!(paper.comments, None);
         assert_eq!(paper.versions.iter().map(|v| v.number).collect::<Vec<_>>(), [1, 2]);
+    }
+
+    #[test]
+    fn overlong_author_names_are_cut_not_fatal() {
+        let mut paper = Paper::new(id("2506.00001"), "t");
+        paper.authors = vec!["Xiangyu Kongand Xiaoxia Xingand ".repeat(20), "Ada Lovelace".into()];
+        let paper = paper.normalize().unwrap();
+        assert!(paper.authors[0].chars().count() <= AUTHOR_NAME_CHARS + 1);
+        assert!(paper.authors[0].ends_with('…'));
+        assert_eq!(paper.authors[1], "Ada Lovelace");
     }
 
     #[test]

@@ -18,13 +18,10 @@ use tantivy::{
     directory::MmapDirectory,
     query::{AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, RangeQuery, TermQuery},
     schema::{FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value},
-    tokenizer::{
-        AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter,
-        TextAnalyzer,
-    },
+    tokenizer::{AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer},
 };
 
-use crate::{Error, Result};
+use crate::{Error, Result, analysis::CachedStemmer};
 
 /// Bumped whenever the schema or the analysis changes: an index built by another version must be
 /// rebuilt (`paperboy reindex`).
@@ -174,19 +171,19 @@ struct CommitPayload {
 
 fn schema() -> (Schema, Fields) {
     let mut builder = Schema::builder();
-    let text = |analyzer: &str| {
-        TextOptions::default().set_indexing_options(
-            TextFieldIndexing::default()
-                .set_tokenizer(analyzer)
-                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
-        )
+    let text = |analyzer: &str, record: IndexRecordOption| {
+        TextOptions::default()
+            .set_indexing_options(TextFieldIndexing::default().set_tokenizer(analyzer).set_index_option(record))
     };
+    let positions = IndexRecordOption::WithFreqsAndPositions;
     let fields = Fields {
         key: builder.add_text_field("key", STRING | STORED),
-        text: builder.add_text_field("text", text(TEXT_ANALYZER)),
-        title: builder.add_text_field("title", text(TEXT_ANALYZER)),
-        body: builder.add_text_field("body", text(TEXT_ANALYZER)),
-        authors: builder.add_text_field("authors", text(NAME_ANALYZER)),
+        // Title and abstract as one text: ranks words and phrases.
+        text: builder.add_text_field("text", text(TEXT_ANALYZER, positions)),
+        title: builder.add_text_field("title", text(TEXT_ANALYZER, positions)),
+        // The abstract alone only answers "is the word there" for `abs:`; the text field scores.
+        body: builder.add_text_field("body", text(TEXT_ANALYZER, IndexRecordOption::Basic)),
+        authors: builder.add_text_field("authors", text(NAME_ANALYZER, positions)),
         categories: builder.add_text_field("categories", STRING),
         day: builder.add_i64_field("day", INDEXED | FAST),
         recency: builder.add_u64_field("recency", FAST),
@@ -200,8 +197,7 @@ fn text_analyzer() -> TextAnalyzer {
         .filter(RemoveLongFilter::limit(40))
         .filter(LowerCaser)
         .filter(AsciiFoldingFilter)
-        .filter(StopWordFilter::remove(STOP_WORDS.iter().map(|w| w.to_string())))
-        .filter(Stemmer::new(Language::English))
+        .filter(CachedStemmer::new(frostem::Algorithm::English, STOP_WORDS))
         .build()
 }
 
@@ -574,9 +570,10 @@ impl FullTextIndex {
         (compiled.len() > 1).then(|| Box::new(BooleanQuery::new(compiled)) as Box<dyn Query>)
     }
 
-    /// A word or phrase in one field or in all of them (summed, title boosted).
+    /// A word or phrase in one field or in all of them (summed, title boosted, as [`Ranking`] says).
     fn text_node(&self, field: QueryField, text: &str) -> Option<Box<dyn Query>> {
-        if field != QueryField::Authors && analyze(&self.text_analyzer, text).is_empty() {
+        let tokens = analyze(&self.text_analyzer, text);
+        if field != QueryField::Authors && tokens.is_empty() {
             return None;
         }
         let targets: Vec<(Field, &TextAnalyzer, f32)> = match field {
@@ -586,8 +583,18 @@ impl FullTextIndex {
                 (self.fields.authors, &self.name_analyzer, self.ranking.authors_boost),
             ],
             QueryField::Title => vec![(self.fields.title, &self.text_analyzer, 1.0)],
-            QueryField::Abstract => vec![(self.fields.body, &self.text_analyzer, 1.0)],
             QueryField::Authors => vec![(self.fields.authors, &self.name_analyzer, 1.0)],
+            QueryField::Abstract => {
+                // The abstract field only records which words each abstract has: it filters, and
+                // the whole text (which holds the abstract) scores and checks word order.
+                let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+                    vec![(Occur::Must, self.term_or_phrase(self.fields.text, &tokens))];
+                for (_, token) in &tokens {
+                    let term = TermQuery::new(Term::from_field_text(self.fields.body, token), IndexRecordOption::Basic);
+                    clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(Box::new(term), 0.0))));
+                }
+                return Some(Box::new(BooleanQuery::new(clauses)));
+            }
         };
         let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for (field, analyzer, boost) in targets {
@@ -595,15 +602,10 @@ impl FullTextIndex {
                 continue;
             }
             let tokens = analyze(analyzer, text);
-            let query: Box<dyn Query> = match tokens.len() {
-                0 => continue,
-                1 => Box::new(TermQuery::new(Term::from_field_text(field, &tokens[0].1), IndexRecordOption::WithFreqs)),
-                _ => {
-                    let first = tokens[0].0;
-                    let terms = tokens.iter().map(|(pos, t)| (pos - first, Term::from_field_text(field, t))).collect();
-                    Box::new(PhraseQuery::new_with_offset(terms))
-                }
-            };
+            if tokens.is_empty() {
+                continue;
+            }
+            let query = self.term_or_phrase(field, &tokens);
             let query = if boost == 1.0 { query } else { Box::new(BoostQuery::new(query, boost)) };
             alternatives.push((Occur::Should, query));
         }
@@ -612,6 +614,16 @@ impl FullTextIndex {
             1 => alternatives.pop().map(|(_, q)| q),
             _ => Some(Box::new(BooleanQuery::new(alternatives))),
         }
+    }
+
+    /// One token as a term query, several as a phrase (keeping the gaps stop words leave).
+    fn term_or_phrase(&self, field: Field, tokens: &[(usize, String)]) -> Box<dyn Query> {
+        if let [(_, token)] = tokens {
+            return Box::new(TermQuery::new(Term::from_field_text(field, token), IndexRecordOption::WithFreqs));
+        }
+        let first = tokens[0].0;
+        let terms = tokens.iter().map(|(pos, t)| (pos - first, Term::from_field_text(field, t))).collect();
+        Box::new(PhraseQuery::new_with_offset(terms))
     }
 
     /// The analysed tokens of `text` as the title and abstract fields index them: for highlighting.

@@ -4,6 +4,7 @@
 //! Knows nothing of SQL or HTTP: it indexes [`IndexDoc`]s by key and returns keys; the caller maps
 //! keys to papers.
 
+pub mod analysis;
 pub mod eval;
 pub mod full_text;
 

@@ -178,6 +178,29 @@ fn field_prefixes_restrict_the_field() {
 }
 
 #[test]
+fn abs_ignores_words_only_in_the_title() {
+    // "Interpolation" is in 2606.14725's title but not in its abstract.
+    check(
+        "ti:interpolation",
+        expect![[r#"
+        1 matches
+        2606.14725 Interpolation between Convolution and Attention via K-Nearest Neighbor
+    "#]],
+    );
+    check(
+        "abs:interpolation",
+        expect![[r#"
+        5 matches
+        2606.15967 CRIS: Cross-Plane Self-Supervised Isotropic Restoration for Anisotropi
+        2606.16240 Creative Collision: Directorial Persona Steering and Competition in La
+        2606.16624 MR-GVNO: A Geometry-Aware Variational Physics-Informed Neural Operator
+        2606.16067 Stepwise Token Selection for Efficient Multimodal Large Language Model
+        2606.17027 MeshLoom: Feed-Forward Non-Rigid Registration of Mesh Sequences
+    "#]],
+    );
+}
+
+#[test]
 fn categories_filter_from_the_query_and_from_filters() {
     check(
         "attention cat:cs.CL",
