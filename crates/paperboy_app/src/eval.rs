@@ -1,15 +1,33 @@
 //! `paperboy eval beir`: indexes a BEIR-layout corpus in a scratch index under the data directory,
-//! with the same analysis and ranking as paper search, and measures nDCG@10 and Recall@100.
+//! with the same analysis, ranking and fusion as paper search, and measures nDCG@10 and Recall@100
+//! in keyword, semantic or hybrid mode.
 
 use std::{collections::HashMap, path::Path, time::Instant};
 
+use paperboy_embed::{Embedder, document_text, provision};
 use paperboy_search::{
-    FullTextIndex, IndexDoc, Ranking,
+    FullTextIndex, Fusion, IndexDoc, Ranking, VectorIndex,
     eval::{self, EvalReport},
+    hybrid,
 };
 use serde::Serialize;
 
-use crate::{Error, Progress, Result};
+use crate::{Error, ModelChoice, Progress, Result, SearchMode, semantic::text_hash};
+
+/// How to evaluate.
+#[derive(Debug, Clone)]
+pub struct BeirOptions {
+    /// The qrels split (`test`, `train`, ...).
+    pub split: String,
+    /// Keyword ranking weights.
+    pub ranking: Ranking,
+    /// Keyword, semantic or hybrid.
+    pub mode: SearchMode,
+    /// How hybrid fuses.
+    pub fusion: Fusion,
+    /// The embedding model (semantic and hybrid modes).
+    pub model: Option<ModelChoice>,
+}
 
 /// What an evaluation measured.
 #[derive(Debug, Clone, Serialize)]
@@ -19,38 +37,41 @@ pub struct BeirRun {
     /// The qrels split.
     pub split: String,
     /// The retrieval mode.
-    pub mode: &'static str,
+    pub mode: SearchMode,
+    /// The embedding model, in semantic and hybrid modes.
+    pub model: Option<String>,
+    /// The fusion, in hybrid mode.
+    pub fusion: Option<Fusion>,
     /// Documents indexed.
     pub documents: usize,
     /// The measures.
     #[serde(flatten)]
     pub report: EvalReport,
-    /// Seconds to build the scratch index.
+    /// Seconds to build the scratch index (and embed the corpus, if it was not cached).
     pub index_seconds: f64,
-    /// Median query latency, milliseconds.
+    /// Median query latency (with the query's embedding), milliseconds.
     pub query_ms_median: f64,
 }
 
-/// Evaluates keyword search on a BEIR dataset. The scratch index lives in `scratch_dir` and is
-/// rebuilt each run.
-pub fn beir(
-    dataset_dir: &Path,
-    split: &str,
-    scratch_dir: &Path,
-    ranking: Ranking,
-    progress: &dyn Progress,
-) -> Result<BeirRun> {
-    let dataset = eval::load_beir(dataset_dir, split)?;
+/// Evaluates search on a BEIR dataset. The keyword index in `scratch_dir` is rebuilt each run;
+/// the corpus's vectors are kept there and reused while the texts are unchanged.
+pub fn beir(dataset_dir: &Path, scratch_dir: &Path, options: &BeirOptions, progress: &dyn Progress) -> Result<BeirRun> {
+    let dataset = eval::load_beir(dataset_dir, &options.split)?;
     if dataset.queries.is_empty() {
-        return Err(Error::Invalid(format!("{}: no query of the {split} split has judgments", dataset_dir.display())));
+        return Err(Error::Invalid(format!(
+            "{}: no query of the {} split has judgments",
+            dataset_dir.display(),
+            options.split
+        )));
     }
-    if scratch_dir.exists() {
-        std::fs::remove_dir_all(scratch_dir)
-            .map_err(|e| Error::Invalid(format!("cannot clear {}: {e}", scratch_dir.display())))?;
+    let index_dir = scratch_dir.join("keyword");
+    if index_dir.exists() {
+        std::fs::remove_dir_all(&index_dir)
+            .map_err(|e| Error::Invalid(format!("cannot clear {}: {e}", index_dir.display())))?;
     }
     let started = Instant::now();
     progress.start("indexing", Some(dataset.corpus.len() as u64), "documents");
-    let index = FullTextIndex::open(scratch_dir, ranking)?;
+    let index = FullTextIndex::open(&index_dir, options.ranking)?;
     let mut writer = index.writer(256 * 1024 * 1024)?;
     for doc in &dataset.corpus {
         writer.add(&IndexDoc {
@@ -67,6 +88,28 @@ pub fn beir(
     writer.finish()?;
     index.reload()?;
     progress.finish("indexed");
+
+    let semantic = match options.mode {
+        SearchMode::Keyword | SearchMode::Auto => None,
+        SearchMode::Semantic | SearchMode::Hybrid => {
+            let choice =
+                options.model.as_ref().ok_or_else(|| Error::Unavailable("semantic evaluation needs a model".into()))?;
+            let dir = provision::installed_dir(&choice.models_dir, &choice.name).ok_or_else(|| {
+                Error::Unavailable(format!(
+                    "the model {} is not installed; run `paperboy model install {}`",
+                    choice.name, choice.name
+                ))
+            })?;
+            let embedder = Embedder::load(&choice.name, &dir)?;
+            let mut vectors = VectorIndex::open(
+                &scratch_dir.join(format!("vectors-{}", choice.name)),
+                &choice.name,
+                embedder.dimension(),
+            )?;
+            embed_corpus(&embedder, &mut vectors, &dataset.corpus, progress)?;
+            Some((embedder, vectors))
+        }
+    };
     let index_seconds = started.elapsed().as_secs_f64();
 
     progress.start("searching", Some(dataset.queries.len() as u64), "queries");
@@ -74,20 +117,69 @@ pub fn beir(
     let mut latencies = Vec::with_capacity(dataset.queries.len());
     for (query_id, text) in &dataset.queries {
         let started = Instant::now();
-        let hits = index.search_plain(text, 100)?;
+        let keyword = || -> Result<Vec<(String, f32)>> {
+            Ok(index.search_plain(text, 100)?.into_iter().map(|h| (h.key, h.score)).collect())
+        };
+        let ranked: Vec<(String, f32)> = match (&semantic, options.mode) {
+            (Some((embedder, vectors)), mode) => {
+                let query = embedder.embed_query(text)?;
+                let neighbors: Vec<(String, f32)> =
+                    vectors.search(&query, 100, &|_| true)?.into_iter().map(|n| (n.key.to_owned(), n.score)).collect();
+                if mode == SearchMode::Hybrid {
+                    let fused = options.fusion.fuse(&keyword()?, &neighbors, hybrid::count_words(text));
+                    fused.into_iter().take(100).map(|(k, f)| (k, f.score)).collect()
+                } else {
+                    neighbors
+                }
+            }
+            (None, _) => keyword()?,
+        };
         latencies.push(started.elapsed().as_secs_f64() * 1e3);
-        run.insert(query_id.clone(), hits.into_iter().map(|h| (h.key, h.score)).collect());
+        run.insert(query_id.clone(), ranked);
         progress.advance(1);
     }
     progress.finish("searched");
     latencies.sort_by(f64::total_cmp);
     Ok(BeirRun {
         dataset: dataset_dir.display().to_string(),
-        split: split.to_owned(),
-        mode: "keyword",
+        split: options.split.clone(),
+        mode: if semantic.is_some() { options.mode } else { SearchMode::Keyword },
+        model: semantic.as_ref().map(|(e, _)| e.name().to_owned()),
+        fusion: (options.mode == SearchMode::Hybrid).then_some(options.fusion),
         documents: dataset.corpus.len(),
         report: eval::evaluate(&run, &dataset.qrels),
         index_seconds,
         query_ms_median: latencies[latencies.len() / 2],
     })
+}
+
+/// Embeds the corpus documents whose text has no vector yet (cached across runs).
+fn embed_corpus(
+    embedder: &Embedder,
+    vectors: &mut VectorIndex,
+    corpus: &[eval::BeirDoc],
+    progress: &dyn Progress,
+) -> Result<()> {
+    let todo: Vec<(&str, u64, String)> = corpus
+        .iter()
+        .map(|doc| {
+            let text = document_text(&doc.title, &doc.text);
+            (doc.id.as_str(), text_hash(&text), text)
+        })
+        .filter(|(id, hash, _)| vectors.text_hash(id) != Some(*hash))
+        .collect();
+    if todo.is_empty() {
+        return Ok(());
+    }
+    progress.start("embedding", Some(todo.len() as u64), "documents");
+    for chunk in todo.chunks(256) {
+        let texts: Vec<&str> = chunk.iter().map(|(_, _, t)| t.as_str()).collect();
+        let embedded = embedder.embed_documents(&texts)?;
+        let entries: Vec<(&str, u64, &[f32])> =
+            chunk.iter().zip(&embedded).map(|((id, hash, _), v)| (*id, *hash, v.as_slice())).collect();
+        vectors.append(&entries, 0)?;
+        progress.advance(chunk.len() as u64);
+    }
+    progress.finish("embedded");
+    Ok(())
 }

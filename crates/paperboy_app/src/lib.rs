@@ -10,6 +10,7 @@
 pub mod eval;
 pub mod ingest;
 mod progress;
+pub mod semantic;
 
 use std::{
     path::{Path, PathBuf},
@@ -19,11 +20,12 @@ use std::{
 
 use chrono::NaiveDate;
 use paperboy_domain::{ArxivId, Paper, SearchQuery, Signals, query::CategoryFilter};
-use paperboy_search::{Filters, FullTextIndex, FullTextWriter, IndexDoc, Ranking, SearchRequest, Sort};
+use paperboy_search::{Filters, FullTextIndex, FullTextWriter, Fusion, IndexDoc, Ranking, SearchRequest, Sort, hybrid};
 use paperboy_store::{PaperStore, SqliteStore, StoreStats, StoredPaper};
 use serde::Serialize;
 
 pub use progress::{NoProgress, Progress};
+pub use semantic::{EmbedSummary, ModelChoice};
 
 /// Heap for the index writer during ingest and rebuilds (split among its threads).
 const INDEX_HEAP_BYTES: usize = 256 * 1024 * 1024;
@@ -48,6 +50,15 @@ pub enum Error {
     /// A source failed as a whole.
     #[error(transparent)]
     Source(#[from] paperboy_arxiv::Error),
+    /// Embedding failed.
+    #[error(transparent)]
+    Embed(#[from] paperboy_embed::Error),
+    /// Semantic search was asked for but is not available (the reason says why and what to do).
+    #[error("{0}")]
+    Unavailable(String),
+    /// Something asked for does not exist (a paper, a vector).
+    #[error("{0}")]
+    NotFound(String),
 }
 
 /// The use cases' result.
@@ -58,9 +69,30 @@ pub struct Library {
     data_dir: PathBuf,
     store: SqliteStore,
     index: FullTextIndex,
+    /// The model and vectors, or why semantic search is off.
+    semantic: std::result::Result<semantic::Semantic, String>,
+    fusion: Fusion,
     /// Serialises writers within this process (tantivy allows one writer per index).
     write_lock: Mutex<()>,
 }
+
+/// How a search ranks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchMode {
+    /// Hybrid when a model is installed, else keyword.
+    #[default]
+    Auto,
+    /// Words only (BM25).
+    Keyword,
+    /// Meaning only (nearest embeddings).
+    Semantic,
+    /// Words and meaning fused.
+    Hybrid,
+}
+
+/// Candidates taken from each list before fusing.
+const FUSION_CANDIDATES: usize = 100;
 
 /// A search as the user asked for it.
 #[derive(Debug, Clone, Default)]
@@ -79,6 +111,8 @@ pub struct SearchParams {
     pub limit: usize,
     /// Results skipped.
     pub offset: usize,
+    /// How to rank.
+    pub mode: SearchMode,
 }
 
 /// One search result.
@@ -86,8 +120,12 @@ pub struct SearchParams {
 pub struct SearchHit {
     /// The paper.
     pub paper: Paper,
-    /// BM25 score (0 in date order or when pinned).
+    /// The ranking score (BM25, cosine or fused; 0 in date order or when pinned).
     pub score: f32,
+    /// Its BM25 score, when its words matched.
+    pub keyword_score: Option<f32>,
+    /// Its cosine similarity to the query, when found by meaning.
+    pub semantic_score: Option<f32>,
     /// Pinned first because the query is its id or exact title.
     pub pinned: bool,
 }
@@ -99,8 +137,10 @@ pub struct SearchPage {
     pub hits: Vec<SearchHit>,
     /// Every match.
     pub total: u64,
-    /// The search mode used (`keyword` until semantic search lands).
+    /// The search mode used: `keyword`, `semantic` or `hybrid`.
     pub mode: &'static str,
+    /// Why the mode differs from the one asked for (no model installed), in one line.
+    pub notice: Option<String>,
     /// How long the search took, in milliseconds.
     pub took_ms: f64,
 }
@@ -126,6 +166,12 @@ pub struct LibraryStats {
     pub indexed_papers: u64,
     /// The store's highest sequence number the index holds.
     pub indexed_seq: i64,
+    /// The embedding model in use, if semantic search is on.
+    pub model: Option<String>,
+    /// Why semantic search is off, if it is.
+    pub semantic_notice: Option<String>,
+    /// Papers with a vector.
+    pub vectors: u64,
     /// The store's counts.
     pub store: StoreStats,
 }
@@ -134,6 +180,12 @@ impl Library {
     /// Opens the data directory (creating it), brings the index up to date with the store and
     /// rebuilds it if it was made by another version or belongs to another store.
     pub fn open(data_dir: &Path, progress: &dyn Progress) -> Result<Library> {
+        Library::open_with(data_dir, None, progress)
+    }
+
+    /// Opens the data directory with semantic search by `model` when it is installed (keyword search
+    /// otherwise, with the reason in [`Library::semantic_status`]).
+    pub fn open_with(data_dir: &Path, model: Option<&ModelChoice>, progress: &dyn Progress) -> Result<Library> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| Error::Invalid(format!("cannot create the data directory {}: {e}", data_dir.display())))?;
         let store = SqliteStore::open(&data_dir.join("paperboy.sqlite3"))?;
@@ -148,7 +200,20 @@ impl Library {
             }
             Err(other) => return Err(other.into()),
         };
-        let library = Library { data_dir: data_dir.to_owned(), store, index, write_lock: Mutex::new(()) };
+        let semantic = semantic::open(data_dir, model);
+        if let Err(reason) = &semantic
+            && model.is_some()
+        {
+            tracing::warn!(%reason, "semantic search unavailable");
+        }
+        let library = Library {
+            data_dir: data_dir.to_owned(),
+            store,
+            index,
+            semantic,
+            fusion: Fusion::default(),
+            write_lock: Mutex::new(()),
+        };
         if library.index.indexed_seq()? > library.store.max_seq()? {
             // The index is ahead of the store: the store was replaced. Start the index over.
             library.reindex(progress)?;
@@ -231,37 +296,158 @@ impl Library {
     pub fn search(&self, params: &SearchParams) -> Result<SearchPage> {
         let started = Instant::now();
         let query = SearchQuery::parse(&params.query)?;
-        let request = SearchRequest {
+        let filters = Filters { categories: params.categories.clone(), since: params.since, until: params.until };
+        let limit = params.limit.clamp(1, 1_000);
+        let offset = params.offset.min(10_000);
+        let mut notice = None;
+        let mode = match (params.mode, &self.semantic) {
+            // Newest first is an order by date, not by relevance: words decide what matches.
+            (_, _) if params.sort == Sort::Date => SearchMode::Keyword,
+            (SearchMode::Auto, Ok(_)) => SearchMode::Hybrid,
+            (SearchMode::Auto, Err(reason)) => {
+                notice = Some(reason.clone());
+                SearchMode::Keyword
+            }
+            (SearchMode::Semantic | SearchMode::Hybrid, Err(reason)) => {
+                notice = Some(reason.clone());
+                SearchMode::Keyword
+            }
+            (mode, _) => mode,
+        };
+        // Semantic search needs words to embed; a query of only filters is a keyword listing.
+        let mode = if mode != SearchMode::Keyword && !query.has_positive_text() { SearchMode::Keyword } else { mode };
+        let keyword_request = |limit: usize, offset: usize| SearchRequest {
             query: &query,
             raw: &params.query,
-            filters: Filters { categories: params.categories.clone(), since: params.since, until: params.until },
+            filters: filters.clone(),
             sort: params.sort,
-            limit: params.limit.clamp(1, 1_000),
-            offset: params.offset.min(10_000),
+            limit,
+            offset,
             count_total: true,
         };
-        let results = self.index.search(&request)?;
-        let ids: Vec<ArxivId> = results.hits.iter().filter_map(|hit| ArxivId::parse(&hit.key).ok()).collect();
-        let mut stored = self.store.papers(&ids)?.into_iter();
-        let mut hits = Vec::with_capacity(ids.len());
-        // `papers` keeps the order asked for and skips ids the store lacks.
-        let mut next = stored.next();
-        for hit in &results.hits {
-            match &next {
-                Some(paper) if paper.paper.id.to_string() == hit.key => {
-                    let paper = next.take().expect("matched").paper;
-                    hits.push(SearchHit { paper, score: hit.score, pinned: hit.pinned });
-                    next = stored.next();
-                }
-                _ => tracing::warn!(key = %hit.key, "the index holds a paper the store lacks"),
+        let (ranked, total): (Vec<Ranked>, u64) = match mode {
+            SearchMode::Keyword | SearchMode::Auto => {
+                let results = self.index.search(&keyword_request(limit, offset))?;
+                let ranked = results
+                    .hits
+                    .into_iter()
+                    .map(|h| Ranked {
+                        key: h.key,
+                        score: h.score,
+                        keyword: (!h.pinned).then_some(h.score),
+                        semantic: None,
+                        pinned: h.pinned,
+                    })
+                    .collect();
+                (ranked, results.total.unwrap_or(0))
             }
-        }
+            SearchMode::Semantic | SearchMode::Hybrid => {
+                let semantic = self.semantic()?;
+                let wanted = (offset + limit).max(FUSION_CANDIDATES);
+                let keyword = self.index.search(&keyword_request(wanted, 0))?;
+                let text = query.positive_terms().iter().map(|(_, t)| *t).collect::<Vec<_>>().join(" ");
+                let vector = semantic.embedder.embed_query(&text)?;
+                let vectors = semantic.vectors.read().unwrap_or_else(|p| p.into_inner());
+                let constraint = self.index.constraints(&query, &filters);
+                // Over-fetch so that candidates failing the query's constraints can be dropped.
+                let fetch = if constraint.is_some() { wanted * 4 } else { wanted };
+                let neighbors = vectors.search(&vector, fetch, &|_| true)?;
+                let mut semantic_list: Vec<(String, f32)> =
+                    neighbors.iter().map(|n| (n.key.to_owned(), n.score)).collect();
+                if let Some(constraint) = &constraint {
+                    let keys: Vec<&str> = semantic_list.iter().map(|(k, _)| k.as_str()).collect();
+                    let allowed = self.index.keys_matching(&keys, constraint.as_ref())?;
+                    semantic_list.retain(|(k, _)| allowed.contains(k));
+                }
+                semantic_list.truncate(wanted);
+                let pinned: Vec<&str> = keyword.hits.iter().filter(|h| h.pinned).map(|h| h.key.as_str()).collect();
+                let keyword_list: Vec<(String, f32)> =
+                    keyword.hits.iter().filter(|h| !h.pinned).map(|h| (h.key.clone(), h.score)).collect();
+                let fused: Vec<(String, hybrid::Fused)> = if mode == SearchMode::Semantic {
+                    semantic_list
+                        .iter()
+                        .map(|(k, s)| (k.clone(), hybrid::Fused { score: *s, keyword: None, semantic: Some(*s) }))
+                        .collect()
+                } else {
+                    self.fusion.fuse(&keyword_list, &semantic_list, hybrid::count_words(&text))
+                };
+                let mut ranked: Vec<Ranked> = pinned
+                    .iter()
+                    .map(|key| Ranked {
+                        key: (*key).to_owned(),
+                        score: 0.0,
+                        keyword: None,
+                        semantic: None,
+                        pinned: true,
+                    })
+                    .collect();
+                ranked.extend(fused.into_iter().filter(|(k, _)| !pinned.contains(&k.as_str())).map(|(key, f)| {
+                    Ranked { key, score: f.score, keyword: f.keyword, semantic: f.semantic, pinned: false }
+                }));
+                let total = (ranked.len() as u64).max(keyword.total.unwrap_or(0));
+                (ranked.into_iter().skip(offset).take(limit).collect(), total)
+            }
+        };
+        let hits = self.hydrate(ranked)?;
         Ok(SearchPage {
             hits,
-            total: results.total.unwrap_or(0),
-            mode: "keyword",
+            total,
+            mode: match mode {
+                SearchMode::Keyword | SearchMode::Auto => "keyword",
+                SearchMode::Semantic => "semantic",
+                SearchMode::Hybrid => "hybrid",
+            },
+            notice,
             took_ms: started.elapsed().as_secs_f64() * 1e3,
         })
+    }
+
+    /// Papers from the store for ranked keys, in order; keys the store lacks are skipped.
+    fn hydrate(&self, ranked: Vec<Ranked>) -> Result<Vec<SearchHit>> {
+        let ids: Vec<ArxivId> = ranked.iter().filter_map(|r| ArxivId::parse(&r.key).ok()).collect();
+        let mut papers: std::collections::HashMap<String, Paper> =
+            self.store.papers(&ids)?.into_iter().map(|s| (s.paper.id.to_string(), s.paper)).collect();
+        let mut hits = Vec::with_capacity(ranked.len());
+        for r in ranked {
+            match papers.remove(&r.key) {
+                Some(paper) => hits.push(SearchHit {
+                    paper,
+                    score: r.score,
+                    keyword_score: r.keyword,
+                    semantic_score: r.semantic,
+                    pinned: r.pinned,
+                }),
+                None => tracing::warn!(key = %r.key, "an index holds a paper the store lacks"),
+            }
+        }
+        Ok(hits)
+    }
+
+    /// The papers nearest to `id_text`'s stored vector (no model call).
+    pub fn similar(&self, id_text: &str, limit: usize) -> Result<Vec<SearchHit>> {
+        let id = ArxivId::parse_lenient(id_text).map_err(|e| Error::Invalid(e.to_string()))?.base();
+        let semantic = self.semantic()?;
+        let key = id.to_string();
+        let vectors = semantic.vectors.read().unwrap_or_else(|p| p.into_inner());
+        let Some(vector) = vectors.vector(&key)? else {
+            if self.store.paper(id)?.is_none() {
+                return Err(Error::NotFound(format!("no paper {key}")));
+            }
+            return Err(Error::NotFound(format!("{key} has no vector yet; run `paperboy embed`")));
+        };
+        let neighbors = vectors.search(&vector, limit.clamp(1, 100), &|candidate| candidate != key)?;
+        let ranked = neighbors
+            .iter()
+            .map(|n| Ranked {
+                key: n.key.to_owned(),
+                score: n.score,
+                keyword: None,
+                semantic: Some(n.score),
+                pinned: false,
+            })
+            .collect();
+        drop(vectors);
+        self.hydrate(ranked)
     }
 
     /// One paper, looked up by id (with or without version, `arXiv:` prefix or URL).
@@ -280,6 +466,12 @@ impl Library {
             papers: store.papers,
             indexed_papers: self.index.num_docs(),
             indexed_seq: self.index.indexed_seq()?,
+            model: self.semantic.as_ref().ok().map(|s| s.embedder.name().to_owned()),
+            semantic_notice: self.semantic.as_ref().err().cloned(),
+            vectors: self
+                .semantic
+                .as_ref()
+                .map_or(0, |s| s.vectors.read().unwrap_or_else(|p| p.into_inner()).len() as u64),
             store,
         })
     }
@@ -287,6 +479,15 @@ impl Library {
     pub(crate) fn write_lock(&self) -> std::sync::MutexGuard<'_, ()> {
         self.write_lock.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// A result before its paper is read from the store.
+struct Ranked {
+    key: String,
+    score: f32,
+    keyword: Option<f32>,
+    semantic: Option<f32>,
+    pinned: bool,
 }
 
 /// Adds (or, with `replace`, replaces) one paper in the full-text index.

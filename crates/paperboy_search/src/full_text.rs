@@ -364,6 +364,42 @@ impl FullTextIndex {
         Ok(SearchResults { hits: pinned, total })
     }
 
+    /// The query's hard constraints — exclusions, required words, categories — and the filters, as
+    /// one query; `None` when there are none. Documents found by meaning rather than by words must
+    /// still satisfy these.
+    pub fn constraints(&self, query: &SearchQuery, filters: &Filters) -> Option<Box<dyn Query>> {
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = self.filter_clauses(filters);
+        for clause in &query.clauses {
+            let node = match &clause.node {
+                Node::Category(filter) => Some(self.category_query(filter)),
+                _ if !matches!(clause.occur, QueryOccur::Must | QueryOccur::MustNot) => None,
+                Node::Word { field, text } | Node::Phrase { field, text } => self.text_node(*field, text),
+                Node::Group(inner) => self.compile_clauses(inner, false).or_else(|| self.compile_filters_only(inner)),
+            };
+            if let Some(node) = node {
+                let occur = if clause.occur == QueryOccur::MustNot { Occur::MustNot } else { Occur::Must };
+                clauses.push((occur, node));
+            }
+        }
+        if clauses.is_empty() {
+            return None;
+        }
+        clauses.insert(0, (Occur::Must, Box::new(AllQuery)));
+        Some(Box::new(BooleanQuery::new(clauses)))
+    }
+
+    /// Which of `keys` satisfy `constraint`.
+    pub fn keys_matching(&self, keys: &[&str], constraint: &dyn Query) -> Result<std::collections::HashSet<String>> {
+        let searcher = self.reader.searcher();
+        let terms = keys.iter().map(|k| Term::from_field_text(self.fields.key, k));
+        let query = BooleanQuery::new(vec![
+            (Occur::Must, Box::new(tantivy::query::TermSetQuery::new(terms)) as Box<dyn Query>),
+            (Occur::Must, constraint.box_clone()),
+        ]);
+        let found = searcher.search(&query, &tantivy::collector::DocSetCollector)?;
+        found.into_iter().map(|address| self.key(&searcher, address)).collect()
+    }
+
     /// Runs a plain bag-of-words query (no query syntax): how evaluation queries are run.
     pub fn search_plain(&self, text: &str, limit: usize) -> Result<Vec<Hit>> {
         let searcher = self.reader.searcher();

@@ -1,16 +1,21 @@
-//! Search over papers: the full-text index ([`full_text`], tantivy BM25) and retrieval evaluation
-//! ([`eval`]: BEIR corpora, nDCG@10 and Recall@100 as pytrec_eval computes them).
+//! Search over papers: the full-text index ([`full_text`], tantivy BM25), the vector index
+//! ([`vector`]: exact or IVF-SQ8 nearest neighbours of embeddings), their fusion ([`hybrid`]), and
+//! retrieval evaluation ([`eval`]: BEIR corpora, nDCG@10 and Recall@100 as pytrec_eval computes them).
 //!
-//! Knows nothing of SQL or HTTP: it indexes [`IndexDoc`]s by key and returns keys; the caller maps
-//! keys to papers.
+//! Knows nothing of SQL, HTTP or models: it indexes documents and vectors by key and returns keys;
+//! the caller embeds text and maps keys to papers.
 
 pub mod analysis;
 pub mod eval;
 pub mod full_text;
+pub mod hybrid;
+pub mod vector;
 
 pub use full_text::{
     Filters, FullTextIndex, FullTextWriter, Hit, IndexDoc, Ranking, SearchRequest, SearchResults, Sort,
 };
+pub use hybrid::Fusion;
+pub use vector::VectorIndex;
 
 /// Search errors.
 #[derive(Debug, thiserror::Error)]

@@ -1,18 +1,20 @@
-//! `paperboy demo`: the README's first command. Ingests the sample corpus shipped in the repository
-//! into a demo data directory and shows what search does.
+//! `paperboy demo`: the README's first command. Installs the embedding model if needed, ingests the
+//! sample corpus shipped in the repository into a demo data directory with the vectors shipped
+//! beside it, and shows what search does.
 
 use std::{
     path::{Path, PathBuf},
     process::ExitCode,
 };
 
-use anyhow::{Context, bail};
+use anyhow::{Context as _, bail};
 use paperboy_app::{SearchParams, ingest};
+use paperboy_embed::provision::{self, From};
 
-use super::open_library;
+use super::{Context, open_library};
 use crate::{cli::DemoArgs, output, progress::CliProgress};
 
-pub fn run(data_dir: Option<&Path>, args: DemoArgs) -> anyhow::Result<ExitCode> {
+pub fn run(context: &Context, data_dir_given: bool, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let sample = match args.sample {
         Some(dir) => dir,
         None => find_sample()
@@ -27,16 +29,50 @@ pub fn run(data_dir: Option<&Path>, args: DemoArgs) -> anyhow::Result<ExitCode> 
     if files.is_empty() {
         bail!("{} holds no .jsonl or .jsonl.gz files", sample.display());
     }
-    let data_dir = data_dir.map_or_else(|| PathBuf::from(".paperboy/demo"), Path::to_owned);
+    let data_dir = if data_dir_given { context.data_dir.clone() } else { PathBuf::from(".paperboy/demo") };
+    let context =
+        Context { data_dir: data_dir.clone(), model: context.model.clone(), models_dir: context.models_dir.clone() };
     println!("paperboy demo: {} days of real arXiv listings from {}", files.len(), sample.display());
     println!("data directory: {}", data_dir.display());
-    let library = open_library(&data_dir)?;
-    let summary =
-        ingest::ingest_jsonl(&library, &files, &CliProgress::new()).map_err(|e| anyhow::anyhow!("{}", e.cause))?;
+
+    if let Some(model) = &context.model
+        && provision::installed_dir(&model.models_dir, &model.name).is_none()
+    {
+        println!("installing the embedding model {} (once) ...", model.name);
+        let hub = std::env::var("HF_ENDPOINT").unwrap_or_else(|_| "https://huggingface.co".into());
+        match provision::install(&model.models_dir, &model.name, &From::Auto { hub }) {
+            Ok(installed) => {
+                for note in installed.notes {
+                    println!("note: {note}");
+                }
+            }
+            Err(err) => println!("note: {err}; the demo goes on with keyword search"),
+        }
+    }
+
+    let library = open_library(&context)?;
+    let progress = CliProgress::new();
+    let summary = ingest::ingest_jsonl(&library, &files, &progress).map_err(|e| anyhow::anyhow!("{}", e.cause))?;
     print!("{}", output::ingest_summary(&summary));
-    for query in ["diffusion policy", "\"speculative decoding\"", "ti:segmentation cat:cs.CV -medical"] {
+    if let Ok(model) = library.semantic_status() {
+        let shipped = sample.with_file_name(format!("vectors-{model}.bin"));
+        if shipped.is_file() {
+            let n = library.import_vectors(&shipped)?;
+            println!("imported {} vectors shipped with the sample ({})", output::thousands(n), shipped.display());
+        }
+        println!("{}", output::embed_summary(&library.embed_missing(&progress)?));
+    }
+    for query in [
+        "degeneration",
+        "diffusion policy for robot manipulation",
+        "\"speculative decoding\"",
+        "ti:segmentation cat:cs.CV -medical",
+    ] {
         let page = library.search(&SearchParams { query: query.into(), limit: 3, ..SearchParams::default() })?;
         println!();
+        if let Some(notice) = &page.notice {
+            println!("note: {notice}");
+        }
         print!("{}", output::search_page(query, &page, 0));
     }
     let data_flag = format!("--data-dir {}", data_dir.display());
@@ -45,6 +81,7 @@ pub fn run(data_dir: Option<&Path>, args: DemoArgs) -> anyhow::Result<ExitCode> 
     println!("  cargo run --release -- {data_flag} search 'your words here'");
     println!("  cargo run --release -- {data_flag} search --help");
     println!("  cargo run --release -- {data_flag} show 2606.14725");
+    println!("  cargo run --release -- {data_flag} similar 2606.14725");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,37 +1,63 @@
 //! `paperboy eval beir`
 
-use std::{path::Path, process::ExitCode};
+use std::process::ExitCode;
 
-use anyhow::Context;
-use paperboy_search::Ranking;
+use anyhow::Context as _;
+use paperboy_app::{SearchMode, eval::BeirOptions};
+use paperboy_search::{Fusion, Ranking};
 
+use super::Context;
 use crate::{
-    cli::{BeirArgs, EvalCommand},
+    cli::{BeirArgs, EvalCommand, EvalModeArg, FusionArg},
     output,
     progress::CliProgress,
 };
 
-pub fn run(data_dir: &Path, command: EvalCommand) -> anyhow::Result<ExitCode> {
+pub fn run(context: &Context, command: EvalCommand) -> anyhow::Result<ExitCode> {
     let EvalCommand::Beir(args) = command;
-    beir(data_dir, args)
+    beir(context, args)
 }
 
-fn beir(data_dir: &Path, args: BeirArgs) -> anyhow::Result<ExitCode> {
+fn beir(context: &Context, args: BeirArgs) -> anyhow::Result<ExitCode> {
     let name = args.dir.file_name().map_or_else(|| "dataset".into(), |n| n.to_string_lossy().into_owned());
-    let scratch = data_dir.join("scratch").join(format!("beir-{name}"));
+    let scratch = context.data_dir.join("scratch").join(format!("beir-{name}"));
     let mut ranking = Ranking::default();
     if let Some(boost) = args.title_boost {
         anyhow::ensure!(boost.is_finite() && boost >= 0.0, "--title-boost must be a non-negative number");
         ranking.title_boost = boost;
     }
-    let run = paperboy_app::eval::beir(&args.dir, &args.split, &scratch, ranking, &CliProgress::new())
+    let fusion = match (args.fusion, args.keyword_weight) {
+        (FusionArg::Rrf, _) => Fusion::Rrf { k: 60.0 },
+        (FusionArg::Convex, None) => Fusion::default(),
+        (FusionArg::Convex, Some(weight)) => {
+            anyhow::ensure!((0.0..=1.0).contains(&weight), "--keyword-weight must be between 0 and 1");
+            // One weight for every query length: what tuning on a split needs.
+            Fusion::Convex { short_weight: weight, long_weight: weight, short_words: 0 }
+        }
+    };
+    let options = BeirOptions {
+        split: args.split.clone(),
+        ranking,
+        mode: match args.mode {
+            EvalModeArg::Keyword => SearchMode::Keyword,
+            EvalModeArg::Semantic => SearchMode::Semantic,
+            EvalModeArg::Hybrid => SearchMode::Hybrid,
+        },
+        fusion,
+        model: context.model.clone(),
+    };
+    let run = paperboy_app::eval::beir(&args.dir, &scratch, &options, &CliProgress::new())
         .with_context(|| format!("evaluating on {}", args.dir.display()))?;
     if args.json {
         output::print_json(&run)?;
     } else {
+        let mode = match (&run.model, run.mode) {
+            (Some(model), mode) => format!("{mode:?} search with {model}").to_lowercase(),
+            (None, _) => "keyword search".into(),
+        };
         println!(
-            "{} ({} split, {} queries, {} documents), {} search",
-            run.dataset, run.split, run.report.queries, run.documents, run.mode
+            "{} ({} split, {} queries, {} documents), {mode}",
+            run.dataset, run.split, run.report.queries, run.documents
         );
         println!("  nDCG@10     {:.4}", run.report.ndcg_at_10);
         println!("  Recall@100  {:.4}", run.report.recall_at_100);

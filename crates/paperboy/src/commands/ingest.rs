@@ -1,25 +1,29 @@
 //! `paperboy ingest ...`
 
-use std::{path::Path, process::ExitCode, time::Duration};
+use std::{process::ExitCode, time::Duration};
 
-use anyhow::{Context, bail};
+use anyhow::{Context as _, bail};
 use paperboy_app::ingest::{self, IngestSummary, Interrupted, OaiOptions};
 use paperboy_arxiv::{Politeness, api::ApiQuery, oai::HarvestRequest};
 use paperboy_domain::ArxivId;
 
-use super::open_library;
+use super::{Context, open_library};
 use crate::{
     cli::{IngestCommand, PolitenessArgs},
     output,
     progress::CliProgress,
 };
 
-pub fn run(data_dir: &Path, command: IngestCommand) -> anyhow::Result<ExitCode> {
-    let library = open_library(data_dir)?;
+pub fn run(context: &Context, command: IngestCommand) -> anyhow::Result<ExitCode> {
+    let library = open_library(context)?;
     let progress = CliProgress::new();
-    let (result, json) = match command {
-        IngestCommand::Jsonl { files, json } => (ingest::ingest_jsonl(&library, &files, &progress), json.json),
-        IngestCommand::HfDaily { files, json } => (ingest::ingest_hf_daily(&library, &files, &progress), json.json),
+    let (result, json, no_embed) = match command {
+        IngestCommand::Jsonl { files, embed, json } => {
+            (ingest::ingest_jsonl(&library, &files, &progress), json.json, embed.no_embed)
+        }
+        IngestCommand::HfDaily { files, embed, json } => {
+            (ingest::ingest_hf_daily(&library, &files, &progress), json.json, embed.no_embed)
+        }
         IngestCommand::Oai(args) => {
             if let Some(until) = args.until
                 && until < args.from
@@ -37,7 +41,7 @@ pub fn run(data_dir: &Path, command: IngestCommand) -> anyhow::Result<ExitCode> 
                 politeness: politeness(&args.politeness, &args.endpoint)?,
                 max_pages: args.max_pages,
             };
-            (ingest::ingest_oai(&library, &options, &progress), args.json.json)
+            (ingest::ingest_oai(&library, &options, &progress), args.json.json, args.embed.no_embed)
         }
         IngestCommand::ArxivApi(args) => {
             let query = if args.selection.ids.is_empty() {
@@ -57,25 +61,56 @@ pub fn run(data_dir: &Path, command: IngestCommand) -> anyhow::Result<ExitCode> 
                 ApiQuery::Ids(ids)
             };
             let politeness = politeness(&args.politeness, &args.endpoint)?;
-            (ingest::ingest_arxiv_api(&library, &args.endpoint, &query, politeness, &progress), args.json.json)
+            (
+                ingest::ingest_arxiv_api(&library, &args.endpoint, &query, politeness, &progress),
+                args.json.json,
+                args.embed.no_embed,
+            )
         }
     };
-    report(result, json)
+    // Stored papers are embedded before the command returns, unless asked not to; a failure there
+    // leaves the papers stored and keyword-searchable.
+    let embedded = match (&result, library.semantic_status(), no_embed) {
+        (Ok(summary), Ok(_), false) if summary.new + summary.updated > 0 => Some(library.embed_missing(&progress)),
+        _ => None,
+    };
+    report(result, embedded, library.semantic_status().err().filter(|_| !no_embed), json)
 }
 
-fn report(result: Result<IngestSummary, Interrupted>, json: bool) -> anyhow::Result<ExitCode> {
-    let (summary, failure) = match result {
+fn report(
+    result: Result<IngestSummary, Interrupted>,
+    embedded: Option<Result<paperboy_app::EmbedSummary, paperboy_app::Error>>,
+    semantic_off: Option<&str>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let (summary, mut failure) = match result {
         Ok(summary) => (summary, None),
         Err(Interrupted { summary, cause }) => (*summary, Some(cause)),
     };
+    let embedded = match embedded {
+        Some(Ok(embedded)) => Some(embedded),
+        Some(Err(err)) => {
+            failure = Some(Box::new(err));
+            None
+        }
+        None => None,
+    };
     if json {
         let mut value = serde_json::to_value(&summary)?;
+        if let Some(embedded) = &embedded {
+            value["embedded"] = serde_json::to_value(embedded)?;
+        }
         if let Some(cause) = &failure {
             value["error"] = serde_json::Value::String(cause.to_string());
         }
         output::print_json(&value)?;
     } else {
         print!("{}", output::ingest_summary(&summary));
+        if let Some(embedded) = &embedded {
+            println!("{}", output::embed_summary(embedded));
+        } else if let Some(reason) = semantic_off {
+            println!("not embedded: {reason}");
+        }
     }
     if let Some(cause) = failure {
         let stored = summary.new + summary.updated;

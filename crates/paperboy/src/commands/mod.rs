@@ -1,21 +1,33 @@
 //! One module per subcommand.
 
 pub mod demo;
+pub mod embed;
 pub mod eval;
 pub mod ingest;
+pub mod model;
 pub mod search;
 pub mod show;
 pub mod stats;
 
-use std::path::Path;
+use std::path::PathBuf;
 
-use anyhow::Context;
-use paperboy_app::Library;
+use anyhow::Context as _;
+use paperboy_app::{Library, ModelChoice};
 
 use crate::progress::CliProgress;
 
-/// Opens the library in `data_dir`, catching the index up with a progress bar if needed.
-pub fn open_library(data_dir: &Path) -> anyhow::Result<Library> {
-    Library::open(data_dir, &CliProgress::new())
-        .with_context(|| format!("opening the data directory {}", data_dir.display()))
+/// What every command needs from the command line and the environment.
+pub struct Context {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// The embedding model, unless turned off.
+    pub model: Option<ModelChoice>,
+    /// Where models are installed.
+    pub models_dir: PathBuf,
+}
+
+/// Opens the library, catching the index up with a progress bar if needed.
+pub fn open_library(context: &Context) -> anyhow::Result<Library> {
+    Library::open_with(&context.data_dir, context.model.as_ref(), &CliProgress::new())
+        .with_context(|| format!("opening the data directory {}", context.data_dir.display()))
 }

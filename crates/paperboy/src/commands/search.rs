@@ -1,18 +1,18 @@
 //! `paperboy search`
 
-use std::{path::Path, process::ExitCode};
+use std::process::ExitCode;
 
-use paperboy_app::SearchParams;
+use paperboy_app::{SearchMode, SearchParams};
 use paperboy_domain::query::CategoryFilter;
 use paperboy_search::Sort;
 
-use super::open_library;
+use super::{Context, open_library};
 use crate::{
-    cli::{SearchArgs, SortArg},
+    cli::{ModeArg, SearchArgs, SortArg},
     output,
 };
 
-pub fn run(data_dir: &Path, args: SearchArgs) -> anyhow::Result<ExitCode> {
+pub fn run(context: &Context, args: SearchArgs) -> anyhow::Result<ExitCode> {
     let query = args.query.join(" ");
     let categories = args.categories.iter().map(|c| CategoryFilter::parse(c)).collect::<Result<Vec<_>, _>>()?;
     if let (Some(since), Some(until)) = (args.since, args.until)
@@ -22,7 +22,7 @@ pub fn run(data_dir: &Path, args: SearchArgs) -> anyhow::Result<ExitCode> {
     }
     let limit = args.limit.clamp(1, 1_000);
     let offset = (args.page.max(1) - 1) * limit;
-    let library = open_library(data_dir)?;
+    let library = open_library(context)?;
     let params = SearchParams {
         query: query.clone(),
         categories,
@@ -34,11 +34,20 @@ pub fn run(data_dir: &Path, args: SearchArgs) -> anyhow::Result<ExitCode> {
         },
         limit,
         offset,
+        mode: match args.mode {
+            ModeArg::Auto => SearchMode::Auto,
+            ModeArg::Keyword => SearchMode::Keyword,
+            ModeArg::Semantic => SearchMode::Semantic,
+            ModeArg::Hybrid => SearchMode::Hybrid,
+        },
     };
     let page = library.search(&params)?;
     if args.json.json {
         output::print_json(&page)?;
     } else {
+        if let Some(notice) = &page.notice {
+            eprintln!("note: {notice}");
+        }
         print!("{}", output::search_page(&query, &page, offset));
     }
     Ok(ExitCode::SUCCESS)

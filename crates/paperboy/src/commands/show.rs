@@ -1,16 +1,31 @@
 //! `paperboy show`
 
-use std::{path::Path, process::ExitCode};
+use std::process::ExitCode;
 
-use super::open_library;
-use crate::{cli::ShowArgs, output};
+use super::{Context, open_library};
+use crate::{
+    cli::{ShowArgs, SimilarArgs},
+    output,
+};
 
-pub fn run(data_dir: &Path, args: ShowArgs) -> anyhow::Result<ExitCode> {
-    let library = open_library(data_dir)?;
+pub fn run(context: &Context, args: ShowArgs) -> anyhow::Result<ExitCode> {
+    let library = open_library(context)?;
     match library.show(&args.id)? {
         Some(details) if args.json.json => output::print_json(&details)?,
         Some(details) => print!("{}", output::paper_details(&details)),
-        None => anyhow::bail!("no paper {} in {}", args.id.trim(), data_dir.display()),
+        None => anyhow::bail!("no paper {} in {}", args.id.trim(), context.data_dir.display()),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `paperboy similar`
+pub fn similar(context: &Context, args: SimilarArgs) -> anyhow::Result<ExitCode> {
+    let library = open_library(context)?;
+    let hits = library.similar(&args.id, args.limit)?;
+    if args.json.json {
+        output::print_json(&hits)?;
+    } else {
+        print!("{}", output::similar(&args.id, &hits));
     }
     Ok(ExitCode::SUCCESS)
 }

