@@ -53,6 +53,10 @@ pub enum Command {
     /// Install and list embedding models.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Trending papers: upvotes and code stars, decayed with age (the formula is in ARCHITECTURE.md).
+    Trending(TrendingArgs),
+    /// The papers arXiv announced on a day, by category.
+    Daily(DailyArgs),
     /// Counts: papers stored and indexed, signals, unfinished harvests.
     Stats(JsonArg),
     /// Rebuild the search index and the vectors from the store.
@@ -60,7 +64,9 @@ pub enum Command {
     /// Measure retrieval quality.
     #[command(subcommand)]
     Eval(EvalCommand),
-    /// Ingest the sample corpus shipped in the repository into a demo data directory and search it.
+    /// Serve the web app and the JSON API (and embed new papers in the background).
+    Serve(ServeArgs),
+    /// Ingest the sample corpus shipped in the repository into a demo data directory and serve it.
     Demo(DemoArgs),
 }
 
@@ -229,6 +235,30 @@ pub struct SimilarArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct TrendingArgs {
+    /// Rank as of this day (default: the latest day with data).
+    #[arg(long, value_name = "DATE")]
+    pub date: Option<NaiveDate>,
+    /// How many papers.
+    #[arg(long, short = 'n', default_value_t = 20, value_name = "N")]
+    pub limit: usize,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct DailyArgs {
+    /// The announcement day (default: the latest).
+    #[arg(long, value_name = "DATE")]
+    pub date: Option<NaiveDate>,
+    /// Only this category or archive.
+    #[arg(long, short = 'c', value_name = "C")]
+    pub category: Option<String>,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
 pub struct EmbedArgs {
     /// Add vectors from a file made by `--export` (kept where the paper's text is unchanged).
     #[arg(long, value_name = "FILE")]
@@ -338,8 +368,23 @@ pub enum FusionArg {
 }
 
 #[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on (port 0: any free port).
+    #[arg(long, env = "PAPERBOY_ADDR", default_value = "127.0.0.1:8080", value_name = "HOST:PORT")]
+    pub addr: String,
+    /// The public URL of the site, for links in feeds and e-mails (default: http://ADDR).
+    #[arg(long, env = "PAPERBOY_BASE_URL", value_name = "URL")]
+    pub base_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct DemoArgs {
     /// The sample corpus folder (JSON Lines files).
     #[arg(long, value_name = "DIR")]
     pub sample: Option<PathBuf>,
+    /// Ingest and search, but do not start the web server.
+    #[arg(long)]
+    pub no_serve: bool,
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }

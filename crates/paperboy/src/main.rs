@@ -29,9 +29,12 @@ fn main() -> ExitCode {
         Command::Similar(args) => commands::show::similar(&context, args),
         Command::Embed(args) => commands::embed::run(&context, args),
         Command::Model(command) => commands::model::run(&context, command),
+        Command::Trending(args) => commands::browse::trending(&context, args),
+        Command::Daily(args) => commands::browse::daily(&context, args),
         Command::Stats(args) => commands::stats::run(&context, args),
         Command::Reindex(args) => commands::stats::reindex(&context, args),
         Command::Eval(command) => commands::eval::run(&context, command),
+        Command::Serve(args) => commands::serve::run(&context, args),
         Command::Demo(args) => commands::demo::run(&context, cli.data_dir.is_some(), args),
     };
     match outcome {

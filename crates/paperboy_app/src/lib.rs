@@ -7,6 +7,7 @@
 //! library catches the index up, so a process killed between a store commit and an index commit
 //! loses nothing.
 
+pub mod browse;
 pub mod eval;
 pub mod ingest;
 mod progress;
@@ -448,6 +449,27 @@ impl Library {
             .collect();
         drop(vectors);
         self.hydrate(ranked)
+    }
+
+    /// What to mark in results for `query`: the analysed forms of its words and phrases (not the
+    /// excluded ones). A query that does not parse highlights nothing.
+    pub fn highlight_terms(&self, query: &str) -> std::collections::HashSet<String> {
+        SearchQuery::parse(query)
+            .map(|q| q.positive_terms().iter().flat_map(|(_, text)| self.index.analyze_text(text)).collect())
+            .unwrap_or_default()
+    }
+
+    /// The byte ranges of `text` whose words are among `terms` (from [`Library::highlight_terms`]).
+    pub fn highlight_with(&self, terms: &std::collections::HashSet<String>, text: &str) -> Vec<std::ops::Range<usize>> {
+        if terms.is_empty() {
+            return Vec::new();
+        }
+        self.index
+            .token_spans(text)
+            .into_iter()
+            .filter(|(_, stem)| terms.contains(stem))
+            .map(|(range, _)| range)
+            .collect()
     }
 
     /// One paper, looked up by id (with or without version, `arXiv:` prefix or URL).

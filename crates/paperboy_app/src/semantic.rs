@@ -150,7 +150,14 @@ impl Library {
             progress.advance(batch.len() as u64);
         }
         progress.finish("embedded");
-        summary.vectors = semantic.vectors.read().unwrap_or_else(|p| p.into_inner()).len() as u64;
+        {
+            let vectors = semantic.vectors.read().unwrap_or_else(|p| p.into_inner());
+            if summary.embedded > 0 {
+                // Large corpora: keep the IVF index on disk current, so the next open loads it.
+                vectors.save_ivf()?;
+            }
+            summary.vectors = vectors.len() as u64;
+        }
         summary.elapsed_s = started.elapsed().as_secs_f64();
         summary.papers_per_second =
             if summary.elapsed_s > 0.0 { summary.embedded as f64 / summary.elapsed_s } else { 0.0 };

@@ -666,6 +666,18 @@ impl FullTextIndex {
     pub fn analyze_text(&self, text: &str) -> Vec<String> {
         analyze(&self.text_analyzer, text).into_iter().map(|(_, t)| t).collect()
     }
+
+    /// Each token of `text` with its byte range in `text`, analysed as the title and abstract
+    /// fields index them: what highlighting marks.
+    pub fn token_spans(&self, text: &str) -> Vec<(std::ops::Range<usize>, String)> {
+        let mut analyzer = self.text_analyzer.clone();
+        let mut stream = analyzer.token_stream(text);
+        let mut spans = Vec::new();
+        while let Some(token) = stream.next() {
+            spans.push((token.offset_from..token.offset_to, token.text.clone()));
+        }
+        spans
+    }
 }
 
 fn analyze(analyzer: &TextAnalyzer, text: &str) -> Vec<(usize, String)> {

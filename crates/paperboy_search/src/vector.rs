@@ -59,12 +59,19 @@ pub struct VectorIndex {
     vectors: Vec<f32>,
     ivf: Option<Ivf>,
     superseded: u64,
+    /// Above this many documents, the IVF index answers searches.
+    exact_limit: usize,
 }
 
 impl VectorIndex {
     /// Opens the vectors in `dir` for `model`, or creates an empty index. Vectors of another model or
     /// dimension are an [`Error::NeedsRebuild`]: they cannot be mixed with the model's.
     pub fn open(dir: &Path, model: &str, dimension: usize) -> Result<VectorIndex> {
+        VectorIndex::open_with_limit(dir, model, dimension, EXACT_SEARCH_LIMIT)
+    }
+
+    /// [`VectorIndex::open`] with another exact-search limit (tests and benchmarks).
+    pub fn open_with_limit(dir: &Path, model: &str, dimension: usize, exact_limit: usize) -> Result<VectorIndex> {
         std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.display().to_string(), source })?;
         let meta_path = dir.join("meta.json");
         let meta = match std::fs::read_to_string(&meta_path) {
@@ -93,6 +100,7 @@ impl VectorIndex {
             vectors: Vec::new(),
             ivf: None,
             superseded: 0,
+            exact_limit,
         };
         index.load()?;
         Ok(index)
@@ -114,15 +122,18 @@ impl VectorIndex {
         let mut reader = BufReader::with_capacity(1 << 20, file);
         let mut record = vec![0u8; size];
         let mut vector = vec![0f32; self.meta.dimension];
-        let keep_vectors = self.meta.records as usize <= EXACT_SEARCH_LIMIT * 2;
+        let keep_vectors = self.meta.records as usize <= self.exact_limit;
         for record_number in 0..self.meta.records {
             reader.read_exact(&mut record).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
             let (key, hash) = decode_header(&record)?;
             decode_vector(&record[1 + KEY_BYTES + 8..], &mut vector);
             self.put(key, hash, record_number, keep_vectors.then_some(&vector));
         }
-        if self.slots.len() > EXACT_SEARCH_LIMIT {
+        if self.slots.len() > self.exact_limit && !self.load_ivf().unwrap_or(false) {
             self.build_ivf()?;
+        }
+        if self.slots.len() > self.exact_limit {
+            self.vectors = Vec::new();
         }
         Ok(())
     }
@@ -247,7 +258,7 @@ impl VectorIndex {
         self.meta.records += entries.len() as u64;
         self.meta.seq = self.meta.seq.max(seq);
         self.write_meta()?;
-        if self.ivf.is_none() && self.slots.len() > EXACT_SEARCH_LIMIT {
+        if self.ivf.is_none() && self.slots.len() > self.exact_limit {
             self.build_ivf()?;
         }
         Ok(())
@@ -302,7 +313,7 @@ impl VectorIndex {
             return Ok(Vec::new());
         }
         let best: Vec<(f32, usize)> = match &self.ivf {
-            Some(ivf) if self.vectors.is_empty() || self.keys.len() > EXACT_SEARCH_LIMIT => {
+            Some(ivf) if self.vectors.is_empty() || self.keys.len() > self.exact_limit => {
                 let candidates = ivf.search(query, k * 10, &|slot| keep(&self.keys[slot]));
                 // Rescore the candidates exactly, from memory or from disk.
                 let mut rescored = Vec::with_capacity(candidates.len());
@@ -355,23 +366,129 @@ impl VectorIndex {
     pub fn build_ivf(&mut self) -> Result<()> {
         let d = self.meta.dimension;
         let n = self.keys.len();
-        let vectors: Vec<f32> = if self.vectors.len() == n * d {
-            self.vectors.clone()
-        } else {
-            let mut all = vec![0f32; n * d];
-            for slot in 0..n {
-                let vector = self.read_vector(self.records[slot])?;
-                all[slot * d..(slot + 1) * d].copy_from_slice(&vector);
+        let params = IvfParams::for_size(n);
+        let stride = (n / params.training_sample.max(1)).max(1);
+        let in_memory = self.vectors.len() == n * d;
+        // Train on a sample, then stream every vector through: memory stays at the codes plus one
+        // chunk, whatever the corpus size.
+        let mut sample = Vec::with_capacity(n.div_ceil(stride) * d);
+        for slot in (0..n).step_by(stride) {
+            match in_memory {
+                true => sample.extend_from_slice(&self.vectors[slot * d..(slot + 1) * d]),
+                false => sample.extend(self.read_vector(self.records[slot])?),
             }
-            all
-        };
-        self.ivf = Some(Ivf::build(&vectors, d, IvfParams::for_size(n)));
+        }
+        let mut ivf = Ivf::train(&sample, d, params);
+        drop(sample);
+        let chunk = 16_384;
+        for first in (0..n).step_by(chunk) {
+            let last = (first + chunk).min(n);
+            if in_memory {
+                ivf.add(first, &self.vectors[first * d..last * d]);
+            } else {
+                let mut vectors = Vec::with_capacity((last - first) * d);
+                for slot in first..last {
+                    vectors.extend(self.read_vector(self.records[slot])?);
+                }
+                ivf.add(first, &vectors);
+            }
+        }
+        self.ivf = Some(ivf);
         // Past the exact-search size, the f32 copy is dropped: the 8-bit codes and the disk suffice.
-        if n > EXACT_SEARCH_LIMIT {
+        if n > self.exact_limit {
             self.vectors = Vec::new();
             self.vectors.shrink_to_fit();
         }
-        Ok(())
+        self.save_ivf()
+    }
+
+    /// Writes the IVF index beside the vectors (`ivf.bin`), so opening a large index does not
+    /// retrain it. The file records how many vector records it covers; records appended later are
+    /// assigned on open.
+    pub fn save_ivf(&self) -> Result<()> {
+        let Some(ivf) = &self.ivf else { return Ok(()) };
+        let path = self.dir.join("ivf.bin");
+        let temporary = self.dir.join("ivf.bin.tmp");
+        let io = |source| Error::Io { path: path.display().to_string(), source };
+        let mut out = BufWriter::with_capacity(1 << 20, File::create(&temporary).map_err(io)?);
+        let header = serde_json::json!({
+            "format": FORMAT, "records": self.meta.records, "slots": ivf.len(), "dimension": ivf.dimension,
+            "lists": ivf.lists.len(), "probes": ivf.params.probes,
+        });
+        let mut write = |bytes: &[u8]| out.write_all(bytes).map_err(io);
+        write(format!("{header}\n").as_bytes())?;
+        for values in [&ivf.centroids, &ivf.min, &ivf.step] {
+            for value in values.iter() {
+                write(&value.to_le_bytes())?;
+            }
+        }
+        for list in &ivf.lists {
+            write(&(list.len() as u32).to_le_bytes())?;
+            for slot in list {
+                write(&slot.to_le_bytes())?;
+            }
+        }
+        write(&ivf.codes)?;
+        out.flush().map_err(io)?;
+        drop(out);
+        File::open(&temporary).and_then(|f| f.sync_all()).map_err(io)?;
+        std::fs::rename(&temporary, &path).map_err(io)
+    }
+
+    /// Reads `ivf.bin` if it matches these vectors (same slots up to the records it covers).
+    fn load_ivf(&mut self) -> Result<bool> {
+        let path = self.dir.join("ivf.bin");
+        let Ok(file) = File::open(&path) else { return Ok(false) };
+        let corrupt = |what: &str| Error::Index(format!("{} is corrupt ({what}); it will be rebuilt", path.display()));
+        let mut input = BufReader::with_capacity(1 << 20, file);
+        let mut header = Vec::new();
+        std::io::BufRead::read_until(&mut input, b'\n', &mut header).map_err(|_| corrupt("header"))?;
+        let header: serde_json::Value = serde_json::from_slice(&header).map_err(|_| corrupt("header"))?;
+        let number = |key: &str| header[key].as_u64().map(|v| v as usize).ok_or_else(|| corrupt(key));
+        let (records, slots, dimension, lists, probes) =
+            (number("records")?, number("slots")?, number("dimension")?, number("lists")?, number("probes")?);
+        // Only usable when every slot it holds still points at the record it was built from.
+        if dimension != self.meta.dimension
+            || records as u64 > self.meta.records
+            || slots > self.keys.len()
+            || self.records[..slots].iter().any(|&r| r >= records as u64)
+        {
+            return Ok(false);
+        }
+        let mut read_f32s = |count: usize| -> Result<Vec<f32>> {
+            let mut bytes = vec![0u8; count * 4];
+            input.read_exact(&mut bytes).map_err(|_| corrupt("truncated"))?;
+            Ok(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+        };
+        let centroids = read_f32s(lists * dimension)?;
+        let min = read_f32s(dimension)?;
+        let step = read_f32s(dimension)?;
+        let mut list_slots = Vec::with_capacity(lists);
+        for _ in 0..lists {
+            let mut len = [0u8; 4];
+            input.read_exact(&mut len).map_err(|_| corrupt("truncated"))?;
+            let mut bytes = vec![0u8; u32::from_le_bytes(len) as usize * 4];
+            input.read_exact(&mut bytes).map_err(|_| corrupt("truncated"))?;
+            list_slots.push(
+                bytes.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect::<Vec<u32>>(),
+            );
+        }
+        let mut codes = vec![0u8; slots * dimension];
+        input.read_exact(&mut codes).map_err(|_| corrupt("truncated"))?;
+        let params = IvfParams { lists, probes, iterations: 0, training_sample: 0 };
+        let mut ivf = Ivf { dimension, params, centroids, lists: list_slots, codes, min, step };
+        // Slots added since the file was written.
+        let n = self.keys.len();
+        for first in (slots..n).step_by(16_384) {
+            let last = (first + 16_384).min(n);
+            let mut vectors = Vec::with_capacity((last - first) * dimension);
+            for slot in first..last {
+                vectors.extend(self.read_vector(self.records[slot])?);
+            }
+            ivf.add(first, &vectors);
+        }
+        self.ivf = Some(ivf);
+        Ok(true)
     }
 
     /// Memory held by the index, in bytes (vectors, codes, keys), for reports.
@@ -572,13 +689,22 @@ pub struct Ivf {
 }
 
 impl Ivf {
-    /// Trains centroids and the code ranges on a sample, then assigns every vector.
+    /// Trains centroids and the code ranges on a sample, then assigns every vector (all in memory;
+    /// [`VectorIndex::build_ivf`] streams large corpora through [`Ivf::train`] and [`Ivf::add`]).
     pub fn build(vectors: &[f32], dimension: usize, params: IvfParams) -> Ivf {
         let n = vectors.len() / dimension;
-        let lists = params.lists.min(n.max(1));
-        // A deterministic sample spread over the whole corpus.
         let stride = (n / params.training_sample.max(1)).max(1);
-        let sample: Vec<&[f32]> = vectors.chunks_exact(dimension).step_by(stride).collect();
+        let sample: Vec<f32> = vectors.chunks_exact(dimension).step_by(stride).flatten().copied().collect();
+        let mut ivf = Ivf::train(&sample, dimension, params);
+        ivf.add(0, vectors);
+        ivf
+    }
+
+    /// k-means centroids and per-dimension code ranges from `sample` (row-major vectors); no vector
+    /// is in the index yet.
+    pub fn train(sample: &[f32], dimension: usize, params: IvfParams) -> Ivf {
+        let sample: Vec<&[f32]> = sample.chunks_exact(dimension).collect();
+        let lists = params.lists.min(sample.len().max(1));
         let mut centroids: Vec<f32> =
             sample.iter().step_by((sample.len() / lists).max(1)).take(lists).flat_map(|v| v.iter().copied()).collect();
         let lists = centroids.len() / dimension;
@@ -611,23 +737,39 @@ impl Ivf {
             }
         }
         let step: Vec<f32> = min.iter().zip(&max).map(|(lo, hi)| ((hi - lo) / 255.0).max(1e-9)).collect();
-        let mut ivf = Ivf {
+        Ivf {
             dimension,
             params: IvfParams { lists, probes: params.probes.min(lists), ..params },
             centroids,
             lists: vec![Vec::new(); lists],
-            codes: Vec::with_capacity(n * dimension),
+            codes: Vec::new(),
             min,
             step,
-        };
-        let assignment: Vec<usize> =
-            vectors.par_chunks_exact(dimension).map(|v| nearest(&ivf.centroids, dimension, v)).collect();
-        for (slot, (v, list)) in vectors.chunks_exact(dimension).zip(assignment).enumerate() {
-            ivf.lists[list].push(slot as u32);
-            let code = ivf.encode(v);
-            ivf.codes.extend_from_slice(&code);
         }
-        ivf
+    }
+
+    /// Adds consecutive slots `first_slot ..` for `vectors` (row-major); slots must be added in
+    /// order.
+    pub fn add(&mut self, first_slot: usize, vectors: &[f32]) {
+        let d = self.dimension;
+        assert_eq!(self.codes.len(), first_slot * d, "slots are added in order");
+        let assignment: Vec<usize> = vectors.par_chunks_exact(d).map(|v| nearest(&self.centroids, d, v)).collect();
+        self.codes.reserve(vectors.len());
+        for (offset, (v, list)) in vectors.chunks_exact(d).zip(assignment).enumerate() {
+            self.lists[list].push((first_slot + offset) as u32);
+            let code = self.encode(v);
+            self.codes.extend_from_slice(&code);
+        }
+    }
+
+    /// Slots indexed.
+    pub fn len(&self) -> usize {
+        self.codes.len() / self.dimension
+    }
+
+    /// Whether no slot is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.codes.is_empty()
     }
 
     fn encode(&self, vector: &[f32]) -> Vec<u8> {
@@ -697,6 +839,11 @@ impl Ivf {
 
     fn memory_bytes(&self) -> usize {
         self.codes.len() + self.centroids.len() * 4 + self.lists.iter().map(|l| l.len() * 4 + 24).sum::<usize>()
+    }
+
+    /// Clusters.
+    pub fn lists(&self) -> usize {
+        self.lists.len()
     }
 
     /// Searches more or fewer lists per query (recall against speed).
@@ -811,6 +958,30 @@ mod tests {
         let hits = index.search(&vectors[42], 3, &|key| key != "k42").unwrap();
         assert!(hits.iter().all(|h| h.key != "k42"));
         assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
+    }
+
+    #[test]
+    fn a_large_index_searches_through_a_persisted_ivf() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = 32;
+        let keys: Vec<String> = (0..3000).map(|i| format!("k{i}")).collect();
+        let vectors: Vec<Vec<f32>> = (0..3000).map(|i| unit(i, d)).collect();
+        let entries: Vec<(&str, u64, &[f32])> =
+            keys.iter().zip(&vectors).map(|(k, v)| (k.as_str(), 0, v.as_slice())).collect();
+        {
+            let mut index = VectorIndex::open_with_limit(dir.path(), "m", d, 1000).unwrap();
+            index.append(&entries[..2000], 1).unwrap();
+            assert!(index.ivf.is_some(), "built past the limit");
+            assert!(dir.path().join("ivf.bin").is_file());
+            // Appended after the IVF was saved: assigned on open.
+            index.append(&entries[2000..], 2).unwrap();
+        }
+        let index = VectorIndex::open_with_limit(dir.path(), "m", d, 1000).unwrap();
+        assert_eq!(index.ivf.as_ref().unwrap().len(), 3000);
+        assert!(index.vectors.is_empty(), "the f32 copy is dropped past the limit");
+        let hits = index.search(&vectors[2500], 1, &|_| true).unwrap();
+        assert_eq!(hits[0].key, "k2500");
+        assert!(hits[0].score > 0.999, "rescored exactly from disk");
     }
 
     #[test]

@@ -194,6 +194,19 @@ pub trait PaperStore: Send + Sync {
     /// A harvest's checkpoint.
     fn checkpoint(&self, key: &str) -> Result<Option<String>>;
 
+    /// The papers arXiv announced on `day`, by id.
+    fn papers_announced_on(&self, day: NaiveDate) -> Result<Vec<StoredPaper>>;
+
+    /// The nearest announcement days before and after `day` that have papers.
+    fn announcement_days_around(&self, day: NaiveDate) -> Result<(Option<NaiveDate>, Option<NaiveDate>)>;
+
+    /// Every signal record of papers featured (or, without a featured day, observed) in
+    /// `from ..= until`.
+    fn signals_between(&self, from: NaiveDate, until: NaiveDate) -> Result<Vec<Signals>>;
+
+    /// The latest day anything happened: the newest announcement or featured day.
+    fn latest_day(&self) -> Result<Option<NaiveDate>>;
+
     /// Counts for `paperboy stats`.
     fn stats(&self) -> Result<StoreStats>;
 }

@@ -240,6 +240,55 @@ impl PaperStore for SqliteStore {
         })
     }
 
+    fn papers_announced_on(&self, day: NaiveDate) -> Result<Vec<StoredPaper>> {
+        self.with_reader(|connection| {
+            let mut statement =
+                connection.prepare_cached(&format!("SELECT {PAPER_COLUMNS} FROM papers WHERE announced = ?1"))?;
+            let rows = statement.query_map([day.to_string()], read_row)?;
+            let mut papers = rows.map(|row| decode_paper(row?)).collect::<Result<Vec<_>>>()?;
+            papers.sort_by_key(|p| p.paper.id);
+            Ok(papers)
+        })
+    }
+
+    fn announcement_days_around(&self, day: NaiveDate) -> Result<(Option<NaiveDate>, Option<NaiveDate>)> {
+        self.with_reader(|connection| {
+            let previous: Option<String> = connection.query_row(
+                "SELECT MAX(announced) FROM papers WHERE announced < ?1",
+                [day.to_string()],
+                |row| row.get(0),
+            )?;
+            let next: Option<String> = connection.query_row(
+                "SELECT MIN(announced) FROM papers WHERE announced > ?1",
+                [day.to_string()],
+                |row| row.get(0),
+            )?;
+            Ok((previous.as_deref().map(parse_day).transpose()?, next.as_deref().map(parse_day).transpose()?))
+        })
+    }
+
+    fn signals_between(&self, from: NaiveDate, until: NaiveDate) -> Result<Vec<Signals>> {
+        self.with_reader(|connection| {
+            let mut statement = connection.prepare_cached(&format!(
+                "SELECT {SIGNAL_COLUMNS} FROM signals
+                 WHERE COALESCE(featured_on, substr(observed_at, 1, 10)) BETWEEN ?1 AND ?2"
+            ))?;
+            let rows = statement.query_map([from.to_string(), until.to_string()], read_signals_row)?;
+            rows.map(|row| decode_signals(row?)).collect()
+        })
+    }
+
+    fn latest_day(&self) -> Result<Option<NaiveDate>> {
+        self.with_reader(|connection| {
+            let day: Option<String> = connection.query_row(
+                "SELECT MAX(day) FROM (SELECT MAX(announced) AS day FROM papers UNION ALL SELECT MAX(featured_on) FROM signals)",
+                [],
+                |row| row.get(0),
+            )?;
+            day.as_deref().map(parse_day).transpose()
+        })
+    }
+
     fn stats(&self) -> Result<StoreStats> {
         let bytes_on_disk = ["", "-wal", "-shm"]
             .iter()
@@ -701,6 +750,27 @@ mod tests {
         let stored = &store.signals(&[id]).unwrap()[0];
         assert_eq!(stored.upvotes, 10, "older counts do not replace newer ones");
         assert_eq!(stored.featured_on, NaiveDate::from_ymd_opt(2024, 1, 2));
+    }
+
+    #[test]
+    fn daily_listings_and_their_neighbours() {
+        let (_dir, store) = store();
+        let day = |d| NaiveDate::from_ymd_opt(2024, 1, d);
+        let papers = [("2401.00003", 3), ("2401.00001", 3), ("2401.00002", 5), ("2401.00004", 9)]
+            .iter()
+            .map(|(id, d)| {
+                let mut p = paper(id, "t");
+                p.announced = day(*d);
+                p
+            })
+            .collect();
+        store.apply(WriteBatch::papers(papers)).unwrap();
+        let ids: Vec<String> =
+            store.papers_announced_on(day(3).unwrap()).unwrap().iter().map(|p| p.paper.id.to_string()).collect();
+        assert_eq!(ids, ["2401.00001", "2401.00003"]);
+        assert_eq!(store.announcement_days_around(day(5).unwrap()).unwrap(), (day(3), day(9)));
+        assert_eq!(store.announcement_days_around(day(4).unwrap()).unwrap(), (day(3), day(5)));
+        assert_eq!(store.latest_day().unwrap(), day(9));
     }
 
     #[test]

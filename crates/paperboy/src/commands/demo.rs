@@ -54,6 +54,14 @@ pub fn run(context: &Context, data_dir_given: bool, args: DemoArgs) -> anyhow::R
     let progress = CliProgress::new();
     let summary = ingest::ingest_jsonl(&library, &files, &progress).map_err(|e| anyhow::anyhow!("{}", e.cause))?;
     print!("{}", output::ingest_summary(&summary));
+    let hf_dir = sample.with_file_name("hf-daily");
+    if let Ok(entries) = std::fs::read_dir(&hf_dir) {
+        let mut hf_files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        hf_files.sort();
+        let summary =
+            ingest::ingest_hf_daily(&library, &hf_files, &progress).map_err(|e| anyhow::anyhow!("{}", e.cause))?;
+        println!("upvotes and code links for trending: {} records from {}", summary.read, hf_dir.display());
+    }
     if let Ok(model) = library.semantic_status() {
         let shipped = sample.with_file_name(format!("vectors-{model}.bin"));
         if shipped.is_file() {
@@ -77,11 +85,15 @@ pub fn run(context: &Context, data_dir_given: bool, args: DemoArgs) -> anyhow::R
     }
     let data_flag = format!("--data-dir {}", data_dir.display());
     println!();
-    println!("Search it yourself:");
+    println!("From the command line:");
     println!("  cargo run --release -- {data_flag} search 'your words here'");
-    println!("  cargo run --release -- {data_flag} search --help");
-    println!("  cargo run --release -- {data_flag} show 2606.14725");
     println!("  cargo run --release -- {data_flag} similar 2606.14725");
+    println!();
+    if args.no_serve {
+        println!("Serve it: cargo run --release -- {data_flag} serve");
+        return Ok(ExitCode::SUCCESS);
+    }
+    super::serve::serve(std::sync::Arc::new(library), &args.serve)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,11 +1,13 @@
 //! One module per subcommand.
 
+pub mod browse;
 pub mod demo;
 pub mod embed;
 pub mod eval;
 pub mod ingest;
 pub mod model;
 pub mod search;
+pub mod serve;
 pub mod show;
 pub mod stats;
 

@@ -1,0 +1,160 @@
+//! paperboy's web app: server-rendered pages, the JSON API under `/api/v1/` (with its OpenAPI
+//! document), and Atom / RSS feeds. The only crate that knows HTTP; every request is answered by
+//! `paperboy_app`'s use cases, run on the blocking pool (SQLite, tantivy and the encoder are
+//! synchronous).
+//!
+//! Untrusted text (titles, abstracts, authors) is escaped wherever it is written: `maud` escapes
+//! every interpolation, math goes through [`math`]'s allow-listed MathML, feeds through
+//! [`feeds::xml_escape`]. No page has inline script; the Content-Security-Policy forbids it.
+
+// The OpenAPI document is one `json!` literal, deeper than the default macro recursion limit.
+#![recursion_limit = "512"]
+
+mod api;
+mod error;
+mod feeds;
+pub mod math;
+mod openapi;
+mod pages;
+mod render;
+
+use std::{sync::Arc, time::Instant};
+
+use axum::{
+    Router,
+    body::Body,
+    extract::Request,
+    http::{HeaderValue, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use paperboy_app::Library;
+
+pub use error::{ApiError, PageError};
+
+/// Settings of the web app.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// The public URL the site is reached at (links in feeds, Open Graph tags, e-mails), without a
+    /// trailing slash.
+    pub base_url: String,
+    /// The site's name.
+    pub site_name: String,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig { base_url: "http://127.0.0.1:8080".into(), site_name: "paperboy".into() }
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The library.
+    pub library: Arc<Library>,
+    /// Settings.
+    pub config: Arc<WebConfig>,
+}
+
+impl AppState {
+    /// Runs library work on the blocking pool.
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Library) -> T + Send + 'static,
+    ) -> Result<T, tokio::task::JoinError> {
+        let library = self.library.clone();
+        tokio::task::spawn_blocking(move || work(&library)).await
+    }
+}
+
+/// The longest request target accepted (path and query), in bytes.
+const MAX_URI_BYTES: usize = 4096;
+
+/// Every route.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/search", get(pages::search))
+        .route("/papers/{*id}", get(pages::paper))
+        .route("/daily", get(pages::daily_latest))
+        .route("/daily/{date}", get(pages::daily))
+        .route("/trending", get(pages::trending))
+        .route("/categories/{category}", get(pages::category))
+        .route("/feeds/daily.atom", get(feeds::daily_atom))
+        .route("/feeds/daily.rss", get(feeds::daily_rss))
+        .route("/feeds/trending.atom", get(feeds::trending_atom))
+        .route("/feeds/trending.rss", get(feeds::trending_rss))
+        .route("/feeds/search.atom", get(feeds::search_atom))
+        .route("/feeds/search.rss", get(feeds::search_rss))
+        .route("/feeds/categories/{file}", get(feeds::category))
+        .route("/api/v1/search", get(api::search))
+        .route("/api/v1/papers/{*id}", get(api::paper))
+        .route("/api/v1/daily", get(api::daily_latest))
+        .route("/api/v1/daily/{date}", get(api::daily))
+        .route("/api/v1/trending", get(api::trending))
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/api/{*rest}", get(api::not_found))
+        .route("/static/style.css", get(|| asset("text/css; charset=utf-8", include_str!("assets/style.css"))))
+        .route("/static/app.js", get(|| asset("text/javascript; charset=utf-8", include_str!("assets/app.js"))))
+        .route("/favicon.svg", get(|| asset("image/svg+xml", include_str!("assets/favicon.svg"))))
+        .route("/favicon.ico", get(|| asset("image/svg+xml", include_str!("assets/favicon.svg"))))
+        .route("/healthz", get(|| async { ([(header::CACHE_CONTROL, "no-store")], "ok\n") }))
+        .fallback(pages::not_found)
+        .layer(middleware::from_fn(guard))
+        .with_state(state)
+}
+
+async fn asset(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=86400")], body).into_response()
+}
+
+/// Security headers on every response, oversized request targets refused, panics turned into
+/// 500s that say nothing internal, and one log line per request.
+async fn guard(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let is_api = path.starts_with("/api/");
+    let uri_len = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    let mut response = if uri_len > MAX_URI_BYTES {
+        let message = format!("the request URL is too long ({uri_len} bytes; at most {MAX_URI_BYTES})");
+        if is_api {
+            ApiError::new(StatusCode::URI_TOO_LONG, "uri_too_long", message).into_response()
+        } else {
+            PageError::new(StatusCode::URI_TOO_LONG, message).into_response()
+        }
+    } else {
+        // A panic in a handler is a bug: answer 500 and keep serving.
+        match tokio::spawn(next.run(request)).await {
+            Ok(response) => response,
+            Err(err) => {
+                tracing::error!(%path, error = %err, "a request handler panicked");
+                if is_api { ApiError::internal().into_response() } else { PageError::internal().into_response() }
+            }
+        }
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+             form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        ),
+    );
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    tracing::info!(%method, %path, status = response.status().as_u16(), ms = started.elapsed().as_secs_f64() * 1e3, "request");
+    response
+}
+
+/// A response that is never cached (errors).
+pub(crate) fn no_store(mut response: Response<Body>) -> Response<Body> {
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Caching for pages and API answers: a minute, since new papers arrive daily.
+pub(crate) const CACHE_SHORT: (header::HeaderName, &str) = (header::CACHE_CONTROL, "public, max-age=60");

@@ -1,0 +1,193 @@
+//! The OpenAPI 3.0 description of `/api/v1/`. Written by hand beside the handlers; the tests fetch
+//! every endpoint and validate its answers against these schemas, so the two cannot drift apart.
+
+use axum::{
+    Json,
+    extract::State,
+    response::{IntoResponse, Response},
+};
+use serde_json::{Value, json};
+
+use crate::AppState;
+
+pub async fn document(State(state): State<AppState>) -> Response {
+    ([(axum::http::header::CACHE_CONTROL, "public, max-age=3600")], Json(spec(&state.config.base_url))).into_response()
+}
+
+fn nullable(schema: Value) -> Value {
+    let mut schema = schema;
+    schema["nullable"] = json!(true);
+    schema
+}
+
+/// The document.
+pub fn spec(base_url: &str) -> Value {
+    let string = json!({"type": "string"});
+    let date = json!({"type": "string", "format": "date"});
+    let date_time = json!({"type": "string", "format": "date-time"});
+    let error_responses = |codes: &[&str]| -> Value {
+        let mut responses = serde_json::Map::new();
+        for code in codes {
+            responses.insert(
+                (*code).to_owned(),
+                json!({"description": "an error, with a stable code and a message for people", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
+            );
+        }
+        Value::Object(responses)
+    };
+    let ok = |schema: &str| json!({"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+    let with_errors = |ok: Value, codes: &[&str]| {
+        let mut responses = error_responses(codes);
+        responses["200"] = ok;
+        responses
+    };
+    let query_param = |name: &str, description: &str, schema: Value, required: bool| json!({"name": name, "in": "query", "required": required, "description": description, "schema": schema});
+    let page =
+        query_param("page", "page number, from 1", json!({"type": "integer", "minimum": 1, "maximum": 50}), false);
+    let per_page =
+        query_param("per_page", "results per page", json!({"type": "integer", "minimum": 1, "maximum": 100}), false);
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "paperboy API",
+            "version": "1",
+            "description": "Search arXiv papers by words and meaning, read papers, similar papers, daily announcements and trending papers. Errors are {\"code\", \"message\"} with the matching HTTP status."
+        },
+        "servers": [{"url": base_url}],
+        "paths": {
+            "/api/v1/search": {"get": {
+                "summary": "Search papers",
+                "operationId": "search",
+                "parameters": [
+                    query_param("q", "the query: words, \"phrases\", -exclusions, ti: au: abs: cat: prefixes, AND/OR", json!({"type": "string", "minLength": 1, "maxLength": 1000}), true),
+                    query_param("category", "only this category or archive (cs.CL, cs)", string.clone(), false),
+                    query_param("since", "announced on or after", date.clone(), false),
+                    query_param("until", "announced on or before", date.clone(), false),
+                    query_param("sort", "result order", json!({"type": "string", "enum": ["relevance", "date", "trending"]}), false),
+                    query_param("mode", "ranking", json!({"type": "string", "enum": ["auto", "keyword", "semantic", "hybrid"]}), false),
+                    page.clone(), per_page.clone()
+                ],
+                "responses": with_errors(ok("SearchResponse"), &["400", "414", "500"])
+            }},
+            "/api/v1/papers/{id}": {"get": {
+                "summary": "One paper",
+                "operationId": "paper",
+                "parameters": [{"name": "id", "in": "path", "required": true, "description": "an arXiv id, with or without version", "schema": string.clone()}],
+                "responses": with_errors(ok("Paper"), &["404", "500"])
+            }},
+            "/api/v1/papers/{id}/similar": {"get": {
+                "summary": "Papers similar to one paper (nearest stored embeddings)",
+                "operationId": "similar",
+                "parameters": [
+                    {"name": "id", "in": "path", "required": true, "description": "an arXiv id", "schema": string.clone()},
+                    query_param("limit", "how many papers", json!({"type": "integer", "minimum": 1, "maximum": 50}), false)
+                ],
+                "responses": with_errors(ok("SimilarResponse"), &["400", "404", "500", "503"])
+            }},
+            "/api/v1/daily": {"get": {
+                "summary": "The latest announcement day's papers",
+                "operationId": "dailyLatest",
+                "parameters": [query_param("category", "only this category or archive", string.clone(), false), page.clone(), per_page.clone()],
+                "responses": with_errors(ok("DailyResponse"), &["400", "404", "500"])
+            }},
+            "/api/v1/daily/{date}": {"get": {
+                "summary": "One announcement day's papers",
+                "operationId": "daily",
+                "parameters": [
+                    {"name": "date", "in": "path", "required": true, "description": "the day, YYYY-MM-DD", "schema": date.clone()},
+                    query_param("category", "only this category or archive", string.clone(), false), page.clone(), per_page.clone()
+                ],
+                "responses": with_errors(ok("DailyResponse"), &["400", "404", "500"])
+            }},
+            "/api/v1/trending": {"get": {
+                "summary": "Trending papers: upvotes and code stars decayed with age",
+                "operationId": "trending",
+                "parameters": [query_param("date", "rank as of this day", date.clone(), false), page, per_page],
+                "responses": with_errors(ok("TrendingResponse"), &["400", "500"])
+            }}
+        },
+        "components": {"schemas": {
+            "Error": {"type": "object", "required": ["code", "message"], "additionalProperties": false, "properties": {
+                "code": {"type": "string", "description": "stable, machine-readable"},
+                "message": {"type": "string", "description": "for people"}
+            }},
+            "PaperSummary": {"type": "object", "required": ["id", "version", "title", "authors", "categories", "abstract", "announced", "submitted", "url", "pdf_url"], "properties": {
+                "id": string.clone(),
+                "version": nullable(json!({"type": "integer", "minimum": 1})),
+                "title": string.clone(),
+                "authors": {"type": "array", "items": string.clone()},
+                "categories": {"type": "array", "items": string.clone(), "description": "the primary category first"},
+                "abstract": string.clone(),
+                "announced": nullable(date.clone()),
+                "submitted": nullable(date_time.clone()),
+                "url": {"type": "string", "description": "the paper's page here"},
+                "pdf_url": string.clone()
+            }},
+            "SearchResult": {"allOf": [{"$ref": "#/components/schemas/PaperSummary"}, {"type": "object", "required": ["score", "keyword_score", "semantic_score", "pinned"], "properties": {
+                "score": {"type": "number"},
+                "keyword_score": nullable(json!({"type": "number"})),
+                "semantic_score": nullable(json!({"type": "number"})),
+                "pinned": {"type": "boolean", "description": "listed first because the query is its id or exact title"}
+            }}]},
+            "SearchResponse": {"type": "object", "required": ["query", "mode", "notice", "total", "page", "per_page", "results"], "additionalProperties": false, "properties": {
+                "query": string.clone(),
+                "mode": {"type": "string", "enum": ["keyword", "semantic", "hybrid"]},
+                "notice": nullable(string.clone()),
+                "total": {"type": "integer", "minimum": 0},
+                "page": {"type": "integer", "minimum": 1},
+                "per_page": {"type": "integer", "minimum": 1},
+                "results": {"type": "array", "items": {"$ref": "#/components/schemas/SearchResult"}}
+            }},
+            "Version": {"type": "object", "required": ["version", "submitted", "size"], "additionalProperties": false, "properties": {
+                "version": {"type": "integer", "minimum": 1},
+                "submitted": nullable(date_time.clone()),
+                "size": nullable(string.clone())
+            }},
+            "Signals": {"type": "object", "required": ["source", "upvotes", "comments", "github_repo", "github_stars", "featured_on", "observed_at"], "additionalProperties": false, "properties": {
+                "source": string.clone(),
+                "upvotes": {"type": "integer", "minimum": 0},
+                "comments": {"type": "integer", "minimum": 0},
+                "github_repo": nullable(string.clone()),
+                "github_stars": nullable(json!({"type": "integer", "minimum": 0})),
+                "featured_on": nullable(date.clone()),
+                "observed_at": date_time.clone()
+            }},
+            "Paper": {"allOf": [{"$ref": "#/components/schemas/PaperSummary"}, {"type": "object", "required": ["versions", "updated", "comments", "journal_ref", "doi", "license", "signals", "bibtex"], "properties": {
+                "versions": {"type": "array", "items": {"$ref": "#/components/schemas/Version"}},
+                "updated": nullable(date_time.clone()),
+                "comments": nullable(string.clone()),
+                "journal_ref": nullable(string.clone()),
+                "doi": nullable(string.clone()),
+                "license": nullable(string.clone()),
+                "signals": {"type": "array", "items": {"$ref": "#/components/schemas/Signals"}},
+                "bibtex": string.clone()
+            }}]},
+            "SimilarResponse": {"type": "object", "required": ["id", "results"], "additionalProperties": false, "properties": {
+                "id": string.clone(),
+                "results": {"type": "array", "items": {"allOf": [{"$ref": "#/components/schemas/PaperSummary"}, {"type": "object", "required": ["similarity"], "properties": {"similarity": {"type": "number"}}}]}}
+            }},
+            "DailyResponse": {"type": "object", "required": ["date", "previous", "next", "total", "page", "per_page", "results"], "additionalProperties": false, "properties": {
+                "date": date.clone(),
+                "previous": nullable(date.clone()),
+                "next": nullable(date.clone()),
+                "total": {"type": "integer", "minimum": 0},
+                "page": {"type": "integer", "minimum": 1},
+                "per_page": {"type": "integer", "minimum": 1},
+                "results": {"type": "array", "items": {"$ref": "#/components/schemas/PaperSummary"}}
+            }},
+            "TrendingResponse": {"type": "object", "required": ["as_of", "total", "page", "per_page", "results"], "additionalProperties": false, "properties": {
+                "as_of": nullable(date.clone()),
+                "total": {"type": "integer", "minimum": 0},
+                "page": {"type": "integer", "minimum": 1},
+                "per_page": {"type": "integer", "minimum": 1},
+                "results": {"type": "array", "items": {"allOf": [{"$ref": "#/components/schemas/PaperSummary"}, {"type": "object", "required": ["trending_score", "upvotes", "github_repo", "github_stars", "featured_on"], "properties": {
+                    "trending_score": {"type": "number"},
+                    "upvotes": {"type": "integer", "minimum": 0},
+                    "github_repo": nullable(string.clone()),
+                    "github_stars": nullable(json!({"type": "integer", "minimum": 0})),
+                    "featured_on": date.clone()
+                }}]}}
+            }}
+        }}
+    })
+}

@@ -1,0 +1,538 @@
+//! The HTML pages.
+
+use std::collections::HashMap;
+
+use axum::{
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use chrono::NaiveDate;
+use maud::{Markup, html};
+use paperboy_app::{SearchMode, SearchParams, browse::Trending};
+use paperboy_domain::{Paper, query::CategoryFilter};
+use paperboy_search::Sort;
+
+use crate::{
+    AppState, CACHE_SHORT, PageError, math,
+    render::{self, Head, no_marks, paper_item, rich_text},
+};
+
+/// Results per page.
+pub(crate) const PAGE_SIZE: usize = 20;
+/// The deepest page served.
+pub(crate) const MAX_PAGE: usize = 50;
+
+pub async fn home(State(state): State<AppState>) -> Result<Response, PageError> {
+    let (daily, trending) = state
+        .blocking(|library| {
+            let daily = library.daily(None, None).ok();
+            let trending = library.trending(None, 10, 0);
+            (daily, trending)
+        })
+        .await?;
+    let trending = trending?;
+    let base = &state.config.base_url;
+    let head = Head {
+        title: "Today's papers".into(),
+        description: Some("New and trending research papers from arXiv, searchable by words and by meaning.".into()),
+        url: Some(format!("{base}/")),
+        feeds: vec![
+            ("Daily papers".into(), "/feeds/daily.atom".into()),
+            ("Trending papers".into(), "/feeds/trending.atom".into()),
+        ],
+        ..Head::default()
+    };
+    let body = html! {
+        div.columns {
+            section.daily {
+                @match &daily {
+                    Some(daily) => {
+                        h1 { "Announced " time datetime=(daily.date) { (daily.date) } }
+                        p.sub { (daily.total) " papers · " a href={ "/daily/" (daily.date) } { "by category" } " · " a href="/feeds/daily.atom" { "Atom feed" } }
+                        @for paper in daily.groups.iter().flat_map(|g| g.papers.iter()).take(30) {
+                            (paper_item(paper, &no_marks, html! {}))
+                        }
+                        p { a href={ "/daily/" (daily.date) } { "All " (daily.total) " papers of " (daily.date) " →" } }
+                    }
+                    None => {
+                        h1 { "No papers yet" }
+                        p { "Ingest some: " code { "paperboy ingest jsonl FILE" } " or " code { "paperboy ingest oai --from DATE" } "." }
+                    }
+                }
+            }
+            aside.trending {
+                h2 { a href="/trending" { "Trending" } }
+                (trending_list(&trending.papers, 0))
+                @if trending.papers.is_empty() { p.sub { "Nothing has upvotes or stars yet." } }
+            }
+        }
+    };
+    Ok(([CACHE_SHORT], render::layout(&head, body)).into_response())
+}
+
+fn trending_list(entries: &[Trending], offset: usize) -> Markup {
+    html! {
+        ol.trending start=(offset + 1) {
+            @for entry in entries {
+                li {
+                    a href=(render::paper_path(&entry.paper)) { (rich_text(&entry.paper.title, &no_marks)) }
+                    span.meta {
+                        " ▲ " (entry.upvotes)
+                        @if let Some(stars) = entry.github_stars { " · ★ " (stars) }
+                        " · " (entry.day)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The search page's query string. Everything arrives as text so that bad values get a message,
+/// not a generic rejection.
+pub type Params = HashMap<String, String>;
+
+pub(crate) struct ParsedSearch {
+    pub params: SearchParams,
+    pub page: usize,
+    pub category_text: String,
+    pub sort_text: String,
+    pub trending_sort: bool,
+}
+
+/// Validates search parameters (shared with the API and the feeds).
+pub(crate) fn parse_search(params: &Params, per_page: usize) -> Result<ParsedSearch, String> {
+    let get = |key: &str| params.get(key).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let query = get("q").unwrap_or("").to_owned();
+    if query.chars().count() > paperboy_domain::query::MAX_QUERY_CHARS {
+        return Err(format!("the query is too long (at most {} characters)", paperboy_domain::query::MAX_QUERY_CHARS));
+    }
+    let date = |key: &str| -> Result<Option<NaiveDate>, String> {
+        get(key)
+            .map(|v| {
+                NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                    .map_err(|_| format!("{key} must be a date like 2026-06-16, not {v:?}"))
+            })
+            .transpose()
+    };
+    let since = date("since")?;
+    let until = date("until")?;
+    if let (Some(since), Some(until)) = (since, until)
+        && until < since
+    {
+        return Err("until is before since".into());
+    }
+    let category_text = get("category").unwrap_or("").to_owned();
+    let categories = match category_text.as_str() {
+        "" => Vec::new(),
+        text => vec![CategoryFilter::parse(text).map_err(|e| e.to_string())?],
+    };
+    let sort_text = get("sort").unwrap_or("relevance").to_owned();
+    let (sort, trending_sort) = match sort_text.as_str() {
+        "relevance" => (Sort::Relevance, false),
+        "date" => (Sort::Date, false),
+        "trending" => (Sort::Relevance, true),
+        other => return Err(format!("sort must be relevance, date or trending, not {other:?}")),
+    };
+    let mode = match get("mode").unwrap_or("auto") {
+        "auto" => SearchMode::Auto,
+        "keyword" => SearchMode::Keyword,
+        "semantic" => SearchMode::Semantic,
+        "hybrid" => SearchMode::Hybrid,
+        other => return Err(format!("mode must be auto, keyword, semantic or hybrid, not {other:?}")),
+    };
+    let page: usize = get("page").unwrap_or("1").parse().map_err(|_| "page must be a number from 1".to_owned())?;
+    if page == 0 || page > MAX_PAGE {
+        return Err(format!("page must be between 1 and {MAX_PAGE}"));
+    }
+    Ok(ParsedSearch {
+        params: SearchParams {
+            query,
+            categories,
+            since,
+            until,
+            sort,
+            // Trending order re-ranks the best 200 matches.
+            limit: if trending_sort { 200 } else { per_page },
+            offset: if trending_sort { 0 } else { (page - 1) * per_page },
+            mode,
+        },
+        page,
+        category_text,
+        sort_text,
+        trending_sort,
+    })
+}
+
+pub async fn search(State(state): State<AppState>, Query(params): Query<Params>) -> Result<Response, PageError> {
+    let parsed =
+        parse_search(&params, PAGE_SIZE).map_err(|message| PageError::new(StatusCode::BAD_REQUEST, message))?;
+    let query = parsed.params.query.clone();
+    let head = |title: String| Head {
+        title,
+        description: None,
+        url: None,
+        feeds: if query.is_empty() {
+            Vec::new()
+        } else {
+            vec![(format!("Papers matching {query}"), format!("/feeds/search.atom?q={}", render::url_encode(&query)))]
+        },
+        query: query.clone(),
+    };
+    if query.is_empty() {
+        let body = search_form(&parsed, None);
+        return Ok(([CACHE_SHORT], render::layout(&head("Search".into()), body)).into_response());
+    }
+    let search_params = parsed.params.clone();
+    let trending_sort = parsed.trending_sort;
+    let page = parsed.page;
+    let result = state
+        .blocking(move |library| -> Result<_, paperboy_app::Error> {
+            let mut results = library.search(&search_params)?;
+            if trending_sort {
+                let scores = library.trending_scores(results.hits.iter().map(|h| h.paper.id))?;
+                let score = |id| scores.get(&id).copied().unwrap_or(0.0);
+                results.hits.sort_by(|a, b| score(b.paper.id).total_cmp(&score(a.paper.id)));
+                results.hits = results.hits.into_iter().skip((page - 1) * PAGE_SIZE).take(PAGE_SIZE).collect();
+            }
+            Ok((results, library.highlight_terms(&search_params.query)))
+        })
+        .await?;
+    let (results, stems) = match result {
+        Ok(ok) => ok,
+        Err(
+            err @ (paperboy_app::Error::Query(_)
+            | paperboy_app::Error::Search(paperboy_search::Error::NoSearchableWords)),
+        ) => {
+            let body = html! {
+                (search_form(&parsed, None))
+                p.error { (err.to_string()) }
+                p.sub { "Try plain words, a \"phrase\", or see the query syntax below." }
+                (syntax_help())
+            };
+            let response = (StatusCode::BAD_REQUEST, render::layout(&head("Search".into()), body)).into_response();
+            return Ok(crate::no_store(response));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let marks = |text: &str| state.library.highlight_with(&stems, text);
+    let body = html! {
+        (search_form(&parsed, Some(&results)))
+        @if let Some(notice) = &results.notice { p.notice { (notice) } }
+        @if results.hits.is_empty() {
+            p { "No papers match. Try fewer words, or drop the filters." }
+            (syntax_help())
+        }
+        @for hit in &results.hits {
+            (paper_item(&hit.paper, &marks, html! {
+                @if hit.pinned { " · " span.pinned { "exact match" } }
+            }))
+        }
+        (pager(&params, parsed.page, results.total as usize))
+    };
+    Ok(([CACHE_SHORT], render::layout(&head(format!("{query} — search")), body)).into_response())
+}
+
+fn search_form(parsed: &ParsedSearch, results: Option<&paperboy_app::SearchPage>) -> Markup {
+    let p = &parsed.params;
+    html! {
+        form.filters action="/search" method="get" {
+            input type="search" name="q" value=(p.query) aria-label="Query" maxlength="1000";
+            label { "Category " input type="text" name="category" value=(parsed.category_text) placeholder="cs.CL" size="8"; }
+            label { "Since " input type="date" name="since" value=(p.since.map(|d| d.to_string()).unwrap_or_default()); }
+            label { "Until " input type="date" name="until" value=(p.until.map(|d| d.to_string()).unwrap_or_default()); }
+            label { "Sort "
+                select name="sort" {
+                    @for option in ["relevance", "date", "trending"] {
+                        option value=(option) selected[parsed.sort_text == option] { (option) }
+                    }
+                }
+            }
+            button type="submit" { "Search" }
+        }
+        @if let Some(results) = results {
+            p.sub {
+                (results.total) " results · "
+                span.mode title="how results are ranked" { (results.mode) }
+                " · " (format!("{:.0}", results.took_ms)) " ms"
+                " · " a href={ "/feeds/search.atom?q=" (render::url_encode(&p.query)) } { "Atom feed of this search" }
+            }
+        }
+    }
+}
+
+fn syntax_help() -> Markup {
+    html! {
+        details.syntax {
+            summary { "Query syntax" }
+            ul {
+                li { code { "diffusion policy" } " — words; by relevance, words and meaning" }
+                li { code { "\"diffusion policy\"" } " — a phrase" }
+                li { code { "transformer -survey" } " — exclude a word; " code { "+word" } " requires one" }
+                li { code { "ti:word au:name abs:word" } " — title, authors, abstract" }
+                li { code { "cat:cs.CL" } ", " code { "cat:cs" } " — a category or an archive" }
+                li { code { "2401.01234" } " or an exact title — that paper first" }
+            }
+        }
+    }
+}
+
+fn pager(params: &Params, page: usize, total: usize) -> Markup {
+    let last = total.div_ceil(PAGE_SIZE).clamp(1, MAX_PAGE);
+    let link = |page: usize| {
+        let mut pairs: Vec<(&String, &String)> = params.iter().filter(|(k, _)| k.as_str() != "page").collect();
+        pairs.sort();
+        let mut query: Vec<String> =
+            pairs.iter().map(|(k, v)| format!("{}={}", render::url_encode(k), render::url_encode(v))).collect();
+        query.push(format!("page={page}"));
+        format!("/search?{}", query.join("&"))
+    };
+    html! {
+        nav.pager {
+            @if page > 1 { a rel="prev" href=(link(page - 1)) { "← Previous" } }
+            span { "page " (page) " of " (last) }
+            @if page < last { a rel="next" href=(link(page + 1)) { "Next →" } }
+        }
+    }
+}
+
+pub async fn paper(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, PageError> {
+    let id_for_lookup = id.clone();
+    let (details, similar) = state
+        .blocking(move |library| {
+            let details = library.show(&id_for_lookup);
+            let similar = library.similar(&id_for_lookup, 8).ok();
+            (details, similar)
+        })
+        .await?;
+    let details = match details {
+        Ok(Some(details)) => details,
+        Ok(None) => return Err(PageError::not_found(format!("paperboy has no paper {}.", id.trim()))),
+        Err(paperboy_app::Error::Invalid(message)) => return Err(PageError::not_found(message)),
+        Err(err) => return Err(err.into()),
+    };
+    let paper = &details.stored.paper;
+    let versioned = paper.versioned_id();
+    let upvotes: u32 = details.signals.iter().map(|s| s.upvotes).sum();
+    let repo = details.signals.iter().find_map(|s| s.github_repo.clone());
+    let stars = details.signals.iter().filter_map(|s| s.github_stars).max();
+    let base = &state.config.base_url;
+    let head = Head {
+        title: math::to_plain(&paper.title),
+        description: Some(render::snippet(&math::to_plain(&paper.abstract_text), 200)),
+        url: Some(format!("{base}/papers/{}", paper.id)),
+        feeds: paper
+            .primary_category()
+            .map(|c| vec![(format!("New papers in {c}"), format!("/feeds/categories/{c}.atom"))])
+            .unwrap_or_default(),
+        query: String::new(),
+    };
+    let body = html! {
+        article.paper-page {
+            h1 { (rich_text(&paper.title, &no_marks)) }
+            p.authors { (render::authors(&paper.authors, 50)) }
+            p.meta {
+                span.id { (versioned) }
+                @for category in &paper.categories {
+                    " " a.category href={ "/categories/" (category) } title=(category.name()) { (category) }
+                }
+                @if upvotes > 0 { " · " span.upvotes title="upvotes" { "▲ " (upvotes) } }
+            }
+            p.links {
+                a href={ "https://arxiv.org/abs/" (versioned) } { "arXiv" }
+                a href={ "https://arxiv.org/pdf/" (versioned) } { "PDF" }
+                @if let Some(doi) = &paper.doi { a href={ "https://doi.org/" (doi) } { "DOI" } }
+                @if let Some(repo) = &repo {
+                    a href=(repo) rel="nofollow noopener" { "Code" @if let Some(stars) = stars { " ★ " (stars) } }
+                }
+            }
+            section.abstract { h2 { "Abstract" } p { (rich_text(&paper.abstract_text, &no_marks)) } }
+            dl.dates {
+                @if let Some(day) = paper.announced { dt { "Announced" } dd { (day) } }
+                @if let Some(submitted) = paper.submitted { dt { "Submitted" } dd { (submitted.format("%Y-%m-%d %H:%M UTC")) } }
+                @for version in &paper.versions {
+                    dt { "v" (version.number) }
+                    dd {
+                        @match version.submitted { Some(d) => (d.format("%Y-%m-%d")), None => "date unknown" }
+                        @if let Some(size) = &version.size { " (" (size) ")" }
+                    }
+                }
+                @if let Some(comments) = &paper.comments { dt { "Comments" } dd { (comments) } }
+                @if let Some(journal) = &paper.journal_ref { dt { "Journal" } dd { (journal) } }
+            }
+            section.bibtex {
+                h2 { "Cite" }
+                pre id="bibtex" { (bibtex(paper)) }
+                button.copy type="button" data-copy="bibtex" { "Copy BibTeX" }
+            }
+            @if let Some(similar) = &similar {
+                section.similar {
+                    h2 { "Similar papers" }
+                    @for hit in similar { (paper_item(&hit.paper, &no_marks, html! {})) }
+                }
+            }
+        }
+    };
+    Ok(([CACHE_SHORT], render::layout(&head, body)).into_response())
+}
+
+/// A BibTeX entry for the paper, as arXiv's "Export BibTeX" gives.
+pub(crate) fn bibtex(paper: &Paper) -> String {
+    let year =
+        paper.submitted.map(|d| d.format("%Y").to_string()).unwrap_or_else(|| paper.date().format("%Y").to_string());
+    let key_author = paper
+        .authors
+        .first()
+        .and_then(|a| a.split_whitespace().last())
+        .map(|s| s.chars().filter(|c| c.is_alphanumeric()).collect::<String>().to_lowercase())
+        .unwrap_or_else(|| "arxiv".into());
+    let mut entry = format!(
+        "@misc{{{key_author}{year}_{id},\n  title         = {{{title}}},\n  author        = {{{authors}}},\n  year          = {{{year}}},\n  eprint        = {{{id}}},\n  archivePrefix = {{arXiv}},\n",
+        id = paper.id.to_string().replace('/', "_"),
+        title = paper.title.replace(['{', '}'], ""),
+        authors = paper.authors.join(" and ").replace(['{', '}'], ""),
+    );
+    if let Some(category) = paper.primary_category() {
+        entry.push_str(&format!("  primaryClass  = {{{category}}},\n"));
+    }
+    if let Some(doi) = &paper.doi {
+        entry.push_str(&format!("  doi           = {{{}}},\n", doi.replace(['{', '}'], "")));
+    }
+    entry.push_str(&format!("  url           = {{https://arxiv.org/abs/{}}}\n}}", paper.id));
+    entry
+}
+
+pub async fn daily_latest(State(state): State<AppState>) -> Result<Response, PageError> {
+    render_daily(state, None, None).await
+}
+
+pub async fn daily(
+    State(state): State<AppState>,
+    Path(date): Path<String>,
+    Query(params): Query<Params>,
+) -> Result<Response, PageError> {
+    let date = NaiveDate::parse_from_str(&date, "%Y-%m-%d")
+        .map_err(|_| PageError::new(StatusCode::BAD_REQUEST, format!("{date:?} is not a date like 2026-06-16")))?;
+    let category = match params.get("category").map(|c| c.trim()).filter(|c| !c.is_empty()) {
+        Some(text) => {
+            Some(CategoryFilter::parse(text).map_err(|e| PageError::new(StatusCode::BAD_REQUEST, e.to_string()))?)
+        }
+        None => None,
+    };
+    render_daily(state, Some(date), category).await
+}
+
+async fn render_daily(
+    state: AppState,
+    date: Option<NaiveDate>,
+    category: Option<CategoryFilter>,
+) -> Result<Response, PageError> {
+    let daily = state.blocking(move |library| library.daily(date, category)).await??;
+    let head = Head {
+        title: format!("Papers announced {}", daily.date),
+        description: Some(format!("{} papers arXiv announced on {}", daily.total, daily.date)),
+        url: Some(format!("{}/daily/{}", state.config.base_url, daily.date)),
+        feeds: vec![("Daily papers".into(), "/feeds/daily.atom".into())],
+        query: String::new(),
+    };
+    let body = html! {
+        nav.days {
+            @if let Some(previous) = daily.previous { a rel="prev" href={ "/daily/" (previous) } { "← " (previous) } }
+            h1 { (daily.total) " papers announced " (daily.date) }
+            @if let Some(next) = daily.next { a rel="next" href={ "/daily/" (next) } { (next) " →" } }
+        }
+        @if daily.total == 0 { p { "arXiv announced nothing paperboy has on this day." } }
+        nav.toc {
+            @for group in &daily.groups {
+                @if let Some(category) = group.category {
+                    a href={ "#" (category) } { (category) " (" (group.papers.len()) ")" } " "
+                }
+            }
+        }
+        @for group in &daily.groups {
+            section.group id=[group.category.map(|c| c.to_string())] {
+                h2 {
+                    @match group.category {
+                        Some(category) => { a href={ "/categories/" (category) } { (category) } " " span.sub { (category.name()) } }
+                        None => "Without a category",
+                    }
+                }
+                @for paper in &group.papers { (paper_item(paper, &no_marks, html! {})) }
+            }
+        }
+    };
+    Ok(([CACHE_SHORT], render::layout(&head, body)).into_response())
+}
+
+pub async fn trending(State(state): State<AppState>, Query(params): Query<Params>) -> Result<Response, PageError> {
+    let page: usize = params
+        .get("page")
+        .map_or(Ok(1), |p| p.parse())
+        .map_err(|_| PageError::new(StatusCode::BAD_REQUEST, "page must be a number"))?;
+    if page == 0 || page > MAX_PAGE {
+        return Err(PageError::new(StatusCode::BAD_REQUEST, format!("page must be between 1 and {MAX_PAGE}")));
+    }
+    let trending = state.blocking(move |library| library.trending(None, PAGE_SIZE, (page - 1) * PAGE_SIZE)).await??;
+    let head = Head {
+        title: "Trending papers".into(),
+        description: Some("Papers ranked by upvotes and code stars, decayed with age.".into()),
+        url: Some(format!("{}/trending", state.config.base_url)),
+        feeds: vec![("Trending papers".into(), "/feeds/trending.atom".into())],
+        query: String::new(),
+    };
+    let body = html! {
+        h1 { "Trending" @if let Some(day) = trending.as_of { " " span.sub { "as of " (day) } } }
+        p.sub { "Upvotes and code stars, decayed with age: score = (upvotes + 3·log₂(1 + stars)) / (hours + 2)^1.5, over 30 days." }
+        (trending_list(&trending.papers, (page - 1) * PAGE_SIZE))
+        @if trending.papers.is_empty() { p { "Nothing has upvotes or stars yet." } }
+        nav.pager {
+            @if page > 1 { a rel="prev" href={ "/trending?page=" (page - 1) } { "← Previous" } }
+            @if page * PAGE_SIZE < trending.total { a rel="next" href={ "/trending?page=" (page + 1) } { "Next →" } }
+        }
+    };
+    Ok(([CACHE_SHORT], render::layout(&head, body)).into_response())
+}
+
+pub async fn category(
+    State(state): State<AppState>,
+    Path(category): Path<String>,
+    Query(params): Query<Params>,
+) -> Result<Response, PageError> {
+    let filter = CategoryFilter::parse(&category).map_err(|e| PageError::not_found(e.to_string()))?;
+    let page: usize = params
+        .get("page")
+        .map_or(Ok(1), |p| p.parse())
+        .map_err(|_| PageError::new(StatusCode::BAD_REQUEST, "page must be a number"))?;
+    if page == 0 || page > MAX_PAGE {
+        return Err(PageError::new(StatusCode::BAD_REQUEST, format!("page must be between 1 and {MAX_PAGE}")));
+    }
+    let (papers, total) =
+        state.blocking(move |library| library.category(filter, PAGE_SIZE, (page - 1) * PAGE_SIZE)).await??;
+    let name = match filter {
+        CategoryFilter::Category(c) => format!("{c} · {}", c.name()),
+        CategoryFilter::Archive(a) => {
+            paperboy_domain::category::archive(a).map_or(a.to_owned(), |info| format!("{a} · {}", info.name))
+        }
+    };
+    let head = Head {
+        title: name.clone(),
+        description: Some(format!("The newest papers in {name}")),
+        url: Some(format!("{}/categories/{filter}", state.config.base_url)),
+        feeds: vec![(format!("New papers in {filter}"), format!("/feeds/categories/{filter}.atom"))],
+        query: String::new(),
+    };
+    let body = html! {
+        h1 { (name) }
+        p.sub { (total) " papers · " a href={ "/feeds/categories/" (filter) ".atom" } { "Atom feed" } " · " a href={ "/search?q=cat:" (filter) } { "search in it" } }
+        @for paper in &papers { (paper_item(paper, &no_marks, html! {})) }
+        nav.pager {
+            @if page > 1 { a rel="prev" href={ "/categories/" (filter) "?page=" (page - 1) } { "← Newer" } }
+            @if page * PAGE_SIZE < total as usize && page < MAX_PAGE { a rel="next" href={ "/categories/" (filter) "?page=" (page + 1) } { "Older →" } }
+        }
+    };
+    Ok(([CACHE_SHORT], render::layout(&head, body)).into_response())
+}
+
+pub async fn not_found() -> PageError {
+    PageError::not_found("There is no page here.")
+}

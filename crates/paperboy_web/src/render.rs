@@ -1,0 +1,219 @@
+//! Page layout and the pieces pages share: a paper in a list, text with math and highlights.
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use paperboy_domain::Paper;
+
+use crate::math::{self, Segment};
+
+/// What goes in a page's `<head>`.
+#[derive(Default)]
+pub struct Head {
+    /// The page title (plain text; escaped).
+    pub title: String,
+    /// A one-line description for search engines and link previews.
+    pub description: Option<String>,
+    /// The page's canonical URL, for Open Graph.
+    pub url: Option<String>,
+    /// Feeds of this page: `(title, Atom URL)`.
+    pub feeds: Vec<(String, String)>,
+    /// The search box's current text.
+    pub query: String,
+}
+
+/// The page around `body`.
+pub fn layout(head: &Head, body: Markup) -> Markup {
+    let title = if head.title.is_empty() { "paperboy".to_owned() } else { format!("{} · paperboy", head.title) };
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="color-scheme" content="light dark";
+                title { (title) }
+                @if let Some(description) = &head.description {
+                    meta name="description" content=(description);
+                    meta property="og:description" content=(description);
+                }
+                meta property="og:title" content=(head.title);
+                meta property="og:type" content="website";
+                meta property="og:site_name" content="paperboy";
+                @if let Some(url) = &head.url { meta property="og:url" content=(url); link rel="canonical" href=(url); }
+                @for (feed_title, href) in &head.feeds {
+                    link rel="alternate" type="application/atom+xml" title=(feed_title) href=(href);
+                }
+                link rel="icon" href="/favicon.svg" type="image/svg+xml";
+                link rel="stylesheet" href="/static/style.css";
+                script src="/static/app.js" defer {}
+            }
+            body {
+                header.site {
+                    a.brand href="/" { "paperboy" }
+                    form.search action="/search" method="get" role="search" {
+                        input type="search" name="q" value=(head.query) placeholder="Search papers by words or meaning  ( / )"
+                            aria-label="Search papers" maxlength="1000" autocomplete="off";
+                    }
+                    nav {
+                        a href="/daily" { "Daily" }
+                        a href="/trending" { "Trending" }
+                        button.theme type="button" aria-label="Switch light or dark theme" title="Light or dark theme" { "◐" }
+                    }
+                }
+                main { (body) }
+                footer.site {
+                    "paperboy · arXiv metadata is CC0 · "
+                    a href="/api/v1/openapi.json" { "API" }
+                    " · keys: / search, j k move, o open"
+                }
+            }
+        }
+    }
+}
+
+/// Text that may hold TeX math, with the words `marks` says highlighted.
+pub fn rich_text(text: &str, marks: &dyn Fn(&str) -> Vec<std::ops::Range<usize>>) -> Markup {
+    let mut out = String::with_capacity(text.len() + 64);
+    for segment in math::render(text) {
+        match segment {
+            Segment::Math(mathml) => out.push_str(&mathml),
+            Segment::Text(text) => {
+                let mut at = 0;
+                for range in marks(&text) {
+                    if range.start < at || range.end > text.len() {
+                        continue;
+                    }
+                    out.push_str(&escape(&text[at..range.start]));
+                    out.push_str("<mark>");
+                    out.push_str(&escape(&text[range.clone()]));
+                    out.push_str("</mark>");
+                    at = range.end;
+                }
+                out.push_str(&escape(&text[at..]));
+            }
+        }
+    }
+    PreEscaped(out)
+}
+
+/// No highlights.
+pub fn no_marks(_: &str) -> Vec<std::ops::Range<usize>> {
+    Vec::new()
+}
+
+/// HTML-escapes text for element content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(ch),
+        }
+    }
+    out
+}
+
+/// The path of a paper's page.
+pub fn paper_path(paper: &Paper) -> String {
+    format!("/papers/{}", paper.id)
+}
+
+/// Author names as links to author searches.
+pub fn authors(names: &[String], limit: usize) -> Markup {
+    html! {
+        @for (i, name) in names.iter().take(limit).enumerate() {
+            @if i > 0 { ", " }
+            a.author href=(author_search(name)) { (name) }
+        }
+        @if names.len() > limit { " et al. (" (names.len()) ")" }
+    }
+}
+
+/// `/search?q=au:"Name"`.
+pub fn author_search(name: &str) -> String {
+    format!("/search?q={}", url_encode(&format!("au:\"{}\"", name.replace('"', ""))))
+}
+
+/// Percent-encodes a query-string value.
+pub fn url_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 3);
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(byte as char),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+/// A paper in a list: title, authors, categories, date, the start of its abstract.
+pub fn paper_item(paper: &Paper, marks: &dyn Fn(&str) -> Vec<std::ops::Range<usize>>, extra: Markup) -> Markup {
+    html! {
+        article.paper {
+            h3 { a href=(paper_path(paper)) { (rich_text(&paper.title, marks)) } }
+            p.meta {
+                span.id { (paper.id) }
+                " · " (authors(&paper.authors, 4))
+                " · " time datetime=(paper.date()) { (paper.date()) }
+                @for category in paper.categories.iter().take(3) {
+                    " " a.category href={ "/categories/" (category) } title=(category.name()) { (category) }
+                }
+                (extra)
+            }
+            p.abstract { (rich_text(&snippet(&paper.abstract_text, 320), marks)) }
+        }
+    }
+}
+
+/// The first `max` characters of `text`, cut at a word and never inside math.
+pub fn snippet(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max).collect();
+    if let Some(space) = cut.rfind(' ') {
+        cut.truncate(space);
+    }
+    // An odd number of `$` would open math that never closes: cut before it.
+    if cut.matches('$').count() % 2 == 1
+        && let Some(dollar) = cut.rfind('$')
+    {
+        cut.truncate(dollar);
+    }
+    format!("{}…", cut.trim_end())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_text_is_escaped() {
+        let marks = |_: &str| Vec::new();
+        let html = rich_text("<script>alert(1)</script><img src=x onerror=alert(2)>", &marks).into_string();
+        assert!(!html.contains("<script") && !html.contains("<img"), "{html}");
+        assert_eq!(escape("\"'&"), "&quot;&#39;&amp;");
+    }
+
+    #[test]
+    fn highlights_wrap_the_marked_words() {
+        let marks = |text: &str| text.find("policy").map(|i| std::iter::once(i..i + 6).collect()).unwrap_or_default();
+        assert_eq!(rich_text("diffusion policy <b>", &marks).into_string(), "diffusion <mark>policy</mark> &lt;b&gt;");
+    }
+
+    #[test]
+    fn snippets_cut_at_words_and_outside_math() {
+        assert_eq!(snippet("short", 10), "short");
+        assert_eq!(snippet("one two three four", 9), "one two…");
+        assert_eq!(snippet("a $x^2 + y$ b", 6), "a…");
+    }
+
+    #[test]
+    fn query_values_are_encoded() {
+        assert_eq!(url_encode("au:\"A B\"&x=1"), "au%3A%22A+B%22%26x%3D1");
+    }
+}
