@@ -16,6 +16,8 @@ use paperboy_web::{AppState, WebConfig};
 use serde_json::Value;
 use tower::ServiceExt;
 
+mod browser;
+
 const HOSTILE_ID: &str = "2606.99999";
 
 fn sample(path: &str) -> PathBuf {
