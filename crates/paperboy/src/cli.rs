@@ -68,6 +68,132 @@ pub enum Command {
     Serve(ServeArgs),
     /// Ingest the sample corpus shipped in the repository into a demo data directory and serve it.
     Demo(DemoArgs),
+    /// Manage subscribers: add, list, show, remove.
+    #[command(subcommand)]
+    Subscriber(SubscriberCommand),
+    /// Build the digests due on a day and send the outbox over SMTP.
+    #[command(subcommand, after_help = DIGEST_HELP)]
+    Digest(DigestCommand),
+}
+
+const DIGEST_HELP: &str = "\
+Mail settings (environment):
+  PAPERBOY_SMTP__URL      smtp://127.0.0.1:2525, smtp://host:587?tls=required, smtps://user:pass@host:465
+  PAPERBOY_BASE_URL       the site's public URL, for links in mails (default http://127.0.0.1:8080)
+  PAPERBOY_MAIL__FROM     the sender, e.g. 'paperboy <digest@papers.example.org>'
+  PAPERBOY_MAIL__UNSUBSCRIBE_MAILTO   an address whose mail unsubscribes (List-Unsubscribe mailto)
+
+Daily digests are due on arXiv announcement days, weekly ones on Fridays; a digest covers the
+papers announced since the subscriber's last one (at most 7 days) and never repeats a paper.";
+
+#[derive(Debug, Subcommand)]
+pub enum SubscriberCommand {
+    /// Add a subscriber. Without --confirmed the address gets nothing until it confirms on the site.
+    Add(SubscriberAddArgs),
+    /// List subscribers.
+    List(SubscriberListArgs),
+    /// Show a subscriber (by address or account number) with preferences and library.
+    Show {
+        /// The address or account number.
+        who: String,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// Remove a subscriber and everything about them.
+    Remove {
+        /// The address or account number.
+        who: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SubscriberAddArgs {
+    /// The e-mail address.
+    pub email: String,
+    /// The address is confirmed (the operator vouches for it): digests start at once.
+    #[arg(long)]
+    pub confirmed: bool,
+    /// How often.
+    #[arg(long, value_enum, default_value_t = CadenceArg::Daily)]
+    pub cadence: CadenceArg,
+    /// A saved search (repeatable), in the search syntax.
+    #[arg(long = "search", value_name = "QUERY")]
+    pub searches: Vec<String>,
+    /// A followed category (repeatable), e.g. cs.CL.
+    #[arg(long = "category", value_name = "CATEGORY")]
+    pub categories: Vec<String>,
+    /// A followed author (repeatable).
+    #[arg(long = "author", value_name = "NAME")]
+    pub authors: Vec<String>,
+    /// Trending papers per digest (0: none).
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub trending: u32,
+    /// The most papers per digest.
+    #[arg(long, default_value_t = 30, value_name = "N")]
+    pub max_papers: u32,
+    /// Mail even when nothing matched.
+    #[arg(long)]
+    pub send_empty: bool,
+    /// No "papers like my library" section.
+    #[arg(long)]
+    pub no_library: bool,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CadenceArg {
+    Daily,
+    Weekly,
+    Paused,
+}
+
+#[derive(Debug, Args)]
+pub struct SubscriberListArgs {
+    /// At most this many.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    /// Start after this account number.
+    #[arg(long, default_value_t = 0)]
+    pub after: i64,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DigestCommand {
+    /// Build the digests due on a day and queue them in the outbox.
+    Build(DigestBuildArgs),
+    /// Send what the outbox holds over SMTP (PAPERBOY_SMTP__URL).
+    Send(DigestSendArgs),
+    /// Build, then send.
+    Run(DigestBuildArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DigestBuildArgs {
+    /// The day (default: the latest announcement day in the store).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub date: Option<NaiveDate>,
+    /// Build and show, but queue nothing and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Only this subscriber (address or account number).
+    #[arg(long, value_name = "WHO")]
+    pub subscriber: Option<String>,
+    /// Print JSON (with every digest: its papers and reasons).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DigestSendArgs {
+    /// Send at most this many messages.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 const SEARCH_HELP: &str = "\

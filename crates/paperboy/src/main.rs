@@ -14,6 +14,11 @@ use crate::cli::{Cli, Command, LogFormat};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A long-running server keeps Rust's default (a closed pipe is an error, not the end); the
+    // other commands end quietly when their reader goes away.
+    if !matches!(cli.command, Command::Serve(_) | Command::Demo(_)) {
+        restore_sigpipe();
+    }
     init_logging(cli.log_format);
     let models_dir = cli.models_dir.clone().unwrap_or_else(paperboy_embed::provision::default_models_dir);
     let context = commands::Context {
@@ -36,6 +41,8 @@ fn main() -> ExitCode {
         Command::Eval(command) => commands::eval::run(&context, command),
         Command::Serve(args) => commands::serve::run(&context, args),
         Command::Demo(args) => commands::demo::run(&context, cli.data_dir.is_some(), args),
+        Command::Subscriber(command) => commands::subscriber::run(&context, command),
+        Command::Digest(command) => commands::digest::run(&context, command),
     };
     match outcome {
         Ok(code) => code,
@@ -66,3 +73,19 @@ fn init_logging(format: LogFormat) {
         LogFormat::Json => builder.json().init(),
     }
 }
+
+/// Lets a closed pipe end the process quietly, as for any Unix command-line tool
+/// (`paperboy search x | head` must not panic). Rust ignores SIGPIPE by default, which turns a
+/// closed stdout into a panic in `println!`.
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn restore_sigpipe() {
+    // SAFETY: called at the start of `main`, before any other thread exists; restoring a signal's
+    // default disposition has no other effect on the process.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn restore_sigpipe() {}

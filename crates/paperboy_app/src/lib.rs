@@ -1,5 +1,5 @@
-//! paperboy's use cases over the store and the indexes: ingest, search, show, stats, reindex and
-//! evaluation. The CLI and the web app call these; neither talks to the store or the indexes
+//! paperboy's use cases over the store and the indexes: ingest, search, show, stats, reindex,
+//! evaluation, accounts, digests and their delivery. The CLI and the web app call these; neither talks to the store or the indexes
 //! directly.
 //!
 //! A [`Library`] is one data directory: the SQLite store (the source of truth) and the full-text
@@ -7,7 +7,10 @@
 //! library catches the index up, so a process killed between a store commit and an index commit
 //! loses nothing.
 
+pub mod accounts;
 pub mod browse;
+pub mod delivery;
+pub mod digest;
 pub mod eval;
 pub mod ingest;
 mod progress;
@@ -60,6 +63,9 @@ pub enum Error {
     /// Something asked for does not exist (a paper, a vector).
     #[error("{0}")]
     NotFound(String),
+    /// Too many requests of a kind (sign-in mails for an address); the message says when to retry.
+    #[error("{0}")]
+    RateLimited(String),
 }
 
 /// The use cases' result.
@@ -73,9 +79,27 @@ pub struct Library {
     /// The model and vectors, or why semantic search is off.
     semantic: std::result::Result<semantic::Semantic, String>,
     fusion: Fusion,
+    /// Similar papers already computed, for the vectors as they were then.
+    similar_cache: Mutex<SimilarCache>,
     /// Serialises writers within this process (tantivy allows one writer per index).
     write_lock: Mutex<()>,
+    /// The key that signs links in mails, read from the store on first use.
+    signing_key: accounts::SigningKey,
 }
+
+/// Neighbours by paper, valid while the vectors do not change: a paper page is read far more often
+/// than papers are embedded, and each lookup is a scan of every vector.
+#[derive(Default)]
+struct SimilarCache {
+    /// The vectors' (count, sequence number) when the entries were computed.
+    generation: (usize, i64),
+    entries: std::collections::HashMap<String, Vec<(String, f32)>>,
+}
+
+/// Neighbours computed (and cached) per paper; larger requests are computed each time.
+const SIMILAR_CACHED: usize = 50;
+/// Papers whose neighbours are cached at most.
+const SIMILAR_CACHE_PAPERS: usize = 50_000;
 
 /// How a search ranks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
@@ -213,7 +237,9 @@ impl Library {
             index,
             semantic,
             fusion: Fusion::default(),
+            similar_cache: Mutex::new(SimilarCache::default()),
             write_lock: Mutex::new(()),
+            signing_key: Default::default(),
         };
         if library.index.indexed_seq()? > library.store.max_seq()? {
             // The index is ahead of the store: the store was replaced. Start the index over.
@@ -429,25 +455,44 @@ impl Library {
         let id = ArxivId::parse_lenient(id_text).map_err(|e| Error::Invalid(e.to_string()))?.base();
         let semantic = self.semantic()?;
         let key = id.to_string();
+        let limit = limit.clamp(1, 100);
         let vectors = semantic.vectors.read().unwrap_or_else(|p| p.into_inner());
-        let Some(vector) = vectors.vector(&key)? else {
-            if self.store.paper(id)?.is_none() {
-                return Err(Error::NotFound(format!("no paper {key}")));
+        let generation = (vectors.len(), vectors.seq());
+        let cached = {
+            let mut cache = self.similar_cache.lock().unwrap_or_else(|p| p.into_inner());
+            if cache.generation != generation {
+                *cache = SimilarCache { generation, entries: Default::default() };
             }
-            return Err(Error::NotFound(format!("{key} has no vector yet; run `paperboy embed`")));
+            cache.entries.get(&key).filter(|n| n.len() >= limit || limit <= SIMILAR_CACHED).cloned()
         };
-        let neighbors = vectors.search(&vector, limit.clamp(1, 100), &|candidate| candidate != key)?;
-        let ranked = neighbors
-            .iter()
-            .map(|n| Ranked {
-                key: n.key.to_owned(),
-                score: n.score,
-                keyword: None,
-                semantic: Some(n.score),
-                pinned: false,
-            })
-            .collect();
+        let neighbors = match cached {
+            Some(neighbors) => neighbors,
+            None => {
+                let Some(vector) = vectors.vector(&key)? else {
+                    if self.store.paper(id)?.is_none() {
+                        return Err(Error::NotFound(format!("no paper {key}")));
+                    }
+                    return Err(Error::NotFound(format!("{key} has no vector yet; run `paperboy embed`")));
+                };
+                let wanted = limit.max(SIMILAR_CACHED);
+                let found: Vec<(String, f32)> = vectors
+                    .search(&vector, wanted, &|candidate| candidate != key)?
+                    .into_iter()
+                    .map(|n| (n.key.to_owned(), n.score))
+                    .collect();
+                let mut cache = self.similar_cache.lock().unwrap_or_else(|p| p.into_inner());
+                if cache.generation == generation && cache.entries.len() < SIMILAR_CACHE_PAPERS {
+                    cache.entries.insert(key.clone(), found.clone());
+                }
+                found
+            }
+        };
         drop(vectors);
+        let ranked = neighbors
+            .into_iter()
+            .take(limit)
+            .map(|(key, score)| Ranked { key, score, keyword: None, semantic: Some(score), pinned: false })
+            .collect();
         self.hydrate(ranked)
     }
 

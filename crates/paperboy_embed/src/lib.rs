@@ -119,6 +119,12 @@ impl Embedder {
         Ok(self.embed_documents(&[&text])?.pop().expect("one text in, one vector out"))
     }
 
+    /// Embeds search queries in batches (saved searches, when they are stored).
+    pub fn embed_queries(&self, queries: &[&str]) -> Result<Vec<Vec<f32>>, Error> {
+        let texts: Vec<String> = queries.iter().map(|q| format!("{}{q}", self.query_prefix)).collect();
+        self.embed_documents(&texts.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
     /// How many tokens a text becomes (after truncation).
     pub fn count_tokens(&self, text: &str) -> Result<usize, Error> {
         Ok(self.tokenizer.encode(text, true).map_err(|e| Error::Tokenizer(e.to_string()))?.len())

@@ -194,6 +194,28 @@ impl VectorIndex {
         self.slots.get(key).map(|&slot| self.text_hashes[slot])
     }
 
+    /// Up to `n` stored vectors picked at random (the same ones for the same `seed` and contents):
+    /// negatives for per-reader models.
+    pub fn sample(&self, n: usize, seed: u64) -> Result<Vec<(String, Vec<f32>)>> {
+        let mut state = seed | 1;
+        let mut picked = std::collections::HashSet::new();
+        let mut out = Vec::with_capacity(n.min(self.keys.len()));
+        let mut tries = 0;
+        while out.len() < n.min(self.keys.len()) && tries < n * 10 {
+            tries += 1;
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let slot = (state % self.keys.len() as u64) as usize;
+            if picked.insert(slot)
+                && let Some(vector) = self.vector(&self.keys[slot])?
+            {
+                out.push((self.keys[slot].clone(), vector));
+            }
+        }
+        Ok(out)
+    }
+
     /// A document's vector.
     pub fn vector(&self, key: &str) -> Result<Option<Vec<f32>>> {
         let Some(&slot) = self.slots.get(key) else { return Ok(None) };

@@ -9,12 +9,17 @@
 //! Every insert or change of a paper takes the next value of a store-wide sequence number; derived
 //! indexes remember the highest sequence number they hold and catch up from it.
 
+mod accounts;
 mod sqlite;
+mod sqlite_accounts;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use paperboy_domain::{ArxivId, Paper, Signals};
 use serde::Serialize;
 
+pub use accounts::{
+    Account, AccountStatus, AccountStore, Delivery, MessageState, NewMessage, OutboxMessage, SavedPaper, TokenPurpose,
+};
 pub use sqlite::SqliteStore;
 
 /// Where a paper's metadata came from, which decides what may overwrite what.

@@ -62,6 +62,98 @@ const MIGRATIONS: &[&str] = &[
         updated_at    TEXT NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 2: accounts, sessions, libraries, upvotes, the outbox.
+    r#"
+    -- AUTOINCREMENT: an id is never reused, so a link signed for a deleted account stays dead.
+    CREATE TABLE accounts (
+        id             INTEGER PRIMARY KEY AUTOINCREMENT,
+        email          TEXT NOT NULL UNIQUE,
+        status         TEXT NOT NULL CHECK (status IN ('pending', 'active', 'unsubscribed')),
+        preferences    TEXT NOT NULL,          -- JSON
+        created_at     TEXT NOT NULL,
+        confirmed_at   TEXT,
+        last_digest_on TEXT,
+        suppressed_at  TEXT,
+        hard_failures  INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE auth_tokens (
+        hash       BLOB PRIMARY KEY,
+        account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+        purpose    TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        used_at    TEXT
+    ) WITHOUT ROWID;
+    CREATE TABLE sessions (
+        hash       BLOB PRIMARY KEY,
+        account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE library (
+        account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+        paper_id   TEXT NOT NULL,
+        tags       TEXT NOT NULL,              -- JSON array
+        saved_at   TEXT NOT NULL,
+        PRIMARY KEY (account_id, paper_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE upvotes (
+        account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+        paper_id   TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (account_id, paper_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX upvotes_paper ON upvotes (paper_id);
+    CREATE TABLE outbox (
+        id              INTEGER PRIMARY KEY,
+        account_id      INTEGER REFERENCES accounts (id) ON DELETE CASCADE,
+        kind            TEXT NOT NULL,
+        dedupe_key      TEXT NOT NULL UNIQUE,
+        message_id      TEXT NOT NULL,
+        recipient       TEXT NOT NULL,
+        payload         TEXT NOT NULL,
+        state           TEXT NOT NULL CHECK (state IN ('queued', 'sending', 'sent', 'failed')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        claimed_at      TEXT,
+        last_error      TEXT,
+        created_at      TEXT NOT NULL,
+        sent_at         TEXT
+    );
+    CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+    CREATE INDEX outbox_account ON outbox (account_id);
+    CREATE TABLE sent_papers (
+        account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+        paper_id   TEXT NOT NULL,
+        outbox_id  INTEGER NOT NULL,
+        PRIMARY KEY (account_id, paper_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX sent_papers_paper ON sent_papers (paper_id);
+    CREATE TABLE rate_limits (
+        key          TEXT PRIMARY KEY,
+        window_start TEXT NOT NULL,
+        count        INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
+    -- Per-account linear models on paper embeddings (library vs. random papers), kept until the
+    -- library changes.
+    CREATE TABLE library_models (
+        account_id   INTEGER PRIMARY KEY REFERENCES accounts (id) ON DELETE CASCADE,
+        model        TEXT NOT NULL,
+        library_hash INTEGER NOT NULL,
+        weights      BLOB NOT NULL             -- little-endian f32, the bias last
+    );
+    -- Embeddings of saved searches, computed when a search is saved, read when digests are built.
+    CREATE TABLE query_vectors (
+        model     TEXT NOT NULL,
+        text_hash INTEGER NOT NULL,
+        vector    BLOB NOT NULL,               -- little-endian f32
+        PRIMARY KEY (model, text_hash)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 const READ_POOL_SIZE: usize = 8;
@@ -69,7 +161,7 @@ const READ_POOL_SIZE: usize = 8;
 /// The SQLite store.
 pub struct SqliteStore {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    pub(crate) writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
 }
 
@@ -89,7 +181,8 @@ impl SqliteStore {
                  PRAGMA synchronous = NORMAL;
                  PRAGMA busy_timeout = 10000;
                  PRAGMA cache_size = -65536;
-                 PRAGMA temp_store = MEMORY;",
+                 PRAGMA temp_store = MEMORY;
+                 PRAGMA foreign_keys = ON;",
             )
             .map_err(not_a_database)?;
         migrate(&mut writer).map_err(|err| match err {
@@ -104,7 +197,7 @@ impl SqliteStore {
         &self.path
     }
 
-    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    pub(crate) fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let connection = match pooled {
             Some(connection) => connection,
@@ -113,7 +206,9 @@ impl SqliteStore {
                     &self.path,
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
                 )?;
-                connection.execute_batch("PRAGMA busy_timeout = 10000; PRAGMA cache_size = -16384;")?;
+                connection.execute_batch(
+                    "PRAGMA busy_timeout = 10000; PRAGMA cache_size = -16384; PRAGMA foreign_keys = ON;",
+                )?;
                 connection
             }
         };
@@ -400,17 +495,17 @@ fn decode_paper(raw: RawPaper) -> Result<StoredPaper> {
     })
 }
 
-fn parse_id(text: &str) -> Result<ArxivId> {
+pub(crate) fn parse_id(text: &str) -> Result<ArxivId> {
     ArxivId::parse(text).map_err(|e| Error::Corrupt(e.to_string()))
 }
 
-fn parse_time(text: &str) -> Result<DateTime<Utc>> {
+pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .map(|d| d.with_timezone(&Utc))
         .map_err(|e| Error::Corrupt(format!("timestamp {text:?}: {e}")))
 }
 
-fn parse_day(text: &str) -> Result<NaiveDate> {
+pub(crate) fn parse_day(text: &str) -> Result<NaiveDate> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|e| Error::Corrupt(format!("date {text:?}: {e}")))
 }
 

@@ -84,6 +84,7 @@ fn classify(err: &paperboy_app::Error) -> (StatusCode, &'static str) {
         Error::Search(paperboy_search::Error::NoSearchableWords) => (StatusCode::BAD_REQUEST, "invalid_query"),
         Error::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_parameter"),
         Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+        Error::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
         Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "semantic_search_unavailable"),
         Error::Store(_) | Error::Search(_) | Error::Source(_) | Error::Embed(_) => {
             (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")

@@ -10,6 +10,7 @@
 // The OpenAPI document is one `json!` literal, deeper than the default macro recursion limit.
 #![recursion_limit = "512"]
 
+mod account;
 mod api;
 mod error;
 mod feeds;
@@ -23,11 +24,12 @@ use std::{sync::Arc, time::Instant};
 use axum::{
     Router,
     body::Body,
+    extract::DefaultBodyLimit,
     extract::Request,
     http::{HeaderValue, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{get, post},
 };
 use paperboy_app::Library;
 
@@ -69,6 +71,9 @@ impl AppState {
     }
 }
 
+/// The largest form accepted, in bytes.
+const MAX_FORM_BYTES: usize = 64 * 1024;
+
 /// The longest request target accepted (path and query), in bytes.
 const MAX_URI_BYTES: usize = 4096;
 
@@ -100,8 +105,25 @@ pub fn router(state: AppState) -> Router {
         .route("/static/app.js", get(|| asset("text/javascript; charset=utf-8", include_str!("assets/app.js"))))
         .route("/favicon.svg", get(|| asset("image/svg+xml", include_str!("assets/favicon.svg"))))
         .route("/favicon.ico", get(|| asset("image/svg+xml", include_str!("assets/favicon.svg"))))
+        .route("/subscribe", post(account::subscribe))
+        .route("/confirm", get(account::confirm_page).post(account::confirm))
+        .route("/signin", get(account::sign_in_form).post(account::sign_in))
+        .route("/signin/verify", get(account::verify_page).post(account::verify))
+        .route("/signout", post(account::sign_out))
+        .route("/manage", get(account::manage))
+        .route("/preferences", get(account::preferences_page).post(account::save_preferences))
+        .route("/preferences/resubscribe", post(account::resubscribe))
+        .route("/unsubscribe", get(account::unsubscribe_page).post(account::unsubscribe))
+        .route("/library", get(account::library_page))
+        .route("/library/save", post(account::save))
+        .route("/library/remove", post(account::remove))
+        .route("/upvote", post(account::upvote))
+        .route("/account/export", get(account::export))
+        .route("/account/delete", post(account::delete))
         .route("/healthz", get(|| async { ([(header::CACHE_CONTROL, "no-store")], "ok\n") }))
         .fallback(pages::not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), account::session_layer))
+        .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(middleware::from_fn(guard))
         .with_state(state)
 }

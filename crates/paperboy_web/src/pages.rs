@@ -14,7 +14,9 @@ use paperboy_domain::{Paper, query::CategoryFilter};
 use paperboy_search::Sort;
 
 use crate::{
-    AppState, CACHE_SHORT, PageError, math,
+    AppState, CACHE_SHORT, PageError,
+    account::{self, MaybeViewer},
+    math,
     render::{self, Head, no_marks, paper_item, rich_text},
 };
 
@@ -164,7 +166,11 @@ pub(crate) fn parse_search(params: &Params, per_page: usize) -> Result<ParsedSea
     })
 }
 
-pub async fn search(State(state): State<AppState>, Query(params): Query<Params>) -> Result<Response, PageError> {
+pub async fn search(
+    State(state): State<AppState>,
+    MaybeViewer(viewer): MaybeViewer,
+    Query(params): Query<Params>,
+) -> Result<Response, PageError> {
     let parsed =
         parse_search(&params, PAGE_SIZE).map_err(|message| PageError::new(StatusCode::BAD_REQUEST, message))?;
     let query = parsed.params.query.clone();
@@ -186,6 +192,7 @@ pub async fn search(State(state): State<AppState>, Query(params): Query<Params>)
     let search_params = parsed.params.clone();
     let trending_sort = parsed.trending_sort;
     let page = parsed.page;
+    let account = viewer.as_ref().map(|v| v.account.id);
     let result = state
         .blocking(move |library| -> Result<_, paperboy_app::Error> {
             let mut results = library.search(&search_params)?;
@@ -195,10 +202,16 @@ pub async fn search(State(state): State<AppState>, Query(params): Query<Params>)
                 results.hits.sort_by(|a, b| score(b.paper.id).total_cmp(&score(a.paper.id)));
                 results.hits = results.hits.into_iter().skip((page - 1) * PAGE_SIZE).take(PAGE_SIZE).collect();
             }
-            Ok((results, library.highlight_terms(&search_params.query)))
+            let marks = match account {
+                Some(account) => {
+                    Some(library.marks_of(account, &results.hits.iter().map(|h| h.paper.id).collect::<Vec<_>>())?)
+                }
+                None => None,
+            };
+            Ok((results, library.highlight_terms(&search_params.query), marks))
         })
         .await?;
-    let (results, stems) = match result {
+    let (results, stems, saved_marks) = match result {
         Ok(ok) => ok,
         Err(
             err @ (paperboy_app::Error::Query(_)
@@ -226,6 +239,9 @@ pub async fn search(State(state): State<AppState>, Query(params): Query<Params>)
         @for hit in &results.hits {
             (paper_item(&hit.paper, &marks, html! {
                 @if hit.pinned { " · " span.pinned { "exact match" } }
+                @if let (Some(viewer), Some((saved, upvoted))) = (&viewer, &saved_marks) {
+                    " " (account::paper_actions(viewer, &hit.paper.id.to_string(), saved.contains(&hit.paper.id), upvoted.contains(&hit.paper.id)))
+                }
             }))
         }
         (pager(&params, parsed.page, results.total as usize))
@@ -296,13 +312,22 @@ fn pager(params: &Params, page: usize, total: usize) -> Markup {
     }
 }
 
-pub async fn paper(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, PageError> {
+pub async fn paper(
+    State(state): State<AppState>,
+    MaybeViewer(viewer): MaybeViewer,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
     let id_for_lookup = id.clone();
-    let (details, similar) = state
+    let account = viewer.as_ref().map(|v| v.account.id);
+    let (details, similar, marks) = state
         .blocking(move |library| {
             let details = library.show(&id_for_lookup);
             let similar = library.similar(&id_for_lookup, 8).ok();
-            (details, similar)
+            let marks = match (&details, account) {
+                (Ok(Some(d)), Some(account)) => library.marks_of(account, &[d.stored.paper.id]).ok(),
+                _ => None,
+            };
+            (details, similar, marks)
         })
         .await?;
     let details = match details {
@@ -345,6 +370,12 @@ pub async fn paper(State(state): State<AppState>, Path(id): Path<String>) -> Res
                 @if let Some(repo) = &repo {
                     a href=(repo) rel="nofollow noopener" { "Code" @if let Some(stars) = stars { " ★ " (stars) } }
                 }
+            }
+            @match (&viewer, &marks) {
+                (Some(viewer), Some((saved, upvoted))) => {
+                    p { (account::paper_actions(viewer, &paper.id.to_string(), !saved.is_empty(), !upvoted.is_empty())) }
+                }
+                _ => { p.sub { a href="/signin" { "Sign in" } " to save this paper or upvote it." } }
             }
             section.abstract { h2 { "Abstract" } p { (rich_text(&paper.abstract_text, &no_marks)) } }
             dl.dates {

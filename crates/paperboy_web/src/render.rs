@@ -23,6 +23,7 @@ pub struct Head {
 /// The page around `body`.
 pub fn layout(head: &Head, body: Markup) -> Markup {
     let title = if head.title.is_empty() { "paperboy".to_owned() } else { format!("{} · paperboy", head.title) };
+    let viewer = crate::account::current_viewer();
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -56,11 +57,16 @@ pub fn layout(head: &Head, body: Markup) -> Markup {
                     nav {
                         a href="/daily" { "Daily" }
                         a href="/trending" { "Trending" }
+                        @match &viewer {
+                            Some(_) => { a href="/library" { "Library" } a href="/preferences" { "Account" } }
+                            None => { a href="/signin" { "Sign in" } }
+                        }
                         button.theme type="button" aria-label="Switch light or dark theme" title="Light or dark theme" { "◐" }
                     }
                 }
                 main { (body) }
                 footer.site {
+                    (crate::account::subscribe_box(viewer.as_ref()))
                     "paperboy · arXiv metadata is CC0 · "
                     a href="/api/v1/openapi.json" { "API" }
                     " · keys: / search, j k move, o open"

@@ -2,6 +2,7 @@
 
 pub mod browse;
 pub mod demo;
+pub mod digest;
 pub mod embed;
 pub mod eval;
 pub mod ingest;
@@ -10,6 +11,7 @@ pub mod search;
 pub mod serve;
 pub mod show;
 pub mod stats;
+pub mod subscriber;
 
 use std::path::PathBuf;
 

@@ -11,6 +11,10 @@ use crate::cli::ServeArgs;
 
 /// How often the server looks for papers without a vector.
 const EMBED_INTERVAL: Duration = Duration::from_secs(60);
+/// How often the server sends what the outbox holds (sign-in links should not wait).
+const OUTBOX_INTERVAL: Duration = Duration::from_secs(5);
+/// Messages sent per round at most.
+const OUTBOX_ROUND: u64 = 2_000;
 
 pub fn run(context: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let library = Arc::new(open_library(context)?);
@@ -57,11 +61,50 @@ pub fn serve(library: Arc<Library>, args: &ServeArgs) -> anyhow::Result<()> {
                 }
             });
         }
+        match super::digest::smtp_mailer()? {
+            Some(mailer) => {
+                let settings = super::digest::mail_settings(Some(&base_url))?;
+                let sender = library.clone();
+                println!(
+                    "mail: sending the outbox over {}",
+                    paperboy_mail::redact_url(&std::env::var("PAPERBOY_SMTP__URL").unwrap_or_default())
+                );
+                tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(OUTBOX_INTERVAL);
+                    loop {
+                        tick.tick().await;
+                        match paperboy_app::delivery::send_outbox(
+                            sender.clone(),
+                            mailer.clone(),
+                            settings.clone(),
+                            Some(OUTBOX_ROUND),
+                        )
+                        .await
+                        {
+                            Ok(report) if report.sent + report.failed + report.retrying > 0 => tracing::info!(
+                                sent = report.sent,
+                                retrying = report.retrying,
+                                failed = report.failed,
+                                "outbox sent"
+                            ),
+                            Ok(_) => {}
+                            Err(err) => tracing::error!(error = %err, "sending the outbox failed"),
+                        }
+                    }
+                });
+            }
+            None => {
+                println!("mail: PAPERBOY_SMTP__URL is not set, so sign-in and confirmation mails wait in the outbox")
+            }
+        }
         let state = AppState { library, config: Arc::new(WebConfig { base_url, ..WebConfig::default() }) };
-        axum::serve(listener, paperboy_web::router(state))
-            .with_graceful_shutdown(shutdown())
-            .await
-            .context("serving")?;
+        axum::serve(
+            listener,
+            paperboy_web::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown())
+        .await
+        .context("serving")?;
         println!("stopped");
         anyhow::Ok(())
     })

@@ -456,3 +456,5 @@ fn exported_vectors_import_into_another_library() {
     std::fs::write(dir.path().join("junk.bin"), b"{\"format\": \"other\"}\n").unwrap();
     assert!(other.import_vectors(&dir.path().join("junk.bin")).is_err());
 }
+
+mod digest;

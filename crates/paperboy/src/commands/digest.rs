@@ -1,0 +1,150 @@
+//! `paperboy digest build|send|run`.
+
+use std::{process::ExitCode, sync::Arc, time::Duration};
+
+use anyhow::{Context as _, bail};
+use chrono::Utc;
+use paperboy_app::{
+    Library,
+    delivery::{MailSettings, SendReport},
+    digest::{BuildOptions, BuildReport},
+};
+use paperboy_mail::{SmtpMailer, SmtpSettings};
+
+use super::{Context, open_library};
+use crate::{
+    cli::{DigestBuildArgs, DigestCommand, DigestSendArgs},
+    output::{print_json, thousands},
+    progress::CliProgress,
+};
+
+/// The site's public URL when none is configured.
+const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8080";
+
+/// Mail settings from the environment: PAPERBOY_BASE_URL, PAPERBOY_MAIL__FROM,
+/// PAPERBOY_MAIL__UNSUBSCRIBE_MAILTO.
+pub fn mail_settings(base_url: Option<&str>) -> anyhow::Result<MailSettings> {
+    let env_base = std::env::var("PAPERBOY_BASE_URL").ok().filter(|v| !v.trim().is_empty());
+    let base_url = base_url.map(str::to_owned).or(env_base).unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+    let from = std::env::var("PAPERBOY_MAIL__FROM").ok().filter(|v| !v.trim().is_empty());
+    let mailto = std::env::var("PAPERBOY_MAIL__UNSUBSCRIBE_MAILTO").ok().filter(|v| !v.trim().is_empty());
+    Ok(MailSettings::new(&base_url, from.as_deref(), mailto.as_deref())?)
+}
+
+/// The SMTP client for PAPERBOY_SMTP__URL, or `None` when it is not set.
+pub fn smtp_mailer() -> anyhow::Result<Option<SmtpMailer>> {
+    let Some(url) = std::env::var("PAPERBOY_SMTP__URL").ok().filter(|v| !v.trim().is_empty()) else { return Ok(None) };
+    let settings = SmtpSettings { url, pool_size: 8, timeout: Duration::from_secs(30) };
+    Ok(Some(SmtpMailer::new(&settings).map_err(anyhow::Error::msg)?))
+}
+
+pub fn run(context: &Context, command: DigestCommand) -> anyhow::Result<ExitCode> {
+    let library = Arc::new(open_library(context)?);
+    match command {
+        DigestCommand::Build(args) => {
+            build(&library, &args)?;
+        }
+        DigestCommand::Send(args) => {
+            send(library, &args)?;
+        }
+        DigestCommand::Run(args) => {
+            let report = build(&library, &args)?;
+            if !args.dry_run && report.queued > 0 {
+                send(library, &DigestSendArgs { limit: None, json: args.json })?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn build(library: &Library, args: &DigestBuildArgs) -> anyhow::Result<BuildReport> {
+    let date = match args.date {
+        Some(date) => date,
+        None => library.latest_day()?.context("the store has no announced papers; ingest some or pass --date")?,
+    };
+    let only = match &args.subscriber {
+        Some(who) => match library.subscriber(who)? {
+            Some(account) => Some(account.id),
+            None => bail!("no subscriber {who}"),
+        },
+        None => None,
+    };
+    let settings = mail_settings(None)?;
+    let options = BuildOptions {
+        date,
+        host: settings.context.host.clone(),
+        dry_run: args.dry_run,
+        only,
+        details: args.json || args.dry_run,
+        now: Utc::now(),
+    };
+    let report = library.build_digests(&options, &CliProgress::new())?;
+    if args.json {
+        print_json(&report)?;
+        return Ok(report);
+    }
+    println!(
+        "{date}: {} papers announced · {} active subscribers · {} due",
+        thousands(report.announced as u64),
+        thousands(report.subscribers),
+        thousands(report.due)
+    );
+    println!(
+        "  {} {} · {} with nothing to send · {} queued before · {} papers in all",
+        thousands(report.queued),
+        if args.dry_run { "digests would be queued (dry run)" } else { "digests queued" },
+        thousands(report.empty),
+        thousands(report.already_queued),
+        thousands(report.entries)
+    );
+    println!(
+        "  {} distinct saved searches over {} new papers · {:.2} s (load {:.2}, searches {:.2}, subscribers {:.2}, outbox {:.2})",
+        thousands(report.searches as u64),
+        thousands(report.papers as u64),
+        report.seconds,
+        report.phases.load_s,
+        report.phases.searches_s,
+        report.phases.subscribers_s,
+        report.phases.queue_s
+    );
+    for planned in report.digests.iter().take(20) {
+        println!(
+            "\n{} — {} papers, {} trending",
+            planned.recipient,
+            planned.digest.items.len(),
+            planned.digest.trending.len()
+        );
+        for entry in planned.digest.items.iter().take(10) {
+            println!(
+                "  {}  {}",
+                entry.paper,
+                entry.reasons.iter().map(|r| r.describe()).collect::<Vec<_>>().join("; ")
+            );
+        }
+    }
+    Ok(report)
+}
+
+fn send(library: Arc<Library>, args: &DigestSendArgs) -> anyhow::Result<SendReport> {
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    // The SMTP connection pool starts its own background task, so it is made inside the runtime.
+    let _entered = runtime.enter();
+    let Some(mailer) = smtp_mailer()? else { bail!("PAPERBOY_SMTP__URL is not set (e.g. smtp://127.0.0.1:2525)") };
+    let settings = mail_settings(None)?;
+    let report = runtime.block_on(paperboy_app::delivery::send_outbox(library, mailer, settings, args.limit))?;
+    if args.json {
+        print_json(&report)?;
+    } else {
+        println!(
+            "sent {} · retrying later {} · failed {} · not sent (unsubscribed) {} · {:.1} s ({:.0} messages/s)",
+            thousands(report.sent),
+            thousands(report.retrying),
+            thousands(report.failed),
+            thousands(report.cancelled),
+            report.seconds,
+            report.per_second
+        );
+    }
+    Ok(report)
+}

@@ -1,0 +1,830 @@
+//! Digests: for every subscriber due on a day, the papers announced since their last digest that
+//! match what they follow — saved searches, categories, authors, papers like their library — each
+//! with its reasons, then the trending section; never a paper already sent to them. Digests are
+//! queued in the store's outbox, one per subscriber and period, and sent later.
+//!
+//! The work is arranged for many subscribers over few papers (a day brings 200–700; a service has
+//! 10⁵–10⁶ subscribers): the new papers go in a small in-memory index once, each *distinct* saved
+//! search runs once against it (by words, and by meaning against the papers' stored vectors with
+//! the search's stored vector — no model call), and each subscriber is then a merge of precomputed
+//! lists. See ARCHITECTURE.md for the scores.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
+use paperboy_domain::{ArxivId, Cadence, Category, Paper, SearchQuery, author_key, author_matches};
+use paperboy_search::{Filters, FullTextIndex, Ranking, SearchRequest, Sort};
+use paperboy_store::{Account, AccountStore, NewMessage, PaperStore};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    Library, Progress, Result,
+    accounts::{MailPayload, query_hash},
+};
+
+/// A saved search matches a paper by meaning when their cosine similarity is at least this
+/// (all-MiniLM-L6-v2; docs/BENCHMARKS.md has the calibration on SciFact).
+pub const SEMANTIC_MATCH: f32 = 0.45;
+/// A library model recommends a paper when it scores above this share of random papers (held out
+/// from training): an absolute probability means little for a library of five papers, a rank
+/// among random papers means the same for any library.
+pub const LIBRARY_PERCENTILE: f32 = 0.99;
+/// Random papers a library model is trained against (and as many more it is calibrated on).
+const LIBRARY_NEGATIVES: usize = 300;
+/// Library papers a model is trained on at most (the newest).
+const LIBRARY_POSITIVES: usize = 500;
+/// The oldest announcements a digest reaches back to.
+const MAX_WINDOW_DAYS: i64 = 7;
+/// Weekly digests are built on this day, over the seven days up to it.
+pub const WEEKLY_ON: Weekday = Weekday::Fri;
+/// Digests queued per store transaction.
+const ENQUEUE_BATCH: usize = 1_000;
+/// Subscribers read from the store per step.
+const ACCOUNT_BATCH: usize = 10_000;
+
+/// Why a paper is in a digest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Reason {
+    /// It matches a saved search: by its words (`terms`), by meaning (`similarity`), or both.
+    Search {
+        /// The saved search.
+        query: String,
+        /// The search's words the paper contains (when it matched by words).
+        terms: Vec<String>,
+        /// Cosine similarity of the search and the paper (when it matched by meaning).
+        similarity: Option<f32>,
+    },
+    /// It is in a followed category.
+    Category {
+        /// The category.
+        category: String,
+    },
+    /// A followed author wrote it.
+    Author {
+        /// The author as the paper names them.
+        name: String,
+    },
+    /// It is like the papers in the subscriber's library.
+    Library {
+        /// The nearest library paper.
+        like: String,
+        /// Its title.
+        title: String,
+        /// The library model's probability.
+        score: f32,
+    },
+    /// It is trending.
+    Trending {
+        /// Upvotes from every source.
+        upvotes: u32,
+        /// Stars of its code.
+        stars: Option<u32>,
+    },
+}
+
+impl Reason {
+    /// One line for people: "matches your search 'diffusion policy': diffusion, policy".
+    pub fn describe(&self) -> String {
+        match self {
+            Reason::Search { query, terms, similarity } => match (terms.is_empty(), similarity) {
+                (false, _) => format!("matches your search '{query}': {}", terms.join(", ")),
+                (true, Some(similarity)) => {
+                    format!("close in meaning to your search '{query}' (similarity {similarity:.2})")
+                }
+                (true, None) => format!("matches your search '{query}'"),
+            },
+            Reason::Category { category } => format!("in {category}, which you follow"),
+            Reason::Author { name } => format!("by {name}, whom you follow"),
+            Reason::Library { title, .. } => format!("similar to \u{201c}{title}\u{201d} in your library"),
+            Reason::Trending { upvotes, stars } => {
+                let mut text = format!("trending: {upvotes} upvote{}", if *upvotes == 1 { "" } else { "s" });
+                if let Some(stars) = stars {
+                    text.push_str(&format!(", {stars} GitHub stars"));
+                }
+                text
+            }
+        }
+    }
+}
+
+/// One paper of a digest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DigestEntry {
+    /// Its arXiv id.
+    pub paper: String,
+    /// How strongly it matched (orders the digest).
+    pub score: f32,
+    /// Why it is there, strongest first.
+    pub reasons: Vec<Reason>,
+}
+
+/// A digest as queued (the outbox payload's content).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DigestPayload {
+    /// The day it is for.
+    pub date: NaiveDate,
+    /// Daily or weekly.
+    pub cadence: Cadence,
+    /// The first announcement day it covers.
+    pub since: NaiveDate,
+    /// Papers for the subscriber.
+    pub items: Vec<DigestEntry>,
+    /// The trending section.
+    pub trending: Vec<DigestEntry>,
+}
+
+/// One subscriber's digest in a build report.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedDigest {
+    /// The account.
+    pub account_id: i64,
+    /// The address, redacted (`a***@example.org`).
+    pub recipient: String,
+    /// What it holds.
+    pub digest: DigestPayload,
+}
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// The day (an arXiv announcement day for daily digests; [`WEEKLY_ON`] for weekly ones).
+    pub date: NaiveDate,
+    /// The host named in `Message-ID`s.
+    pub host: String,
+    /// Build and report, but queue nothing and change nothing.
+    pub dry_run: bool,
+    /// Only this account (when it is due).
+    pub only: Option<i64>,
+    /// Report every digest (not only counts).
+    pub details: bool,
+    /// The time of the build.
+    pub now: DateTime<Utc>,
+}
+
+/// Seconds spent per phase.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Phases {
+    /// Reading subscribers and the new papers, building the papers' index.
+    pub load_s: f64,
+    /// Running the distinct saved searches.
+    pub searches_s: f64,
+    /// Merging each subscriber's matches.
+    pub subscribers_s: f64,
+    /// Writing the outbox.
+    pub queue_s: f64,
+}
+
+/// What `digest build` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildReport {
+    /// The day.
+    pub date: NaiveDate,
+    /// Papers announced that day.
+    pub announced: usize,
+    /// Active subscribers looked at.
+    pub subscribers: u64,
+    /// Subscribers due a digest that day.
+    pub due: u64,
+    /// Digests queued (or, in a dry run, that would be).
+    pub queued: u64,
+    /// Due subscribers with nothing to send (and no wish for empty digests).
+    pub empty: u64,
+    /// Due subscribers whose digest for the period was queued before.
+    pub already_queued: u64,
+    /// New papers looked at (the union of every subscriber's window).
+    pub papers: usize,
+    /// Distinct saved searches run.
+    pub searches: usize,
+    /// Papers in all queued digests (trending included).
+    pub entries: u64,
+    /// Seconds in all.
+    pub seconds: f64,
+    /// Seconds per phase.
+    pub phases: Phases,
+    /// Every digest, with `details`.
+    pub digests: Vec<PlannedDigest>,
+}
+
+/// The new papers of one window, ready for matching.
+struct Pool {
+    since: NaiveDate,
+    papers: Vec<Paper>,
+    index: FullTextIndex,
+    /// Unit vectors, `dimension` each; zeros for papers without one.
+    vectors: Vec<f32>,
+    has_vector: Vec<bool>,
+    dimension: usize,
+    /// Analysed words of each paper's title and abstract.
+    words: Vec<HashSet<String>>,
+    by_category: HashMap<Category, Vec<u32>>,
+    /// Author surname -> (author key, paper, author position).
+    by_surname: HashMap<String, Vec<(String, u32, u16)>>,
+    /// Trending within the pool, 0..1.
+    trend: Vec<f32>,
+}
+
+/// A distinct saved search run against a pool.
+#[derive(Default)]
+struct SearchMatches {
+    /// (paper, strength, similarity, matched by words), by paper.
+    hits: Vec<(u32, f32, Option<f32>, bool)>,
+    /// The search's words, each with its analysed form.
+    terms: Vec<(String, Vec<String>)>,
+}
+
+/// A library model: weights and bias over unit vectors, and the library's vectors for "similar to".
+struct LibraryModel {
+    /// The logistic model's weights, the bias, then the calibrated threshold (a probability).
+    weights: Vec<f32>,
+    library: Vec<(ArxivId, Vec<f32>)>,
+    titles: HashMap<ArxivId, String>,
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut sums = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            sums[i] += x[i] * y[i];
+        }
+    }
+    sums.iter().sum::<f32>() + tail
+}
+
+/// The day's window for an account: the first announcement day it covers, or `None` when it is
+/// not due.
+fn window(account: &Account, date: NaiveDate, announced: bool) -> Option<NaiveDate> {
+    let due = match account.preferences.cadence {
+        Cadence::Paused => false,
+        Cadence::Daily => announced,
+        Cadence::Weekly => date.weekday() == WEEKLY_ON,
+    };
+    if !due || account.last_digest_on.is_some_and(|last| last >= date) {
+        return None;
+    }
+    let earliest = date - Duration::days(MAX_WINDOW_DAYS - 1);
+    Some(
+        account
+            .last_digest_on
+            .map_or(if account.preferences.cadence == Cadence::Weekly { earliest } else { date }, |last| {
+                (last + Duration::days(1)).max(earliest)
+            }),
+    )
+}
+
+/// The dedupe key of an account's digest for `date`: one per day, or per ISO week for weekly ones.
+fn period_key(account: &Account, date: NaiveDate) -> String {
+    match account.preferences.cadence {
+        Cadence::Weekly => {
+            let week = date.iso_week();
+            format!("digest:{}:{}-W{:02}", account.id, week.year(), week.week())
+        }
+        _ => format!("digest:{}:{date}", account.id),
+    }
+}
+
+impl Library {
+    /// Builds (and queues) the digests due on `options.date`.
+    pub fn build_digests(&self, options: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport> {
+        let started = std::time::Instant::now();
+        let mut phases = Phases::default();
+        let store: &dyn AccountStore = &self.store;
+        let announced_papers = self.store.papers_announced_on(options.date)?.len();
+        let mut due: Vec<(Account, NaiveDate)> = Vec::new();
+        let mut subscribers = 0u64;
+        let mut after = 0;
+        loop {
+            let batch = store.active_accounts(after, ACCOUNT_BATCH)?;
+            let Some(last) = batch.last() else { break };
+            after = last.id;
+            for account in batch {
+                subscribers += 1;
+                if options.only.is_some_and(|only| only != account.id) {
+                    continue;
+                }
+                if let Some(since) = window(&account, options.date, announced_papers > 0) {
+                    due.push((account, since));
+                }
+            }
+        }
+        // Digests of this period queued before (a rerun after a crash): skipped, not rebuilt.
+        let mut report = BuildReport {
+            date: options.date,
+            announced: announced_papers,
+            subscribers,
+            due: due.len() as u64,
+            queued: 0,
+            empty: 0,
+            already_queued: 0,
+            papers: 0,
+            searches: 0,
+            entries: 0,
+            seconds: 0.0,
+            phases: Phases::default(),
+            digests: Vec::new(),
+        };
+        if due.is_empty() {
+            report.seconds = started.elapsed().as_secs_f64();
+            return Ok(report);
+        }
+
+        // The windows' papers, each window once.
+        let mut windows: Vec<NaiveDate> = due.iter().map(|(_, since)| *since).collect();
+        windows.sort();
+        windows.dedup();
+        let mut pools: HashMap<NaiveDate, Pool> = HashMap::new();
+        let mut all_papers: HashSet<ArxivId> = HashSet::new();
+        for since in windows {
+            let pool = self.pool(since, options.date)?;
+            all_papers.extend(pool.papers.iter().map(|p| p.id));
+            pools.insert(since, pool);
+        }
+        report.papers = all_papers.len();
+        let trending = self.trending(Some(options.date), 60, 0)?.papers;
+        let mut sent: HashMap<i64, HashSet<ArxivId>> = HashMap::new();
+        let lookup: Vec<ArxivId> = all_papers.iter().copied().chain(trending.iter().map(|t| t.paper.id)).collect();
+        for (account, paper) in store.sent_papers(&lookup)? {
+            sent.entry(account).or_default().insert(paper);
+        }
+        phases.load_s = started.elapsed().as_secs_f64();
+
+        // Every distinct saved search, once per window.
+        let searches_started = std::time::Instant::now();
+        let mut distinct: Vec<String> = due.iter().flat_map(|(a, _)| a.preferences.searches.iter().cloned()).collect();
+        distinct.sort();
+        distinct.dedup();
+        report.searches = distinct.len();
+        self.ensure_query_vectors(&distinct)?;
+        let query_vectors: HashMap<i64, Vec<f32>> = match self.semantic() {
+            Ok(semantic) => {
+                let hashes: Vec<i64> = distinct.iter().map(|s| query_hash(s)).collect();
+                store.query_vectors(semantic.embedder.name(), &hashes)?.into_iter().collect()
+            }
+            Err(_) => HashMap::new(),
+        };
+        let mut matches: HashMap<(NaiveDate, usize), SearchMatches> = HashMap::new();
+        for (since, pool) in &pools {
+            let wanted: HashSet<&String> =
+                due.iter().filter(|(_, s)| s == since).flat_map(|(a, _)| a.preferences.searches.iter()).collect();
+            let found: Vec<(usize, SearchMatches)> = distinct
+                .par_iter()
+                .enumerate()
+                .filter(|(_, s)| wanted.contains(s))
+                .map(|(i, search)| {
+                    (i, pool.run_search(search, query_vectors.get(&query_hash(search)).map(Vec::as_slice)))
+                })
+                .collect();
+            matches.extend(found.into_iter().map(|(i, m)| ((*since, i), m)));
+        }
+        phases.searches_s = searches_started.elapsed().as_secs_f64();
+
+        // Each subscriber: a merge of precomputed lists.
+        let merge_started = std::time::Instant::now();
+        let search_index: HashMap<&str, usize> = distinct.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
+        let models: HashMap<i64, LibraryModel> = self.library_models(&due)?;
+        progress.start("building digests", Some(due.len() as u64), "subscribers");
+        let built: Vec<Option<PlannedDigest>> = due
+            .par_iter()
+            .map(|(account, since)| {
+                let pool = &pools[since];
+                let digest = build_one(
+                    account,
+                    *since,
+                    options.date,
+                    pool,
+                    &|search| search_index.get(search).and_then(|i| matches.get(&(*since, *i))),
+                    models.get(&account.id),
+                    &trending,
+                    sent.get(&account.id),
+                );
+                progress.advance(1);
+                digest
+            })
+            .collect();
+        progress.finish("digests built");
+        phases.subscribers_s = merge_started.elapsed().as_secs_f64();
+
+        // The outbox.
+        let queue_started = std::time::Instant::now();
+        let mut skipped: Vec<i64> = Vec::new();
+        let mut planned: Vec<PlannedDigest> = Vec::new();
+        for ((account, _), digest) in due.iter().zip(built) {
+            match digest {
+                Some(digest) => planned.push(digest),
+                None => skipped.push(account.id),
+            }
+        }
+        report.empty = skipped.len() as u64;
+        report.entries = planned.iter().map(|d| (d.digest.items.len() + d.digest.trending.len()) as u64).sum();
+        if !options.dry_run {
+            let by_id: HashMap<i64, &Account> = due.iter().map(|(a, _)| (a.id, a)).collect();
+            for chunk in planned.chunks(ENQUEUE_BATCH) {
+                let messages: Vec<NewMessage> = chunk
+                    .iter()
+                    .map(|planned| {
+                        let account = by_id[&planned.account_id];
+                        let key = period_key(account, options.date);
+                        let payload = MailPayload::Digest(planned.digest.clone());
+                        NewMessage {
+                            account_id: account.id,
+                            kind: "digest".into(),
+                            message_id: format!("<{}@{}>", key.replace(':', "."), options.host),
+                            dedupe_key: key,
+                            recipient: account.email.clone(),
+                            payload: serde_json::to_string(&payload).expect("payloads serialise"),
+                            papers: planned
+                                .digest
+                                .items
+                                .iter()
+                                .chain(&planned.digest.trending)
+                                .filter_map(|e| ArxivId::parse(&e.paper).ok())
+                                .collect(),
+                        }
+                    })
+                    .collect();
+                let new = store.enqueue(&messages, Some(options.date), options.now)?;
+                report.queued += new as u64;
+                report.already_queued += (messages.len() - new) as u64;
+            }
+            store.set_last_digest(&skipped, options.date)?;
+        } else {
+            report.queued = planned.len() as u64;
+        }
+        phases.queue_s = queue_started.elapsed().as_secs_f64();
+        if options.details {
+            report.digests = planned;
+        }
+        report.phases = phases;
+        report.seconds = started.elapsed().as_secs_f64();
+        tracing::info!(date = %options.date, due = report.due, queued = report.queued, empty = report.empty, seconds = report.seconds, "digests built");
+        Ok(report)
+    }
+
+    /// The papers announced from `since` to `until`, indexed in memory with their vectors.
+    fn pool(&self, since: NaiveDate, until: NaiveDate) -> Result<Pool> {
+        let mut papers: Vec<Paper> = Vec::new();
+        let mut day = since;
+        while day <= until {
+            papers.extend(self.store.papers_announced_on(day)?.into_iter().map(|s| s.paper));
+            day += Duration::days(1);
+        }
+        papers.sort_by_key(|p| std::cmp::Reverse(p.id));
+        let index = FullTextIndex::in_memory(Ranking::default())?;
+        {
+            let mut writer = index.writer_with_threads(32 * 1024 * 1024, 1)?;
+            for paper in &papers {
+                crate::index_paper(&mut writer, paper, false)?;
+            }
+            writer.commit(0)?;
+        }
+        index.reload()?;
+        let (dimension, mut vectors, mut has_vector) =
+            (self.semantic().map_or(0, |s| s.embedder.dimension()), Vec::new(), Vec::new());
+        if let Ok(semantic) = self.semantic() {
+            let stored = semantic.vectors.read().unwrap_or_else(|p| p.into_inner());
+            vectors.reserve(papers.len() * dimension);
+            for paper in &papers {
+                match stored.vector(&paper.id.to_string())? {
+                    Some(vector) => {
+                        vectors.extend(vector);
+                        has_vector.push(true);
+                    }
+                    None => {
+                        vectors.extend(std::iter::repeat_n(0.0, dimension));
+                        has_vector.push(false);
+                    }
+                }
+            }
+        }
+        let words = papers
+            .iter()
+            .map(|p| index.analyze_text(&format!("{} {}", p.title, p.abstract_text)).into_iter().collect())
+            .collect();
+        let mut by_category: HashMap<Category, Vec<u32>> = HashMap::new();
+        let mut by_surname: HashMap<String, Vec<(String, u32, u16)>> = HashMap::new();
+        for (i, paper) in papers.iter().enumerate() {
+            for category in &paper.categories {
+                by_category.entry(*category).or_default().push(i as u32);
+            }
+            for (position, name) in paper.authors.iter().enumerate().take(u16::MAX as usize) {
+                let key = author_key(name);
+                if let Some(surname) = key.rsplit(' ').next().filter(|s| !s.is_empty()) {
+                    by_surname.entry(surname.to_owned()).or_default().push((key.clone(), i as u32, position as u16));
+                }
+            }
+        }
+        let scores = self.trending_scores(papers.iter().map(|p| p.id))?;
+        let top = scores.values().copied().fold(0.0f64, f64::max);
+        let trend = papers
+            .iter()
+            .map(|p| if top > 0.0 { (scores.get(&p.id).copied().unwrap_or(0.0) / top) as f32 } else { 0.0 })
+            .collect();
+        Ok(Pool { since, papers, index, vectors, has_vector, dimension, words, by_category, by_surname, trend })
+    }
+
+    /// Library models of the due subscribers who want them, from the cache or trained now.
+    fn library_models(&self, due: &[(Account, NaiveDate)]) -> Result<HashMap<i64, LibraryModel>> {
+        let Ok(semantic) = self.semantic() else { return Ok(HashMap::new()) };
+        let store: &dyn AccountStore = &self.store;
+        let model_name = semantic.embedder.name();
+        let mut out = HashMap::new();
+        let mut negatives: Option<Vec<Vec<f32>>> = None;
+        for (account, _) in due.iter().filter(|(a, _)| a.preferences.library) {
+            let saved = store.library(account.id)?;
+            if saved.is_empty() {
+                continue;
+            }
+            let vectors = semantic.vectors.read().unwrap_or_else(|p| p.into_inner());
+            let mut library: Vec<(ArxivId, Vec<f32>)> = Vec::new();
+            for paper in saved.iter().take(LIBRARY_POSITIVES) {
+                if let Some(vector) = vectors.vector(&paper.paper_id.to_string())? {
+                    library.push((paper.paper_id, vector));
+                }
+            }
+            if library.is_empty() {
+                continue;
+            }
+            let mut ids: Vec<String> = library.iter().map(|(id, _)| id.to_string()).collect();
+            ids.sort();
+            let library_hash = xxhash_rust::xxh3::xxh3_64(ids.join(",").as_bytes()) as i64;
+            let weights = match store.library_model(account.id, model_name, library_hash)? {
+                Some(weights) if weights.len() == vectors.dimension() + 2 => weights,
+                _ => {
+                    let negatives = match &negatives {
+                        Some(n) => n,
+                        None => {
+                            let mut sample: Vec<(String, Vec<f32>)> = vectors.sample(2 * LIBRARY_NEGATIVES, 0x5eed)?;
+                            sample.sort_by(|a, b| a.0.cmp(&b.0));
+                            negatives.insert(sample.into_iter().map(|(_, v)| v).collect())
+                        }
+                    };
+                    let positives: Vec<&[f32]> = library.iter().map(|(_, v)| v.as_slice()).collect();
+                    let (train, held_out): (Vec<&[f32]>, Vec<&[f32]>) = {
+                        let all: Vec<&[f32]> = negatives.iter().map(Vec::as_slice).collect();
+                        let (a, b) = all.split_at(all.len() / 2);
+                        (a.to_vec(), b.to_vec())
+                    };
+                    let mut weights = train_logistic(&positives, &train);
+                    weights.push(calibrate(&weights, &held_out, LIBRARY_PERCENTILE));
+                    store.put_library_model(account.id, model_name, library_hash, &weights)?;
+                    weights
+                }
+            };
+            let titles = self.store.papers(&library.iter().map(|(id, _)| *id).collect::<Vec<_>>())?;
+            let titles = titles.into_iter().map(|s| (s.paper.id, s.paper.title)).collect();
+            out.insert(account.id, LibraryModel { weights, library, titles });
+        }
+        Ok(out)
+    }
+}
+
+impl Pool {
+    fn run_search(&self, search: &str, vector: Option<&[f32]>) -> SearchMatches {
+        let mut out = SearchMatches::default();
+        let Ok(query) = SearchQuery::parse(search) else { return out };
+        out.terms = query
+            .positive_terms()
+            .iter()
+            .map(|(_, text)| ((*text).to_owned(), self.index.analyze_text(text)))
+            .filter(|(_, analysed)| !analysed.is_empty())
+            .collect();
+        let mut strength: HashMap<u32, (f32, Option<f32>, bool)> = HashMap::new();
+        // By words: every plain word must be there (date order is conjunctive), plus the query's own
+        // phrases, fields, exclusions and categories.
+        let request = SearchRequest {
+            query: &query,
+            raw: search,
+            filters: Filters::default(),
+            sort: Sort::Date,
+            limit: self.papers.len().max(1),
+            offset: 0,
+            count_total: false,
+        };
+        if let Ok(results) = self.index.search(&request) {
+            for hit in results.hits {
+                if let Some(i) = self.position(&hit.key) {
+                    strength.insert(i, (2.0, None, true));
+                }
+            }
+        }
+        // By meaning: the search's stored vector against the papers', within what the query's
+        // exclusions, fields and categories allow.
+        if let Some(vector) = vector.filter(|v| v.len() == self.dimension) {
+            let mut close: Vec<(u32, f32)> = Vec::new();
+            for (i, paper_vector) in self.vectors.chunks_exact(self.dimension).enumerate() {
+                if self.has_vector[i] {
+                    let similarity = dot(vector, paper_vector);
+                    if similarity >= SEMANTIC_MATCH {
+                        close.push((i as u32, similarity));
+                    }
+                }
+            }
+            if let Some(constraint) = self.index.constraints(&query, &Filters::default()) {
+                let keys: Vec<String> = close.iter().map(|(i, _)| self.papers[*i as usize].id.to_string()).collect();
+                let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+                let allowed = self.index.keys_matching(&refs, constraint.as_ref()).unwrap_or_default();
+                close.retain(|(i, _)| allowed.contains(&self.papers[*i as usize].id.to_string()));
+            }
+            for (i, similarity) in close {
+                let entry = strength.entry(i).or_insert((1.0, None, false));
+                entry.0 += similarity;
+                entry.1 = Some(similarity);
+            }
+        }
+        out.hits = strength.into_iter().map(|(i, (s, sim, words))| (i, s, sim, words)).collect();
+        out.hits.sort_by_key(|h| h.0);
+        out
+    }
+
+    fn position(&self, key: &str) -> Option<u32> {
+        let id = ArxivId::parse(key).ok()?;
+        // Papers are sorted newest (highest id) first.
+        self.papers.binary_search_by(|p| id.cmp(&p.id)).ok().map(|i| i as u32)
+    }
+
+    /// The search's words that the paper has.
+    fn matched_terms(&self, matches: &SearchMatches, paper: u32) -> Vec<String> {
+        let words = &self.words[paper as usize];
+        matches
+            .terms
+            .iter()
+            .filter(|(_, analysed)| analysed.iter().all(|w| words.contains(w)))
+            .map(|(text, _)| text.clone())
+            .collect()
+    }
+
+    fn vector(&self, paper: u32) -> Option<&[f32]> {
+        let i = paper as usize;
+        self.has_vector
+            .get(i)
+            .copied()
+            .unwrap_or(false)
+            .then(|| &self.vectors[i * self.dimension..(i + 1) * self.dimension])
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_one<'a>(
+    account: &Account,
+    since: NaiveDate,
+    date: NaiveDate,
+    pool: &Pool,
+    matches_of: &dyn Fn(&str) -> Option<&'a SearchMatches>,
+    model: Option<&LibraryModel>,
+    trending: &[crate::browse::Trending],
+    sent: Option<&HashSet<ArxivId>>,
+) -> Option<PlannedDigest> {
+    let prefs = &account.preferences;
+    let was_sent = |id: &ArxivId| sent.is_some_and(|s| s.contains(id));
+    let mut score: HashMap<u32, f32> = HashMap::new();
+    let mut bump = |paper: u32, value: f32| {
+        let entry = score.entry(paper).or_insert(0.0);
+        *entry = entry.max(value);
+    };
+    let searches: Vec<(&String, &SearchMatches)> =
+        prefs.searches.iter().filter_map(|s| matches_of(s).map(|m| (s, m))).collect();
+    for (_, matches) in &searches {
+        for &(paper, strength, _, _) in &matches.hits {
+            bump(paper, strength);
+        }
+    }
+    for category in &prefs.categories {
+        for &paper in pool.by_category.get(category).map(Vec::as_slice).unwrap_or(&[]) {
+            bump(paper, 0.5 + 0.5 * pool.trend[paper as usize]);
+        }
+    }
+    let followed: Vec<String> = prefs.authors.iter().map(|a| author_key(a)).collect();
+    let mut by_author: HashMap<u32, u16> = HashMap::new();
+    for key in &followed {
+        let Some(surname) = key.rsplit(' ').next() else { continue };
+        for (author, paper, position) in pool.by_surname.get(surname).map(Vec::as_slice).unwrap_or(&[]) {
+            if author_matches(key, author) {
+                bump(*paper, 3.0);
+                by_author.entry(*paper).or_insert(*position);
+            }
+        }
+    }
+    let mut library_hits: HashMap<u32, (f32, usize)> = HashMap::new();
+    if let Some(model) = model {
+        let d = pool.dimension;
+        for paper in 0..pool.papers.len() as u32 {
+            let Some(vector) = pool.vector(paper) else { continue };
+            let probability = sigmoid(dot(&model.weights[..d], vector) + model.weights[d]);
+            if probability < model.weights[d + 1]
+                || model.library.iter().any(|(id, _)| *id == pool.papers[paper as usize].id)
+            {
+                continue;
+            }
+            let (nearest, _) = model
+                .library
+                .iter()
+                .enumerate()
+                .map(|(i, (_, v))| (i, dot(v, vector)))
+                .fold((0, f32::MIN), |best, (i, s)| if s > best.1 { (i, s) } else { best });
+            bump(paper, 1.0 + probability);
+            library_hits.insert(paper, (probability, nearest));
+        }
+    }
+    let mut ranked: Vec<(u32, f32)> =
+        score.into_iter().filter(|(paper, _)| !was_sent(&pool.papers[*paper as usize].id)).collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    ranked.truncate(prefs.max_papers as usize);
+
+    let items: Vec<DigestEntry> = ranked
+        .into_iter()
+        .map(|(paper, score)| {
+            let p = &pool.papers[paper as usize];
+            let mut reasons = Vec::new();
+            if let Some(&position) = by_author.get(&paper) {
+                reasons.push(Reason::Author { name: p.authors[position as usize].clone() });
+            }
+            for (search, matches) in &searches {
+                if let Ok(at) = matches.hits.binary_search_by_key(&paper, |h| h.0) {
+                    let (_, _, similarity, by_words) = matches.hits[at];
+                    let terms = if by_words { pool.matched_terms(matches, paper) } else { Vec::new() };
+                    reasons.push(Reason::Search { query: (*search).clone(), terms, similarity });
+                }
+            }
+            if let Some(&(probability, nearest)) = library_hits.get(&paper) {
+                let model = model.expect("library hits come from a model");
+                let like = model.library[nearest].0;
+                let title = model.titles.get(&like).cloned().unwrap_or_default();
+                reasons.push(Reason::Library { like: like.to_string(), title, score: round3(probability) });
+            }
+            for category in prefs.categories.iter().filter(|c| p.categories.contains(c)) {
+                reasons.push(Reason::Category { category: category.to_string() });
+            }
+            DigestEntry { paper: p.id.to_string(), score: round3(score), reasons }
+        })
+        .collect();
+    let in_items: HashSet<&str> = items.iter().map(|e| e.paper.as_str()).collect();
+    let trending: Vec<DigestEntry> = trending
+        .iter()
+        .filter(|t| !was_sent(&t.paper.id) && !in_items.contains(t.paper.id.to_string().as_str()))
+        .take(prefs.trending as usize)
+        .map(|t| DigestEntry {
+            paper: t.paper.id.to_string(),
+            score: round3(t.score as f32),
+            reasons: vec![Reason::Trending { upvotes: t.upvotes, stars: t.github_stars }],
+        })
+        .collect();
+    if items.is_empty() && trending.is_empty() && !prefs.send_empty {
+        return None;
+    }
+    Some(PlannedDigest {
+        account_id: account.id,
+        recipient: account.email.redacted(),
+        digest: DigestPayload { date, cadence: prefs.cadence, since: since.min(pool.since), items, trending },
+    })
+}
+
+fn round3(value: f32) -> f32 {
+    (value * 1000.0).round() / 1000.0
+}
+
+fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// The probability that `share` of `papers` (random, not trained on) score below.
+fn calibrate(weights: &[f32], papers: &[&[f32]], share: f32) -> f32 {
+    let d = weights.len() - 1;
+    let mut scores: Vec<f32> = papers.iter().map(|v| sigmoid(dot(&weights[..d], v) + weights[d])).collect();
+    if scores.is_empty() {
+        return 0.5;
+    }
+    scores.sort_by(f32::total_cmp);
+    let at = ((scores.len() as f32 * share).ceil() as usize).clamp(1, scores.len()) - 1;
+    scores[at]
+}
+
+/// L2-regularised logistic regression, library papers (1) against random papers (0), the classes
+/// weighted to count equally; full-batch gradient descent. Returns the weights, the bias last.
+pub(crate) fn train_logistic(positives: &[&[f32]], negatives: &[&[f32]]) -> Vec<f32> {
+    let d = positives.first().or(negatives.first()).map_or(0, |v| v.len());
+    let mut weights = vec![0.0f32; d + 1];
+    let (wp, wn) = (0.5 / positives.len().max(1) as f32, 0.5 / negatives.len().max(1) as f32);
+    const RATE: f32 = 4.0;
+    const L2: f32 = 1e-3;
+    let mut gradient = vec![0.0f32; d + 1];
+    for _ in 0..200 {
+        gradient.iter_mut().for_each(|g| *g = 0.0);
+        for (vectors, label, weight) in [(positives, 1.0f32, wp), (negatives, 0.0, wn)] {
+            for x in vectors.iter() {
+                let error = (sigmoid(dot(&weights[..d], x) + weights[d]) - label) * weight;
+                for (g, xi) in gradient[..d].iter_mut().zip(x.iter()) {
+                    *g += error * xi;
+                }
+                gradient[d] += error;
+            }
+        }
+        for (i, w) in weights.iter_mut().enumerate() {
+            let decay = if i < d { L2 * *w } else { 0.0 };
+            *w -= RATE * (gradient[i] + decay);
+        }
+    }
+    weights
+}

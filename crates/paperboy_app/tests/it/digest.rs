@@ -1,0 +1,213 @@
+//! Digests over real sample days with their real vectors: the reasons, never a paper twice, empty
+//! days, weekly windows and the library model.
+
+use std::collections::HashSet;
+
+use chrono::{NaiveDate, Utc};
+use paperboy_app::{
+    Library, NoProgress, SearchMode, SearchParams,
+    digest::{BuildOptions, BuildReport, PlannedDigest, Reason},
+    ingest,
+};
+use paperboy_domain::{Cadence, Category, Preferences};
+
+use super::{model_choice, sample, semantic_library};
+
+fn day(text: &str) -> NaiveDate {
+    text.parse().unwrap()
+}
+
+fn build(library: &Library, date: &str) -> BuildReport {
+    let options = BuildOptions {
+        date: day(date),
+        host: "papers.example.org".into(),
+        dry_run: false,
+        only: None,
+        details: true,
+        now: Utc::now(),
+    };
+    library.build_digests(&options, &NoProgress).unwrap()
+}
+
+fn subscriber(library: &Library, email: &str, preferences: Preferences) -> i64 {
+    library.add_subscriber(email, true, preferences.validate().unwrap(), Utc::now()).unwrap().id
+}
+
+fn papers_of(digest: &PlannedDigest) -> HashSet<String> {
+    digest.digest.items.iter().chain(&digest.digest.trending).map(|e| e.paper.clone()).collect()
+}
+
+fn nothing() -> Preferences {
+    Preferences { trending: 0, library: false, ..Preferences::default() }
+}
+
+#[test]
+fn digests_explain_every_paper_and_never_send_one_twice() {
+    require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let library = semantic_library(dir.path(), &["2026-06-15", "2026-06-16"]);
+    let hf = sample("2026-06-16").parent().unwrap().join("../hf-daily/2026-06-10_2026-06-16.jsonl.gz");
+    let summary = ingest::ingest_hf_daily(&library, &[hf], &NoProgress).unwrap();
+    assert!(summary.read > 0 && summary.skipped == 0);
+    let preferences = Preferences {
+        searches: vec!["anomaly detection".into(), "robots learning to grasp objects".into()],
+        categories: vec![Category::parse("cs.GT").unwrap()],
+        authors: vec!["Mingi Kang".into()],
+        trending: 5,
+        library: false,
+        ..Preferences::default()
+    };
+    subscriber(&library, "reader@example.org", preferences);
+
+    let first = build(&library, "2026-06-15");
+    assert_eq!((first.due, first.queued), (1, 1));
+    let sent_first = papers_of(&first.digests[0]);
+    assert_eq!(first.digests[0].digest.trending.len(), 5);
+
+    let second = build(&library, "2026-06-16");
+    assert_eq!((second.due, second.queued), (1, 1));
+    let digest = &second.digests[0].digest;
+    let reasons: Vec<(&str, &Reason)> =
+        digest.items.iter().flat_map(|e| e.reasons.iter().map(move |r| (e.paper.as_str(), r))).collect();
+    assert!(
+        reasons.iter().any(|(p, r)| *p == "2606.14725" && matches!(r, Reason::Author { name } if name == "Mingi Kang"))
+    );
+    assert!(reasons.iter().any(|(_, r)| matches!(r, Reason::Category { category } if category == "cs.GT")));
+    assert!(
+        reasons.iter().any(|(_, r)| matches!(r, Reason::Search { query, terms, .. }
+            if query == "anomaly detection" && terms.iter().any(|t| t == "anomaly"))),
+        "a search matched by its words names them: {reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|(_, r)| matches!(r, Reason::Search { query, terms, similarity: Some(s) }
+            if query.starts_with("robots") && terms.is_empty() && *s >= 0.45)),
+        "a search matched by meaning alone says how close: {reasons:?}"
+    );
+    for entry in digest.items.iter().chain(&digest.trending) {
+        assert!(!entry.reasons.is_empty(), "{} has no reason", entry.paper);
+        assert!(!entry.reasons[0].describe().is_empty());
+    }
+    let scores: Vec<f32> = digest.items.iter().map(|e| e.score).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "ranked: {scores:?}");
+    assert!(digest.trending.iter().all(|e| matches!(e.reasons[0], Reason::Trending { .. })));
+
+    // Trending on the 16th still ranks papers the first digest sent; none of them comes again.
+    let trending_now: HashSet<String> = library
+        .trending(Some(day("2026-06-16")), 10, 0)
+        .unwrap()
+        .papers
+        .iter()
+        .map(|t| t.paper.id.to_string())
+        .collect();
+    assert!(trending_now.iter().any(|p| sent_first.contains(p)), "the test needs an overlap to mean anything");
+    let repeated: Vec<String> = papers_of(&second.digests[0]).intersection(&sent_first).cloned().collect();
+    assert!(repeated.is_empty(), "sent twice: {repeated:?}");
+
+    // Built once per day, even when asked again.
+    let again = build(&library, "2026-06-16");
+    assert_eq!((again.due, again.queued), (0, 0));
+}
+
+#[test]
+fn an_empty_day_sends_nothing_unless_asked() {
+    require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let library = semantic_library(dir.path(), &["2026-06-15", "2026-06-16"]);
+    let quiet = Preferences { authors: vec!["Nobody Atall".into()], ..nothing() };
+    subscriber(&library, "quiet@example.org", quiet.clone());
+    let always = subscriber(&library, "always@example.org", Preferences { send_empty: true, ..quiet });
+
+    let report = build(&library, "2026-06-16");
+    assert_eq!((report.due, report.queued, report.empty), (2, 1, 1));
+    assert_eq!(report.digests.len(), 1);
+    assert_eq!(report.digests[0].account_id, always);
+    assert!(report.digests[0].digest.items.is_empty());
+    let again = build(&library, "2026-06-16");
+    assert_eq!(again.due, 0, "an empty day counts as done: the next digest does not reach back to it");
+    // A day without announcements (a Saturday) is no digest day.
+    assert_eq!(build(&library, "2026-06-20").due, 0);
+}
+
+#[test]
+fn weekly_digests_come_on_fridays_and_cover_the_week() {
+    require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let days = ["2026-06-08", "2026-06-09", "2026-06-10", "2026-06-11", "2026-06-12"];
+    let library = semantic_library(dir.path(), &days);
+    let preferences = Preferences {
+        cadence: Cadence::Weekly,
+        categories: vec![Category::parse("cs.GT").unwrap()],
+        max_papers: 200,
+        ..nothing()
+    };
+    subscriber(&library, "weekly@example.org", preferences);
+    subscriber(&library, "paused@example.org", Preferences { cadence: Cadence::Paused, ..nothing() });
+
+    assert_eq!(build(&library, "2026-06-11").due, 0, "Thursday is no weekly digest day");
+    let report = build(&library, "2026-06-12");
+    assert_eq!((report.due, report.queued), (1, 1));
+    let digest = &report.digests[0].digest;
+    assert_eq!(digest.since, day("2026-06-06"));
+    let announced: HashSet<NaiveDate> =
+        digest.items.iter().map(|e| library.show(&e.paper).unwrap().unwrap().stored.paper.announced.unwrap()).collect();
+    assert!(announced.contains(&day("2026-06-08")) && announced.contains(&day("2026-06-12")), "{announced:?}");
+    assert_eq!(build(&library, "2026-06-12").due, 0);
+}
+
+#[test]
+fn papers_like_the_library_are_recommended() {
+    require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let library = semantic_library(dir.path(), &["2026-06-15", "2026-06-16"]);
+    let topic = "evaluating large language models as judges";
+    let saved: Vec<String> = library
+        .search(&SearchParams {
+            query: topic.into(),
+            since: Some(day("2026-06-15")),
+            until: Some(day("2026-06-15")),
+            limit: 5,
+            mode: SearchMode::Semantic,
+            ..SearchParams::default()
+        })
+        .unwrap()
+        .hits
+        .iter()
+        .map(|h| h.paper.id.to_string())
+        .collect();
+    assert_eq!(saved.len(), 5);
+    let reader = subscriber(&library, "reader@example.org", Preferences { library: true, ..nothing() });
+    subscriber(&library, "nolibrary@example.org", Preferences { library: false, ..nothing() });
+    for id in &saved {
+        library.save_paper(reader, id, &[], Utc::now()).unwrap();
+    }
+
+    let report = build(&library, "2026-06-16");
+    assert_eq!(
+        (report.due, report.queued, report.empty),
+        (2, 1, 1),
+        "without a library or follows there is nothing to send"
+    );
+    let digest = &report.digests[0].digest;
+    assert!(!digest.items.is_empty());
+    for entry in &digest.items {
+        let Reason::Library { like, score, .. } = &entry.reasons[0] else { panic!("{:?}", entry.reasons) };
+        assert!(saved.contains(like), "{like} is not in the library");
+        assert!(*score > 0.5, "{score}");
+    }
+    // The best recommendation is on the library's topic: among the day's nearest papers to it.
+    let on_topic: Vec<String> = library
+        .search(&SearchParams {
+            query: topic.into(),
+            since: Some(day("2026-06-16")),
+            until: Some(day("2026-06-16")),
+            limit: 50,
+            mode: SearchMode::Semantic,
+            ..SearchParams::default()
+        })
+        .unwrap()
+        .hits
+        .iter()
+        .map(|h| h.paper.id.to_string())
+        .collect();
+    assert!(on_topic.contains(&digest.items[0].paper), "{} is off topic", digest.items[0].paper);
+}

@@ -1,0 +1,821 @@
+//! Accounts on the web: the subscribe box, confirmation and sign-in pages (a button each, so that
+//! mail scanners that open links confirm nothing), sessions, preferences, the library, upvotes,
+//! unsubscribing (RFC 8058 one-click included), "export my data" and "delete my account".
+//!
+//! Forgery protection: every POST must come from this site (its `Origin`, or failing that its
+//! `Referer`), except the one-click unsubscribe, which mail providers send and whose signed token
+//! is its authority; forms of a signed-in person also carry a token derived from their session.
+//! The session cookie is `HttpOnly`, `SameSite=Lax`, and `Secure` when the site is served over TLS.
+
+use std::{collections::HashMap, net::SocketAddr};
+
+use axum::{
+    Form,
+    extract::{ConnectInfo, FromRequestParts, Query, Request, State},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts},
+    middleware::Next,
+    response::{IntoResponse, Redirect, Response},
+};
+use chrono::Utc;
+use maud::{Markup, html};
+use paperboy_app::{Error, accounts::NewSession};
+use paperboy_domain::{Cadence, Category, Preferences};
+use paperboy_store::{Account, AccountStatus, TokenPurpose};
+
+use crate::{
+    AppState, PageError,
+    render::{self, Head},
+};
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "pb_session";
+
+/// The person signed in, for the pages of this request.
+#[derive(Clone)]
+pub struct Viewer {
+    /// Their account.
+    pub account: Account,
+    /// The session cookie's value.
+    pub session: String,
+    /// The anti-forgery token for their forms.
+    pub form_token: String,
+}
+
+tokio::task_local! {
+    /// The viewer of the request being answered (read by the page layout).
+    pub static VIEWER: Option<Viewer>;
+}
+
+/// The viewer of the current request, if signed in.
+pub fn current_viewer() -> Option<Viewer> {
+    VIEWER.try_with(|v| v.clone()).ok().flatten()
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// Looks up the session of each request; pages of signed-in people are private, every page varies
+/// by cookie. Refuses cross-site form posts.
+pub async fn session_layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if request.method() == Method::POST
+        && request.uri().path() != "/unsubscribe"
+        && !same_origin(&state, request.headers())
+    {
+        return PageError::new(
+            StatusCode::FORBIDDEN,
+            "This form was sent from another site, so it was refused. Reload the page and try again.",
+        )
+        .into_response();
+    }
+    let viewer = match cookie(request.headers(), SESSION_COOKIE).map(str::to_owned) {
+        Some(token) => state
+            .blocking(move |library| -> Result<Option<Viewer>, Error> {
+                let Some(account) = library.session_account(&token, Utc::now())? else { return Ok(None) };
+                let form_token = library.form_token(&token)?;
+                Ok(Some(Viewer { account, session: token, form_token }))
+            })
+            .await
+            .ok()
+            .and_then(|r| r.ok())
+            .flatten(),
+        None => None,
+    };
+    let signed_in = viewer.is_some();
+    let is_page = !request.uri().path().starts_with("/api/") && !request.uri().path().starts_with("/static/");
+    let mut request = request;
+    request.extensions_mut().insert(viewer.clone());
+    let mut response = VIEWER.scope(viewer, next.run(request)).await;
+    if is_page {
+        let headers = response.headers_mut();
+        headers.insert(header::VARY, HeaderValue::from_static("Cookie"));
+        if signed_in {
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+        }
+    }
+    response
+}
+
+/// Whether a request comes from this site's pages: its `Origin` (or `Referer`) names the host the
+/// request was sent to, or the configured public URL's.
+fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
+    let source = headers.get(header::ORIGIN).or_else(|| headers.get(header::REFERER)).and_then(|v| v.to_str().ok());
+    let Some(source) = source else { return false };
+    let source_host = authority(source);
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    !source_host.is_empty()
+        && (source_host.eq_ignore_ascii_case(host)
+            || source_host.eq_ignore_ascii_case(authority(&state.config.base_url)))
+}
+
+/// `https://host:port/path` -> `host:port`.
+fn authority(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split(['/', '?', '#']).next().unwrap_or("")
+}
+
+/// The viewer of a request, from the session layer.
+pub struct MaybeViewer(pub Option<Viewer>);
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybeViewer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(MaybeViewer(parts.extensions.get::<Option<Viewer>>().cloned().flatten()))
+    }
+}
+
+/// Who is asking, for rate limits: the peer's IP address (behind a proxy on the same machine, the
+/// first `X-Forwarded-For` address).
+pub struct Client(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        let forwarded = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(|v| v.trim().to_owned());
+        Ok(Client(match (peer, forwarded) {
+            (Some(ip), Some(forwarded)) if ip.is_loopback() && !forwarded.is_empty() => forwarded,
+            (Some(ip), _) => ip.to_string(),
+            (None, _) => "unknown".into(),
+        }))
+    }
+}
+
+fn session_cookie(state: &AppState, session: &NewSession) -> HeaderValue {
+    let secure = if state.config.base_url.starts_with("https://") { "; Secure" } else { "" };
+    let max_age = (session.expires_at - Utc::now()).num_seconds().max(0);
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+        session.token.expose()
+    ))
+    .expect("tokens are base64url")
+}
+
+fn clear_cookie() -> HeaderValue {
+    HeaderValue::from_static("pb_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")
+}
+
+fn signed_in_redirect(state: &AppState, session: &NewSession, to: &str) -> Response {
+    let mut response = Redirect::to(to).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, session_cookie(state, session));
+    response
+}
+
+fn page(status: StatusCode, title: &str, body: Markup) -> Response {
+    let head = Head { title: title.into(), ..Head::default() };
+    let mut response = (status, render::layout(&head, body)).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn message_page(status: StatusCode, title: &str, lines: &[&str]) -> Response {
+    page(status, title, html! { section.account { h1 { (title) } @for line in lines { p { (line) } } } })
+}
+
+fn check_inbox() -> Response {
+    message_page(
+        StatusCode::OK,
+        "Check your inbox",
+        &[
+            "If that address can receive mail from us, a message with a link is on its way. It works for a limited time, once.",
+            "Nothing arrived? Look in the spam folder, or ask again in a few minutes.",
+        ],
+    )
+}
+
+fn user_error(err: Error) -> Result<Response, PageError> {
+    match err {
+        Error::Invalid(message) => Ok(message_page(StatusCode::BAD_REQUEST, "That did not work", &[&message])),
+        Error::RateLimited(message) => {
+            let mut response = message_page(StatusCode::TOO_MANY_REQUESTS, "Slow down", &[&message]);
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("3600"));
+            Ok(response)
+        }
+        other => Err(other.into()),
+    }
+}
+
+fn host(state: &AppState) -> String {
+    paperboy_app::delivery::host_of(&state.config.base_url)
+}
+
+pub type FormData = HashMap<String, String>;
+
+fn field<'a>(form: &'a FormData, name: &str) -> &'a str {
+    form.get(name).map(|v| v.trim()).unwrap_or("")
+}
+
+/// `POST /subscribe`.
+pub async fn subscribe(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Form(form): Form<FormData>,
+) -> Result<Response, PageError> {
+    let email = field(&form, "email").to_owned();
+    let host = host(&state);
+    match state.blocking(move |library| library.subscribe(&email, &client, &host, Utc::now())).await? {
+        Ok(()) => Ok(check_inbox()),
+        Err(err) => user_error(err),
+    }
+}
+
+/// `GET /signin`.
+pub async fn sign_in_form(MaybeViewer(viewer): MaybeViewer) -> Response {
+    if viewer.is_some() {
+        return Redirect::to("/preferences").into_response();
+    }
+    page(
+        StatusCode::OK,
+        "Sign in",
+        html! {
+            section.account {
+                h1 { "Sign in" }
+                p { "No password: we e-mail you a link that signs you in." }
+                form method="post" action="/signin" {
+                    label { "E-mail address " input type="email" name="email" required autocomplete="email" maxlength="320"; }
+                    " " button type="submit" { "E-mail me a link" }
+                }
+                p.sub { "Not subscribed yet? Use the subscribe box at the bottom of any page." }
+            }
+        },
+    )
+}
+
+/// `POST /signin`.
+pub async fn sign_in(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Form(form): Form<FormData>,
+) -> Result<Response, PageError> {
+    let email = field(&form, "email").to_owned();
+    let host = host(&state);
+    match state.blocking(move |library| library.request_sign_in(&email, &client, &host, Utc::now())).await? {
+        Ok(()) => Ok(check_inbox()),
+        Err(err) => user_error(err),
+    }
+}
+
+fn token_param(params: &HashMap<String, String>) -> String {
+    params.get("token").map(|t| t.trim().to_owned()).unwrap_or_default()
+}
+
+fn dead_link() -> Response {
+    message_page(
+        StatusCode::GONE,
+        "This link no longer works",
+        &["It has expired or was used already. Ask for a new one: subscribe again, or sign in."],
+    )
+}
+
+/// `GET /confirm?token=`: a page with a Confirm button (opening the link changes nothing).
+pub async fn confirm_page(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    button_page(state, token_param(&params), TokenPurpose::Confirm).await
+}
+
+/// `GET /signin/verify?token=`: a page with a Sign in button.
+pub async fn verify_page(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    button_page(state, token_param(&params), TokenPurpose::SignIn).await
+}
+
+async fn button_page(state: AppState, token: String, purpose: TokenPurpose) -> Result<Response, PageError> {
+    let check = token.clone();
+    if !state.blocking(move |library| library.token_works(&check, purpose, Utc::now())).await?? {
+        return Ok(dead_link());
+    }
+    let (title, action, label, text) = match purpose {
+        TokenPurpose::Confirm => (
+            "Confirm your subscription",
+            "/confirm",
+            "Confirm",
+            "Press Confirm to start getting paperboy digests at this address.",
+        ),
+        TokenPurpose::SignIn => ("Sign in", "/signin/verify", "Sign in", "Press Sign in to continue."),
+    };
+    Ok(page(
+        StatusCode::OK,
+        title,
+        html! {
+            section.account {
+                h1 { (title) }
+                p { (text) }
+                form method="post" action=(action) {
+                    input type="hidden" name="token" value=(token);
+                    button.primary type="submit" { (label) }
+                }
+            }
+        },
+    ))
+}
+
+/// `POST /confirm`: activates the subscription, signs in, opens the preferences.
+pub async fn confirm(State(state): State<AppState>, Form(form): Form<FormData>) -> Result<Response, PageError> {
+    let token = field(&form, "token").to_owned();
+    match state.blocking(move |library| library.confirm_subscription(&token, Utc::now())).await?? {
+        Some(session) => Ok(signed_in_redirect(&state, &session, "/preferences?welcome=1")),
+        None => Ok(dead_link()),
+    }
+}
+
+/// `POST /signin/verify`.
+pub async fn verify(State(state): State<AppState>, Form(form): Form<FormData>) -> Result<Response, PageError> {
+    let token = field(&form, "token").to_owned();
+    match state.blocking(move |library| library.complete_sign_in(&token, Utc::now())).await?? {
+        Some(session) => Ok(signed_in_redirect(&state, &session, "/preferences")),
+        None => Ok(dead_link()),
+    }
+}
+
+/// `GET /manage?token=`: a digest's "change what you get" link signs in and opens the preferences.
+pub async fn manage(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let token = token_param(&params);
+    match state.blocking(move |library| library.manage_session(&token, Utc::now())).await?? {
+        Some(session) => Ok(signed_in_redirect(&state, &session, "/preferences")),
+        None => Ok(message_page(
+            StatusCode::GONE,
+            "This link no longer works",
+            &["Links in digests open your preferences for 60 days. Sign in to change them."],
+        )),
+    }
+}
+
+/// Why a signed-in form was refused.
+enum Denied {
+    /// Nobody is signed in.
+    SignIn,
+    /// The form's anti-forgery token is not the session's.
+    Stale,
+}
+
+impl IntoResponse for Denied {
+    fn into_response(self) -> Response {
+        match self {
+            Denied::SignIn => Redirect::to("/signin").into_response(),
+            Denied::Stale => message_page(
+                StatusCode::FORBIDDEN,
+                "Please try again",
+                &["This form is stale (it belongs to another session). Reload the page and send it again."],
+            ),
+        }
+    }
+}
+
+/// Checks a signed-in form: the viewer and the anti-forgery token.
+fn require(viewer: Option<Viewer>, form: &FormData) -> Result<Viewer, Denied> {
+    let Some(viewer) = viewer else { return Err(Denied::SignIn) };
+    if field(form, "csrf") != viewer.form_token {
+        return Err(Denied::Stale);
+    }
+    Ok(viewer)
+}
+
+/// `POST /signout`.
+pub async fn sign_out(
+    State(state): State<AppState>,
+    MaybeViewer(viewer): MaybeViewer,
+    Form(form): Form<FormData>,
+) -> Result<Response, PageError> {
+    let viewer = match require(viewer, &form) {
+        Ok(v) => v,
+        Err(denied) => return Ok(denied.into_response()),
+    };
+    state.blocking(move |library| library.sign_out(&viewer.session)).await??;
+    let mut response = Redirect::to("/").into_response();
+    response.headers_mut().insert(header::SET_COOKIE, clear_cookie());
+    Ok(response)
+}
+
+/// `GET /preferences`.
+pub async fn preferences_page(
+    MaybeViewer(viewer): MaybeViewer,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(viewer) = viewer else { return Redirect::to("/signin").into_response() };
+    let notice = if params.contains_key("welcome") {
+        Some("You are subscribed. Tell paperboy what to look for.")
+    } else if params.contains_key("saved") {
+        Some("Saved.")
+    } else {
+        None
+    };
+    let prefs = viewer.account.preferences.clone();
+    page(StatusCode::OK, "Preferences", preferences_body(&viewer, &prefs, notice, None))
+}
+
+fn lines(values: &[String]) -> String {
+    values.join("\n")
+}
+
+fn preferences_body(viewer: &Viewer, prefs: &Preferences, notice: Option<&str>, error: Option<&str>) -> Markup {
+    let account = &viewer.account;
+    let categories: Vec<String> = prefs.categories.iter().map(|c| c.to_string()).collect();
+    html! {
+        section.account.preferences {
+            h1 { "Your digest" }
+            @if let Some(notice) = notice { p.notice role="status" { (notice) } }
+            @if let Some(error) = error { p.error role="alert" { (error) } }
+            p.sub {
+                "Signed in as " strong { (account.email.as_str()) } ". "
+                @match account.status {
+                    AccountStatus::Active => { "Digests go to this address." }
+                    AccountStatus::Pending => { "This address is not confirmed yet: confirm it from the e-mail we sent, or subscribe again." }
+                    AccountStatus::Unsubscribed => { "You unsubscribed: no digests are sent." }
+                }
+            }
+            @if account.status == AccountStatus::Unsubscribed {
+                form method="post" action="/preferences/resubscribe" {
+                    input type="hidden" name="csrf" value=(viewer.form_token);
+                    button type="submit" { "Subscribe again" }
+                }
+            }
+            form.preferences method="post" action="/preferences" {
+                input type="hidden" name="csrf" value=(viewer.form_token);
+                fieldset {
+                    legend { "How often" }
+                    @for (value, label) in [("daily", "Daily, after each arXiv announcement"), ("weekly", "Weekly, on Fridays"), ("paused", "Paused")] {
+                        label.choice {
+                            input type="radio" name="cadence" value=(value) checked[cadence_value(prefs.cadence) == value];
+                            " " (label)
+                        }
+                    }
+                }
+                label { "Saved searches, one per line (the search syntax works: " code { "ti:transformer -survey" } ")"
+                    textarea name="searches" rows="5" maxlength="20000" { (lines(&prefs.searches)) } }
+                label { "Categories you follow, separated by spaces or commas (cs.CL cs.LG)"
+                    input type="text" name="categories" value=(categories.join(" ")) maxlength="2000"; }
+                label { "Authors you follow, one per line"
+                    textarea name="authors" rows="3" maxlength="10000" { (lines(&prefs.authors)) } }
+                label.choice { input type="checkbox" name="library" value="on" checked[prefs.library]; " Papers like the ones in my " a href="/library" { "library" } }
+                label { "Trending papers in each digest (0 for none) "
+                    input type="number" name="trending" min="0" max="50" value=(prefs.trending); }
+                label { "At most this many papers per digest "
+                    input type="number" name="max_papers" min="1" max="200" value=(prefs.max_papers); }
+                label.choice { input type="checkbox" name="send_empty" value="on" checked[prefs.send_empty]; " Mail me even when nothing matched" }
+                button.primary type="submit" { "Save" }
+            }
+            h2 { "Your data" }
+            p { a href="/account/export" download="paperboy-account.json" { "Export my data (JSON)" } }
+            form method="post" action="/account/delete" {
+                input type="hidden" name="csrf" value=(viewer.form_token);
+                label.choice { input type="checkbox" name="confirm" value="delete" required; " Delete my account: my address, preferences, library, upvotes and history" }
+                " " button.danger type="submit" { "Delete my account" }
+            }
+            form method="post" action="/signout" {
+                input type="hidden" name="csrf" value=(viewer.form_token);
+                button type="submit" { "Sign out" }
+            }
+        }
+    }
+}
+
+fn cadence_value(cadence: Cadence) -> &'static str {
+    match cadence {
+        Cadence::Daily => "daily",
+        Cadence::Weekly => "weekly",
+        Cadence::Paused => "paused",
+    }
+}
+
+/// Reads the preferences form; the message says what is wrong.
+fn parse_preferences(form: &FormData) -> Result<Preferences, String> {
+    let cadence = match field(form, "cadence") {
+        "" | "daily" => Cadence::Daily,
+        "weekly" => Cadence::Weekly,
+        "paused" => Cadence::Paused,
+        other => return Err(format!("unknown cadence {other:?}")),
+    };
+    let number = |name: &str, default: u32| -> Result<u32, String> {
+        match field(form, name) {
+            "" => Ok(default),
+            text => text.parse().map_err(|_| format!("{name} must be a whole number, not {text:?}")),
+        }
+    };
+    let mut categories = Vec::new();
+    for text in field(form, "categories").split([' ', ',', '\n', '\t']).filter(|t| !t.trim().is_empty()) {
+        let category = Category::parse(text.trim()).map_err(|e| e.to_string())?;
+        if !categories.contains(&category) {
+            categories.push(category);
+        }
+    }
+    Ok(Preferences {
+        cadence,
+        trending: number("trending", 5)?,
+        searches: field(form, "searches").lines().map(str::to_owned).collect(),
+        categories,
+        authors: field(form, "authors").lines().map(str::to_owned).collect(),
+        library: field(form, "library") == "on",
+        max_papers: number("max_papers", 30)?,
+        send_empty: field(form, "send_empty") == "on",
+    })
+}
+
+/// `POST /preferences`.
+pub async fn save_preferences(
+    State(state): State<AppState>,
+    MaybeViewer(viewer): MaybeViewer,
+    Form(form): Form<FormData>,
+) -> Result<Response, PageError> {
+    let viewer = match require(viewer, &form) {
+        Ok(v) => v,
+        Err(denied) => return Ok(denied.into_response()),
+    };
+    let wanted = match parse_preferences(&form) {
+        Ok(prefs) => prefs,
+        Err(message) => {
+            let shown = viewer.account.preferences.clone();
+            return Ok(page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Preferences",
+                preferences_body(&viewer, &shown, None, Some(&message)),
+            ));
+        }
+    };
+    let account_id = viewer.account.id;
+    let attempt = wanted.clone();
+    match state.blocking(move |library| library.update_preferences(account_id, attempt)).await? {
+        Ok(_) => Ok(Redirect::to("/preferences?saved=1").into_response()),
+        Err(Error::Invalid(message)) => Ok(page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Preferences",
+            preferences_body(&viewer, &wanted, None, Some(&message)),
+        )),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// `POST /preferences/resubscribe`.
+pub async fn resubscribe(
+    State(state): State<AppState>,
+    MaybeViewer(viewer): MaybeViewer,
+    Form(form): Form<FormData>,
+) -> Result<Response, PageError> {
+    let viewer = match require(viewer, &form) {
+        Ok(v) => v,
+        Err(denied) => return Ok(denied.into_response()),
+    };
+    let id = viewer.account.id;
+    state.blocking(move |library| library.resubscribe(id, Utc::now())).await??;
+    Ok(Redirect::to("/preferences?saved=1").into_response())
+}
+
+/// `GET /unsubscribe?token=`: a page with the button (and what it does).
+pub async fn unsubscribe_page(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let token = token_param(&params);
+    let check = token.clone();
+    let account = state
+        .blocking(move |library| {
+            library.verify_link(&check, paperboy_app::accounts::LinkPurpose::Unsubscribe, Utc::now())
+        })
+        .await??;
+    let Some(account) = account else { return Ok(dead_link()) };
+    let action = format!("/unsubscribe?token={}", render::url_encode(&token));
+    Ok(page(
+        StatusCode::OK,
+        "Unsubscribe",
+        html! {
+            section.account {
+                h1 { "Unsubscribe" }
+                @if account.status == AccountStatus::Unsubscribed {
+                    p { "You are unsubscribed: no more digests go to " (account.email.redacted()) "." }
+                } @else {
+                    p { "Stop all digests to " (account.email.redacted()) "?" }
+                    form method="post" action=(action) {
+                        button.primary type="submit" { "Unsubscribe" }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+/// `POST /unsubscribe?token=`: one click, from the page or from a mail provider (RFC 8058); the
+/// signed token is the authority, so no origin or session is needed.
+pub async fn unsubscribe(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let token = token_param(&params);
+    match state.blocking(move |library| library.unsubscribe(&token, Utc::now())).await?? {
+        Some(account) => Ok(message_page(
+            StatusCode::OK,
+            "You are unsubscribed",
+            &[&format!(
+                "No more digests go to {}. Changed your mind? Sign in and subscribe again from your preferences.",
+                account.email.redacted()
+            )],
+        )),
+        None => Ok(dead_link()),
+    }
+}
+
+/// `GET /library`.
+pub async fn library_page(
+    State(state): State<AppState>,
+    MaybeViewer(viewer): MaybeViewer,
+) -> Result<Response, PageError> {
+    let Some(viewer) = viewer else { return Ok(Redirect::to("/signin").into_response()) };
+    let id = viewer.account.id;
+    let entries = state.blocking(move |library| library.library_entries(id)).await??;
+    Ok(page(
+        StatusCode::OK,
+        "Library",
+        html! {
+            section.account.library {
+                h1 { "Your library" }
+                p.sub { (entries.len()) " saved papers. Digests bring papers like these when “Papers like the ones in my library” is on in your " a href="/preferences" { "preferences" } "." }
+                @for entry in &entries {
+                    @if let Some(paper) = &entry.paper {
+                        (render::paper_item(paper, &render::no_marks, html! {
+                            @if !entry.saved.tags.is_empty() { " · " span.tags { (entry.saved.tags.join(", ")) } }
+                            " " (paper_actions(&viewer, &paper.id.to_string(), true, false))
+                        }))
+                    }
+                }
+            }
+        },
+    ))
+}
+
+/// Save / upvote buttons for a paper, for a signed-in viewer.
+pub fn paper_actions(viewer: &Viewer, paper: &str, saved: bool, upvoted: bool) -> Markup {
+    html! {
+        span.actions {
+            form.inline method="post" action=(if saved { "/library/remove" } else { "/library/save" }) {
+                input type="hidden" name="csrf" value=(viewer.form_token);
+                input type="hidden" name="paper" value=(paper);
+                button type="submit" title=(if saved { "Remove from your library" } else { "Save to your library" }) {
+                    @if saved { "★ Saved" } @else { "☆ Save" }
+                }
+            }
+            form.inline method="post" action="/upvote" {
+                input type="hidden" name="csrf" value=(viewer.form_token);
+                input type="hidden" name="paper" value=(paper);
+                button type="submit" aria-pressed=(upvoted) title=(if upvoted { "Take your upvote back" } else { "Upvote" }) {
+                    @if upvoted { "▲ Upvoted" } @else { "△ Upvote" }
+                }
+            }
+        }
+    }
+}
+
+/// Back to the page the form was on (same site only), else the paper.
+fn back(headers: &HeaderMap, paper: &str) -> Response {
+    let referer = headers.get(header::REFERER).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !host.is_empty() && authority(referer).eq_ignore_ascii_case(host) {
+        let rest = referer.split_once("://").map_or(referer, |(_, r)| r);
+        return Redirect::to(rest.find('/').map_or("/", |i| &rest[i..])).into_response();
+    }
+    Redirect::to(&format!("/papers/{paper}")).into_response()
+}
+
+async fn paper_action(
+    state: AppState,
+    viewer: Option<Viewer>,
+    headers: HeaderMap,
+    form: FormData,
+    action: fn(&paperboy_app::Library, i64, &str, &FormData) -> Result<(), Error>,
+) -> Result<Response, PageError> {
+    let viewer = match require(viewer, &form) {
+        Ok(v) => v,
+        Err(denied) => return Ok(denied.into_response()),
+    };
+    let paper = field(&form, "paper").to_owned();
+    let id = viewer.account.id;
+    let (for_action, form_for_action) = (paper.clone(), form.clone());
+    match state.blocking(move |library| action(library, id, &for_action, &form_for_action)).await? {
+        Ok(()) => Ok(back(&headers, &paper)),
+        Err(Error::Invalid(message) | Error::NotFound(message)) => {
+            Ok(message_page(StatusCode::BAD_REQUEST, "That did not work", &[&message]))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// `POST /library/save` (`paper`, optional `tags`).
+pub async fn save(
+    State(state): State<AppState>,
+    MaybeViewer(viewer): MaybeViewer,
+    headers: HeaderMap,
+    Form(form): Form<FormData>,
+) -> Result<Response, PageError> {
+    paper_action(state, viewer, headers, form, |library, account, paper, form| {
+        let tags: Vec<String> = field(form, "tags").split(',').map(str::to_owned).collect();
+        library.save_paper(account, paper, &tags, Utc::now()).map(|_| ())
+    })
+    .await
+}
+
+/// `POST /library/remove` (`paper`).
+pub async fn remove(
+    State(state): State<AppState>,
+    MaybeViewer(viewer): MaybeViewer,
+    headers: HeaderMap,
+    Form(form): Form<FormData>,
+) -> Result<Response, PageError> {
+    paper_action(state, viewer, headers, form, |library, account, paper, _| {
+        library.unsave_paper(account, paper).map(|_| ())
+    })
+    .await
+}
+
+/// `POST /upvote` (`paper`): upvotes, or takes the upvote back.
+pub async fn upvote(
+    State(state): State<AppState>,
+    MaybeViewer(viewer): MaybeViewer,
+    headers: HeaderMap,
+    Form(form): Form<FormData>,
+) -> Result<Response, PageError> {
+    paper_action(state, viewer, headers, form, |library, account, paper, _| {
+        library.toggle_upvote(account, paper, Utc::now()).map(|_| ())
+    })
+    .await
+}
+
+/// `GET /account/export`: everything paperboy keeps about the account, as JSON.
+pub async fn export(State(state): State<AppState>, MaybeViewer(viewer): MaybeViewer) -> Result<Response, PageError> {
+    let Some(viewer) = viewer else { return Ok(Redirect::to("/signin").into_response()) };
+    let id = viewer.account.id;
+    let export = state.blocking(move |library| library.export_account(id, Utc::now())).await??;
+    let body = serde_json::to_string_pretty(&export).map_err(|_| PageError::internal())?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"paperboy-account.json\""),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// `POST /account/delete` (`confirm=delete`).
+pub async fn delete(
+    State(state): State<AppState>,
+    MaybeViewer(viewer): MaybeViewer,
+    Form(form): Form<FormData>,
+) -> Result<Response, PageError> {
+    let viewer = match require(viewer, &form) {
+        Ok(v) => v,
+        Err(denied) => return Ok(denied.into_response()),
+    };
+    if field(&form, "confirm") != "delete" {
+        return Ok(message_page(
+            StatusCode::BAD_REQUEST,
+            "Not deleted",
+            &["Tick the box to confirm that the account should be deleted."],
+        ));
+    }
+    let id = viewer.account.id;
+    state.blocking(move |library| library.delete_account(id)).await??;
+    let mut response = message_page(
+        StatusCode::OK,
+        "Your account is deleted",
+        &["Your address, preferences, library, upvotes and the record of what we sent you are gone."],
+    );
+    response.headers_mut().insert(header::SET_COOKIE, clear_cookie());
+    Ok(response)
+}
+
+/// The subscribe box at the foot of every page (or, signed in, links to the account).
+pub fn subscribe_box(viewer: Option<&Viewer>) -> Markup {
+    html! {
+        @match viewer {
+            Some(_) => {
+                p.subscribe { "Your digest: " a href="/preferences" { "preferences" } " · " a href="/library" { "library" } }
+            }
+            None => {
+                form.subscribe method="post" action="/subscribe" {
+                    label for="subscribe-email" { "New papers for you, by e-mail: " }
+                    input id="subscribe-email" type="email" name="email" required placeholder="you@example.org" autocomplete="email" maxlength="320";
+                    " " button type="submit" { "Subscribe" }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""A real SMTP server on loopback for paperboy's tests (aiosmtpd), which can misbehave on demand.
+
+    smtp_sink.py --dir DIR [--port 0] [--rcpt-fail CODE:TEXT]... [--data-fail CODE:COUNT]
+                 [--stall SECONDS:COUNT] [--drop COUNT] [--max-rate N]
+
+Prints `listening on PORT` once it accepts connections, then serves until killed. Every accepted
+message is written to DIR as NNNNNN.eml (the raw message) with NNNNNN.json beside it (envelope
+sender and recipients), each file complete before it appears (written, then renamed).
+
+Faults:
+  --rcpt-fail 550:bounce     RCPT TO an address containing "bounce" gets 550 (repeatable)
+  --data-fail 451:3          the first 3 DATA commands get 451 (a temporary failure)
+  --stall 30:2               the first 2 messages get no answer to DATA for 30 seconds
+  --drop 2                   the first 2 messages: the connection is closed instead of answering DATA
+"""
+import argparse
+import asyncio
+import json
+import os
+import sys
+import threading
+import time
+
+from aiosmtpd.controller import Controller
+
+
+class Sink:
+    def __init__(self, args):
+        self.dir = args.dir
+        self.rcpt_fail = [(int(code), text) for code, text in (r.split(":", 1) for r in args.rcpt_fail)]
+        code, count = (args.data_fail or "0:0").split(":")
+        self.data_fail_code, self.data_fail_left = int(code), int(count)
+        seconds, count = (args.stall or "0:0").split(":")
+        self.stall_seconds, self.stall_left = float(seconds), int(count)
+        self.drop_left = args.drop
+        self.lock = threading.Lock()
+        self.count = len([f for f in os.listdir(self.dir) if f.endswith(".eml")])
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        for code, text in self.rcpt_fail:
+            if text in address:
+                return f"{code} {'5.1.1 no such mailbox' if code >= 500 else '4.2.1 try later'}: {address}"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            drop = self.drop_left > 0
+            if drop:
+                self.drop_left -= 1
+            stall = self.stall_left > 0
+            if stall:
+                self.stall_left -= 1
+            fail = self.data_fail_left > 0
+            if fail:
+                self.data_fail_left -= 1
+        if drop:
+            server.transport.close()
+            return "421 closing"
+        if stall:
+            await asyncio.sleep(self.stall_seconds)
+        if fail:
+            return f"{self.data_fail_code} 4.3.0 temporary failure, try again"
+        with self.lock:
+            self.count += 1
+            name = f"{self.count:06d}"
+        path = os.path.join(self.dir, name)
+        with open(path + ".tmp", "wb") as f:
+            f.write(envelope.original_content or envelope.content)
+        with open(path + ".json.tmp", "w") as f:
+            json.dump({"mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos, "received": time.time()}, f)
+        os.rename(path + ".json.tmp", path + ".json")
+        os.rename(path + ".tmp", path + ".eml")
+        return "250 OK queued as " + name
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dir", required=True)
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--rcpt-fail", action="append", default=[])
+    p.add_argument("--data-fail")
+    p.add_argument("--stall")
+    p.add_argument("--drop", type=int, default=0)
+    args = p.parse_args()
+    os.makedirs(args.dir, exist_ok=True)
+    port = args.port
+    if port == 0:
+        import socket
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+    controller = Controller(Sink(args), hostname="127.0.0.1", port=port, data_size_limit=10 * 1024 * 1024)
+    controller.start()
+    print(f"listening on {port}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        controller.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
