@@ -112,9 +112,9 @@ pub fn parse_response(body: &[u8], page_label: &str) -> Result<Page, Error> {
             continue;
         };
         let identifier = header.child_text("identifier").unwrap_or_default();
-        if let Some(stamp) =
-            header.child_text("datestamp").and_then(|d| NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok())
-        {
+        let datestamp =
+            header.child_text("datestamp").and_then(|d| NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok());
+        if let Some(stamp) = datestamp {
             page.max_datestamp = page.max_datestamp.max(Some(stamp));
         }
         if header.attribute("status") == Some("deleted") {
@@ -131,6 +131,12 @@ pub fn parse_response(body: &[u8], page_label: &str) -> Result<Page, Error> {
                 "arXivRaw" => paper_from_arxiv_raw(metadata),
                 other => Err(format!("unsupported metadata format <{other}>")),
             });
+        let parsed = parsed.map(|mut paper| {
+            if let Some(stamp) = datestamp {
+                paper.announced = paper.announced.or_else(|| announcement_day(&paper, stamp));
+            }
+            paper
+        });
         page.records.push(parsed.map_err(|reason| RecordError::new(position, reason)));
     }
     if let Some(token) = list.child("resumptionToken") {
@@ -140,6 +146,20 @@ pub fn parse_response(body: &[u8], page_label: &str) -> Result<Page, Error> {
         page.cursor = token.attribute("cursor").and_then(|v| v.parse().ok());
     }
     Ok(page)
+}
+
+/// OAI-PMH does not say when a paper was announced. A record's datestamp is when arXiv last
+/// changed it, which for a new paper (one version, submitted at most a week before) is the day it
+/// was announced: arXiv publishes new records with the announcement. Replacements and older
+/// papers get no announcement day from a harvest.
+fn announcement_day(paper: &Paper, datestamp: NaiveDate) -> Option<NaiveDate> {
+    let first_version_only = match paper.versions.len() {
+        0 => paper.updated.is_none() || paper.updated == paper.submitted,
+        n => n == 1,
+    };
+    let submitted = paper.versions.first().and_then(|v| v.submitted).or(paper.submitted)?.date_naive();
+    let lag = (datestamp - submitted).num_days();
+    (first_version_only && (0..=7).contains(&lag)).then_some(datestamp)
 }
 
 fn paper_from_arxiv(metadata: &Element) -> Result<Paper, String> {
@@ -448,6 +468,26 @@ mod tests {
         assert_eq!(paper.versions[0].size.as_deref(), Some("424kb"));
         assert_eq!(paper.authors[0], "C. Balázs");
         assert_eq!(paper.submitted.unwrap().to_rfc3339(), "2007-04-02T19:18:42+00:00");
+    }
+
+    #[test]
+    fn new_papers_are_announced_on_their_datestamp_and_replacements_are_not() {
+        let record = |id: &str, stamp: &str, created: &str, updated: &str| {
+            format!(
+                r#"<record><header><identifier>oai:arXiv.org:{id}</identifier><datestamp>{stamp}</datestamp></header>
+                <metadata><arXiv><id>{id}</id><created>{created}</created>{updated}<title>T</title><categories>cs.CL</categories></arXiv></metadata></record>"#
+            )
+        };
+        let body = format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><OAI-PMH><ListRecords>{}{}{}</ListRecords></OAI-PMH>"#,
+            record("2606.00001", "2026-06-16", "2026-06-12", ""),
+            record("2606.00002", "2026-06-16", "2026-06-01", "<updated>2026-06-15</updated>"),
+            record("2605.00003", "2026-06-16", "2026-05-02", ""),
+        );
+        let page = parse_response(body.as_bytes(), "page 1").unwrap();
+        let announced: Vec<Option<String>> =
+            page.records.iter().map(|r| r.as_ref().unwrap().announced.map(|d| d.to_string())).collect();
+        assert_eq!(announced, [Some("2026-06-16".to_owned()), None, None], "new, replaced, old");
     }
 
     #[test]
