@@ -11,7 +11,7 @@ sender and recipients), each file complete before it appears (written, then rena
 Faults:
   --rcpt-fail 550:bounce     RCPT TO an address containing "bounce" gets 550 (repeatable)
   --data-fail 451:3          the first 3 DATA commands get 451 (a temporary failure)
-  --stall 30:2               the first 2 messages get no answer to DATA for 30 seconds
+  --stall 30:2               the first 2 messages get no answer to DATA for 30 seconds (then 451)
   --drop 2                   the first 2 messages: the connection is closed instead of answering DATA
 """
 import argparse
@@ -45,21 +45,25 @@ class Sink:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        # One fault per message, in this order: drop, stall, fail.
         with self.lock:
-            drop = self.drop_left > 0
-            if drop:
+            drop = stall = fail = False
+            if self.drop_left > 0:
                 self.drop_left -= 1
-            stall = self.stall_left > 0
-            if stall:
+                drop = True
+            elif self.stall_left > 0:
                 self.stall_left -= 1
-            fail = self.data_fail_left > 0
-            if fail:
+                stall = True
+            elif self.data_fail_left > 0:
                 self.data_fail_left -= 1
+                fail = True
         if drop:
             server.transport.close()
             return "421 closing"
         if stall:
+            # The client has given up by now; the message is not taken.
             await asyncio.sleep(self.stall_seconds)
+            return "451 4.4.2 timed out"
         if fail:
             return f"{self.data_fail_code} 4.3.0 temporary failure, try again"
         with self.lock:

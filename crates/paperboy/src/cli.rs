@@ -99,6 +99,16 @@ pub enum SubscriberCommand {
         #[command(flatten)]
         json: JsonArg,
     },
+    /// Import subscribers from a JSON Lines file, one per line:
+    /// {"email": "a@example.org", "confirmed": true, "cadence": "daily", "searches": ["..."],
+    /// "categories": ["cs.CL"], "authors": ["..."], "trending": 5, "max_papers": 30}.
+    /// Every line is checked first; one bad line imports nothing. Known addresses are skipped.
+    Import {
+        /// The file.
+        file: PathBuf,
+        #[command(flatten)]
+        json: JsonArg,
+    },
     /// Remove a subscriber and everything about them.
     Remove {
         /// The address or account number.
@@ -168,6 +178,11 @@ pub enum DigestCommand {
     Send(DigestSendArgs),
     /// Build, then send.
     Run(DigestBuildArgs),
+    /// The outbox by state: queued (and how many wait for a retry), sending, sent, failed.
+    Status {
+        #[command(flatten)]
+        json: JsonArg,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -191,6 +206,12 @@ pub struct DigestSendArgs {
     /// Send at most this many messages.
     #[arg(long, value_name = "N")]
     pub limit: Option<u64>,
+    /// Messages in flight at once, each on its own pooled SMTP connection.
+    #[arg(long, env = "PAPERBOY_MAIL__WORKERS", default_value_t = 8, value_name = "N")]
+    pub workers: usize,
+    /// Messages per second at most (0: as fast as the server takes them).
+    #[arg(long, env = "PAPERBOY_MAIL__RATE", default_value_t = 0.0, value_name = "PER_SECOND")]
+    pub rate: f64,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -501,6 +522,25 @@ pub struct ServeArgs {
     /// The public URL of the site, for links in feeds and e-mails (default: http://ADDR).
     #[arg(long, env = "PAPERBOY_BASE_URL", value_name = "URL")]
     pub base_url: Option<String>,
+    /// Run the daily job: after arXiv's announcement, harvest new papers over OAI-PMH, build the
+    /// digests, send them. A run missed while the server was down happens once at start.
+    #[arg(long, env = "PAPERBOY_SCHEDULE")]
+    pub schedule: bool,
+    /// Local time of the daily job.
+    #[arg(long, env = "PAPERBOY_SCHEDULE__AT", default_value = "20:30", value_name = "HH:MM")]
+    pub schedule_at: String,
+    /// Time zone of --schedule-at: America/New_York (arXiv's), UTC, or an offset like +01:00.
+    #[arg(long, env = "PAPERBOY_SCHEDULE__ZONE", default_value = "America/New_York", value_name = "ZONE")]
+    pub schedule_zone: String,
+    /// Weekdays of the daily job (arXiv announces Sunday to Thursday evenings).
+    #[arg(long, env = "PAPERBOY_SCHEDULE__DAYS", default_value = "sun,mon,tue,wed,thu", value_name = "DAYS")]
+    pub schedule_days: String,
+    /// OAI-PMH sets the daily job harvests, comma-separated.
+    #[arg(long, env = "PAPERBOY_SCHEDULE__SETS", default_value = "cs", value_name = "SETS")]
+    pub harvest_sets: String,
+    /// The OAI-PMH endpoint the daily job harvests.
+    #[arg(long, env = "PAPERBOY_OAI_ENDPOINT", default_value = "https://oaipmh.arxiv.org/oai", value_name = "URL")]
+    pub oai_endpoint: String,
 }
 
 #[derive(Debug, Args)]

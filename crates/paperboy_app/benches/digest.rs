@@ -82,24 +82,30 @@ fn main() {
         }
     }
     let mut rng = Rng(0x9e3779b97f4a7c15);
-    let mut pool: Vec<String> = Vec::new();
-    let mut seen = HashSet::new();
     searches.retain(|s| SearchQuery::parse(s).is_ok());
-    for _ in 0..4_000 {
-        let title = titles[rng.below(titles.len())].clone();
-        if SearchQuery::parse(&title).is_ok() {
-            searches.push(title);
-        }
-    }
-    for s in searches {
-        if seen.insert(s.clone()) {
-            pool.push(s);
-        }
-    }
     authors.retain(|a| !a.is_empty());
-    eprintln!("{} distinct searches, {} author names, {} category uses", pool.len(), authors.len(), categories.len());
+    // Distinct saved searches grow with the subscribers: the SciFact claims plus one paper title
+    // per 20 subscribers (at least 4,000), drawn at random.
+    let mut shuffled: Vec<String> = titles.into_iter().filter(|t| SearchQuery::parse(t).is_ok()).collect();
+    for i in (1..shuffled.len()).rev() {
+        shuffled.swap(i, rng.below(i + 1));
+    }
+    eprintln!(
+        "{} SciFact claims, {} titles, {} author names, {} category uses",
+        searches.len(),
+        shuffled.len(),
+        authors.len(),
+        categories.len()
+    );
 
     for &n in &sizes {
+        let mut seen = HashSet::new();
+        let pool: Vec<String> = searches
+            .iter()
+            .chain(shuffled.iter().take((n / 20).max(4_000)))
+            .filter(|s| seen.insert(s.to_string()))
+            .cloned()
+            .collect();
         let dir = tempfile::tempdir().unwrap();
         let library = Library::open_with(dir.path(), Some(&ModelChoice::default_model()), &NoProgress).unwrap();
         let files: Vec<PathBuf> = {
@@ -132,6 +138,7 @@ fn main() {
         let setup_s = setup.elapsed().as_secs_f64();
         let options = BuildOptions {
             date,
+            weekly_on: paperboy_app::digest::WEEKLY_ON,
             host: "bench.example.org".into(),
             dry_run: false,
             only: None,

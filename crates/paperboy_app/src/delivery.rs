@@ -21,8 +21,8 @@ use crate::{
 pub const MAX_ATTEMPTS: u32 = 8;
 /// Messages claimed per round.
 const CLAIM_BATCH: usize = 200;
-/// Messages in flight at once.
-const CONCURRENCY: usize = 8;
+/// Messages in flight at once, by default.
+pub const DEFAULT_WORKERS: usize = 8;
 
 /// What the mail says about the site and who sends.
 #[derive(Debug, Clone)]
@@ -83,16 +83,20 @@ pub struct SendReport {
     pub failed: u64,
     /// Not sent because the account unsubscribed or was suppressed after queueing.
     pub cancelled: u64,
+    /// Not attempted because the server was unreachable; still queued.
+    pub deferred: u64,
+    /// Messages a stopped sender had left in flight, put back in the queue at the start.
+    pub requeued: u64,
     /// Seconds in all.
     pub seconds: f64,
     /// Messages per second.
     pub per_second: f64,
 }
 
-/// The wait before attempt `attempts + 1`: 1, 2, 4 … minutes, at most six hours, with ±20 %
-/// jitter so that a crowd of retries does not arrive at once.
-pub fn backoff(attempts: u32, jitter_seed: u64) -> Duration {
-    let base = 60.0 * 2f64.powi(attempts.saturating_sub(1).min(9) as i32);
+/// The wait before attempt `attempts + 1`: `base` (a minute by default), then 2, 4 … times it, at
+/// most six hours, with ±20 % jitter so that a crowd of retries does not arrive at once.
+pub fn backoff(attempts: u32, jitter_seed: u64, base: std::time::Duration) -> Duration {
+    let base = base.as_secs_f64() * 2f64.powi(attempts.saturating_sub(1).min(9) as i32);
     let jitter = 0.8 + 0.4 * ((jitter_seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as f64 / (1u64 << 53) as f64);
     Duration::milliseconds(((base * jitter).min(6.0 * 3600.0) * 1000.0) as i64)
 }
@@ -203,105 +207,308 @@ fn snippet(text: &str, max_chars: usize) -> String {
     format!("{}…", cut.trim_end_matches([',', ';', ':', '.']))
 }
 
-/// Sends what is due in the outbox until nothing is left, `limit` messages at most.
+/// How to send.
+#[derive(Debug, Clone)]
+pub struct SendOptions {
+    /// Send at most this many messages (attempts, whatever their outcome).
+    pub limit: Option<u64>,
+    /// Messages in flight at once (each on a pooled connection).
+    pub workers: usize,
+    /// Messages per second at most, over all workers (`None`: as fast as the server takes them).
+    pub rate: Option<f64>,
+    /// How long to keep waiting for an unreachable mail server before giving up this run (the
+    /// messages stay queued).
+    pub patience: std::time::Duration,
+    /// The first retry's delay after a temporary failure (doubling after each).
+    pub retry_base: std::time::Duration,
+}
+
+impl Default for SendOptions {
+    fn default() -> Self {
+        SendOptions {
+            limit: None,
+            workers: DEFAULT_WORKERS,
+            rate: None,
+            patience: std::time::Duration::from_secs(600),
+            retry_base: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
+/// The lock that makes one sender at a time: the process holding it owns every message in state
+/// `sending`, so at start it can put back what a killed sender left there.
+pub struct SenderLock {
+    _file: std::fs::File,
+}
+
+impl Library {
+    /// Takes the sender lock (`DIR/outbox.lock`), or says that another process holds it.
+    pub fn sender_lock(&self) -> Result<SenderLock> {
+        let path = self.data_dir().join("outbox.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        match file.try_lock() {
+            Ok(()) => Ok(SenderLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::Unavailable(
+                "another paperboy process is sending the outbox; try again when it is done".into(),
+            )),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(Error::Unavailable(format!("cannot lock {}: {e}", path.display())))
+            }
+        }
+    }
+
+    /// Message counts by state, every state listed.
+    pub fn outbox_status(&self) -> Result<Vec<(paperboy_store::MessageState, u64)>> {
+        use paperboy_store::MessageState::*;
+        let counts = AccountStore::outbox_counts(&self.store)?;
+        Ok([Queued, Sending, Sent, Failed]
+            .into_iter()
+            .map(|state| (state, counts.iter().filter(|(s, _)| *s == state).map(|(_, n)| n).sum()))
+            .collect())
+    }
+}
+
+/// Paces sends to a global rate: each send takes the next free slot.
+struct Pace {
+    interval: Option<std::time::Duration>,
+    next: tokio::sync::Mutex<tokio::time::Instant>,
+}
+
+impl Pace {
+    fn new(rate: Option<f64>) -> Pace {
+        let interval = rate.filter(|r| *r > 0.0).map(|r| std::time::Duration::from_secs_f64(1.0 / r));
+        Pace { interval, next: tokio::sync::Mutex::new(tokio::time::Instant::now()) }
+    }
+
+    async fn wait(&self) {
+        let Some(interval) = self.interval else { return };
+        let at = {
+            let mut next = self.next.lock().await;
+            let at = (*next).max(tokio::time::Instant::now());
+            *next = at + interval;
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+/// Counts shared by the workers.
+#[derive(Default)]
+struct Tally {
+    sent: std::sync::atomic::AtomicU64,
+    retrying: std::sync::atomic::AtomicU64,
+    failed: std::sync::atomic::AtomicU64,
+    cancelled: std::sync::atomic::AtomicU64,
+    deferred: std::sync::atomic::AtomicU64,
+}
+
+impl Tally {
+    fn count(&self, delivery: &Delivery) {
+        use std::sync::atomic::Ordering::Relaxed;
+        match delivery {
+            Delivery::Sent => self.sent.fetch_add(1, Relaxed),
+            Delivery::Retry { .. } => self.retrying.fetch_add(1, Relaxed),
+            Delivery::Failed { .. } => self.failed.fetch_add(1, Relaxed),
+            Delivery::Cancelled { .. } => self.cancelled.fetch_add(1, Relaxed),
+            Delivery::Deferred { .. } => self.deferred.fetch_add(1, Relaxed),
+        };
+    }
+}
+
+async fn record(library: &Arc<Library>, id: i64, delivery: Delivery, tally: &Tally) -> Result<()> {
+    tally.count(&delivery);
+    crate::metrics::delivery(&delivery);
+    let lib = library.clone();
+    tokio::task::spawn_blocking(move || AccountStore::record_delivery(&lib.store, id, &delivery, Utc::now()))
+        .await
+        .map_err(|e| Error::Unavailable(format!("the sender stopped: {e}")))??;
+    Ok(())
+}
+
+/// The outcome of one attempt.
+fn judge(outcome: std::result::Result<(), SendError>, attempts: u32, id: i64, base: std::time::Duration) -> Delivery {
+    match outcome {
+        Ok(()) => Delivery::Sent,
+        Err(SendError::Permanent(error)) => Delivery::Failed { error, suppress_after: SUPPRESS_AFTER_FAILURES },
+        Err(SendError::Transient(error)) if attempts >= MAX_ATTEMPTS => {
+            Delivery::Failed { error: format!("gave up after {attempts} attempts: {error}"), suppress_after: u32::MAX }
+        }
+        Err(SendError::Transient(error)) => {
+            Delivery::Retry { error, at: Utc::now() + backoff(attempts, id as u64, base) }
+        }
+        Err(SendError::Unavailable(error)) => Delivery::Deferred { error, at: Utc::now() },
+    }
+}
+
+/// Sends what is due in the outbox until nothing is left (or `limit`), with `workers` messages in
+/// flight over pooled connections, at most `rate` per second. Each outcome is recorded the moment
+/// the server answers, so a crash re-sends at most the messages in flight. Messages a killed
+/// sender left `sending` go back to the queue first (the sender lock says they are orphans). An
+/// unreachable server makes the workers wait and retry (1, 2, 4 … 30 s) for up to `patience`,
+/// after which the run ends with an error and every message stays queued.
 pub async fn send_outbox(
     library: Arc<Library>,
     mailer: SmtpMailer,
     settings: MailSettings,
-    limit: Option<u64>,
+    options: SendOptions,
 ) -> Result<SendReport> {
     let started = std::time::Instant::now();
-    let mut report = SendReport::default();
+    let _lock = library.sender_lock()?;
+    let requeued = {
+        let lib = library.clone();
+        tokio::task::spawn_blocking(move || {
+            AccountStore::requeue_sending(&lib.store, Utc::now() + Duration::seconds(1))
+        })
+        .await
+        .map_err(|e| Error::Unavailable(format!("the sender stopped: {e}")))??
+    };
+    if requeued > 0 {
+        tracing::warn!(messages = requeued, "put back messages a stopped sender left in flight");
+    }
+    let workers = options.workers.max(1);
+    let (queue, inbox) = tokio::sync::mpsc::channel::<(OutboxMessage, paperboy_mail::Message)>(workers * 2);
+    let inbox = Arc::new(tokio::sync::Mutex::new(inbox));
+    let pace = Arc::new(Pace::new(options.rate));
+    let tally = Arc::new(Tally::default());
+    let unreachable: Arc<std::sync::Mutex<Option<String>>> = Arc::new(std::sync::Mutex::new(None));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        let (inbox, pace, tally, library, mailer, unreachable) =
+            (inbox.clone(), pace.clone(), tally.clone(), library.clone(), mailer.clone(), unreachable.clone());
+        let (patience, retry_base) = (options.patience, options.retry_base);
+        tasks.spawn(async move {
+            loop {
+                let next = inbox.lock().await.recv().await;
+                let Some((message, mail)) = next else { return Ok::<(), Error>(()) };
+                if unreachable.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+                    let delivery = Delivery::Deferred { error: "the mail server is unreachable".into(), at: Utc::now() };
+                    record(&library, message.id, delivery, &tally).await?;
+                    continue;
+                }
+                let mut pause = std::time::Duration::from_secs(1);
+                let waiting_since = std::time::Instant::now();
+                let delivery = loop {
+                    pace.wait().await;
+                    let sent_at = std::time::Instant::now();
+                    let outcome = mailer.send(mail.clone()).await;
+                    crate::metrics::smtp_latency(sent_at.elapsed().as_secs_f64());
+                    match judge(outcome, message.attempts, message.id, retry_base) {
+                        Delivery::Deferred { error, at } => {
+                            if waiting_since.elapsed() >= patience {
+                                *unreachable.lock().unwrap_or_else(|p| p.into_inner()) = Some(error.clone());
+                                break Delivery::Deferred { error, at };
+                            }
+                            tracing::warn!(error = %error, retry_in_s = pause.as_secs(), "the mail server is unreachable; waiting");
+                            tokio::time::sleep(pause).await;
+                            pause = (pause * 2).min(std::time::Duration::from_secs(30));
+                        }
+                        delivery => break delivery,
+                    }
+                };
+                record(&library, message.id, delivery, &tally).await?;
+            }
+        });
+    }
+
+    // The producer: claims due messages in batches, renders them, hands them to the workers.
     let mut papers: HashMap<ArxivId, Paper> = HashMap::new();
-    loop {
-        let remaining = limit
-            .map_or(u64::MAX, |l| l.saturating_sub(report.sent + report.retrying + report.failed + report.cancelled));
+    let mut handed = 0u64;
+    let mut failure: Option<Error> = None;
+    'claiming: loop {
+        if unreachable.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+            break;
+        }
+        let remaining = options.limit.map_or(u64::MAX, |l| l.saturating_sub(handed));
         if remaining == 0 {
             break;
         }
         let take = CLAIM_BATCH.min(remaining as usize);
         let lib = library.clone();
         let settings_now = settings.clone();
-        let (claimed, rendered, papers_back) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let claimed = tokio::task::spawn_blocking(move || -> Result<_> {
             let now = Utc::now();
-            let store: &dyn AccountStore = &lib.store;
-            let claimed = store.claim_due(take, now)?;
+            let claimed = AccountStore::claim_due(&lib.store, take, now)?;
             let mut rendered = Vec::with_capacity(claimed.len());
-            for message in &claimed {
-                rendered.push(lib.render_message(message, &settings_now, &mut papers, now));
+            for message in claimed {
+                let mail = lib.render_message(&message, &settings_now, &mut papers, now);
+                rendered.push((message, mail));
             }
-            Ok((claimed, rendered, papers))
+            Ok((rendered, papers))
         })
         .await
-        .map_err(|e| Error::Unavailable(format!("the sender stopped: {e}")))??;
+        .map_err(|e| Error::Unavailable(format!("the sender stopped: {e}")));
+        let (rendered, papers_back) = match claimed {
+            Ok(Ok(done)) => done,
+            Ok(Err(err)) | Err(err) => {
+                failure = Some(err);
+                break;
+            }
+        };
         papers = papers_back;
-        if claimed.is_empty() {
+        let claimed_now = rendered.len();
+        if claimed_now == 0 {
             break;
         }
-        let semaphore = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
-        let mut tasks = tokio::task::JoinSet::new();
-        let mut outcomes: Vec<(i64, Delivery)> = Vec::new();
-        for (message, rendered) in claimed.iter().zip(rendered) {
+        for (message, rendered) in rendered {
+            handed += 1;
             let id = message.id;
-            match rendered {
-                Err(err) => {
-                    // A message that cannot be rendered is a bug or damage: give it up, keep going.
-                    tracing::error!(message = id, error = %err, "cannot render a queued message");
-                    outcomes.push((id, Delivery::Failed { error: err.to_string(), suppress_after: u32::MAX }));
-                }
-                Ok(Err(reason)) => outcomes.push((id, Delivery::Cancelled { reason })),
+            let delivery = match rendered {
                 Ok(Ok(mail)) => {
-                    let mailer = mailer.clone();
-                    let permit = semaphore.clone().acquire_owned().await.expect("the semaphore is never closed");
-                    let attempts = message.attempts;
-                    tasks.spawn(async move {
-                        let outcome = mailer.send(mail).await;
-                        drop(permit);
-                        (id, attempts, outcome)
-                    });
+                    if queue.send((message, mail)).await.is_err() {
+                        break 'claiming;
+                    }
+                    continue;
                 }
-            }
-        }
-        while let Some(joined) = tasks.join_next().await {
-            let (id, attempts, outcome) = joined.map_err(|e| Error::Unavailable(format!("a send task failed: {e}")))?;
-            let delivery = match outcome {
-                Ok(()) => Delivery::Sent,
-                Err(SendError::Permanent(error)) => Delivery::Failed { error, suppress_after: SUPPRESS_AFTER_FAILURES },
-                Err(SendError::Transient(error)) if attempts >= MAX_ATTEMPTS => Delivery::Failed {
-                    error: format!("gave up after {attempts} attempts: {error}"),
-                    suppress_after: u32::MAX,
-                },
-                Err(SendError::Transient(error)) => {
-                    Delivery::Retry { error, at: Utc::now() + backoff(attempts, id as u64) }
+                // A message that cannot be rendered is a bug or damage: give it up, keep going.
+                Err(err) => {
+                    tracing::error!(message = id, error = %err, "cannot render a queued message");
+                    Delivery::Failed { error: err.to_string(), suppress_after: u32::MAX }
                 }
+                Ok(Err(reason)) => Delivery::Cancelled { reason },
             };
-            outcomes.push((id, delivery));
-        }
-        for (_, delivery) in &outcomes {
-            match delivery {
-                Delivery::Sent => report.sent += 1,
-                Delivery::Retry { .. } => report.retrying += 1,
-                Delivery::Failed { .. } => report.failed += 1,
-                Delivery::Cancelled { .. } => report.cancelled += 1,
+            if let Err(err) = record(&library, id, delivery, &tally).await {
+                failure = Some(err);
+                break 'claiming;
             }
         }
-        let lib = library.clone();
-        tokio::task::spawn_blocking(move || -> Result<()> {
-            let store: &dyn AccountStore = &lib.store;
-            let now = Utc::now();
-            for (id, delivery) in &outcomes {
-                store.record_delivery(*id, delivery, now)?;
-            }
-            Ok(())
-        })
-        .await
-        .map_err(|e| Error::Unavailable(format!("the sender stopped: {e}")))??;
-        // Everything retrying waits for later rounds; stop when a round sent nothing new.
-        if claimed.len() < take {
+        if claimed_now < take {
             break;
         }
     }
-    report.seconds = started.elapsed().as_secs_f64();
+    drop(queue);
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => failure = failure.or(Some(err)),
+            Err(err) => failure = failure.or(Some(Error::Unavailable(format!("a send task failed: {err}")))),
+        }
+    }
+    if let Some(err) = failure {
+        return Err(err);
+    }
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut report = SendReport {
+        sent: tally.sent.load(Relaxed),
+        retrying: tally.retrying.load(Relaxed),
+        failed: tally.failed.load(Relaxed),
+        cancelled: tally.cancelled.load(Relaxed),
+        deferred: tally.deferred.load(Relaxed),
+        requeued: requeued as u64,
+        seconds: started.elapsed().as_secs_f64(),
+        per_second: 0.0,
+    };
     report.per_second = if report.seconds > 0.0 { report.sent as f64 / report.seconds } else { 0.0 };
+    if let Some(error) = unreachable.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        return Err(Error::Unavailable(format!(
+            "the mail server stayed unreachable for {} s ({error}); {} sent, the rest stays queued",
+            options.patience.as_secs(),
+            report.sent
+        )));
+    }
     Ok(report)
 }

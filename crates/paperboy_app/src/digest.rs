@@ -36,7 +36,7 @@ const LIBRARY_NEGATIVES: usize = 300;
 const LIBRARY_POSITIVES: usize = 500;
 /// The oldest announcements a digest reaches back to.
 const MAX_WINDOW_DAYS: i64 = 7;
-/// Weekly digests are built on this day, over the seven days up to it.
+/// Weekly digests are built on this day by default, over the seven days up to it.
 pub const WEEKLY_ON: Weekday = Weekday::Fri;
 /// Digests queued per store transaction.
 const ENQUEUE_BATCH: usize = 1_000;
@@ -149,8 +149,10 @@ pub struct PlannedDigest {
 /// What to build.
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
-    /// The day (an arXiv announcement day for daily digests; [`WEEKLY_ON`] for weekly ones).
+    /// The day (an arXiv announcement day for daily digests; `weekly_on` for weekly ones).
     pub date: NaiveDate,
+    /// The weekday weekly digests are built on ([`WEEKLY_ON`] by default).
+    pub weekly_on: Weekday,
     /// The host named in `Message-ID`s.
     pub host: String,
     /// Build and report, but queue nothing and change nothing.
@@ -256,11 +258,11 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 /// The day's window for an account: the first announcement day it covers, or `None` when it is
 /// not due.
-fn window(account: &Account, date: NaiveDate, announced: bool) -> Option<NaiveDate> {
+fn window(account: &Account, date: NaiveDate, announced: bool, weekly_on: Weekday) -> Option<NaiveDate> {
     let due = match account.preferences.cadence {
         Cadence::Paused => false,
         Cadence::Daily => announced,
-        Cadence::Weekly => date.weekday() == WEEKLY_ON,
+        Cadence::Weekly => date.weekday() == weekly_on,
     };
     if !due || account.last_digest_on.is_some_and(|last| last >= date) {
         return None;
@@ -305,7 +307,7 @@ impl Library {
                 if options.only.is_some_and(|only| only != account.id) {
                     continue;
                 }
-                if let Some(since) = window(&account, options.date, announced_papers > 0) {
+                if let Some(since) = window(&account, options.date, announced_papers > 0, options.weekly_on) {
                     due.push((account, since));
                 }
             }
@@ -459,6 +461,9 @@ impl Library {
         }
         report.phases = phases;
         report.seconds = started.elapsed().as_secs_f64();
+        if !options.dry_run {
+            crate::metrics::digests_built(report.queued);
+        }
         tracing::info!(date = %options.date, due = report.due, queued = report.queued, empty = report.empty, seconds = report.seconds, "digests built");
         Ok(report)
     }

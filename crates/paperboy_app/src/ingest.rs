@@ -120,6 +120,9 @@ impl<'a> Sink<'a> {
 
     fn write(&mut self, batch: WriteBatch) -> Result<()> {
         let outcome = self.library.store.apply(batch)?;
+        crate::metrics::papers_ingested(
+            outcome.papers.iter().filter(|u| !matches!(u, UpsertOutcome::Unchanged)).count() as u64,
+        );
         for upserted in &outcome.papers {
             match upserted {
                 UpsertOutcome::New => self.summary.new += 1,

@@ -13,7 +13,9 @@ pub mod delivery;
 pub mod digest;
 pub mod eval;
 pub mod ingest;
+pub mod metrics;
 mod progress;
+pub mod schedule;
 pub mod semantic;
 
 use std::{
@@ -341,6 +343,7 @@ impl Library {
             }
             (mode, _) => mode,
         };
+        metrics::search(mode);
         // Semantic search needs words to embed; a query of only filters is a keyword listing.
         let mode = if mode != SearchMode::Keyword && !query.has_positive_text() { SearchMode::Keyword } else { mode };
         let keyword_request = |limit: usize, offset: usize| SearchRequest {

@@ -176,6 +176,14 @@ pub enum Delivery {
         /// When to try again.
         at: DateTime<Utc>,
     },
+    /// Not attempted after all (the mail server could not be reached): queued again for `at`,
+    /// and the attempt does not count.
+    Deferred {
+        /// Why.
+        error: String,
+        /// When to try again.
+        at: DateTime<Utc>,
+    },
     /// Not sent, and not the address's fault (the account unsubscribed or was suppressed after the
     /// message was queued).
     Cancelled {
@@ -266,6 +274,8 @@ pub trait AccountStore: Send + Sync {
     fn setting(&self, key: &str) -> Result<Option<String>>;
     /// Stores a setting unless it exists; returns the stored value.
     fn setting_or_insert(&self, key: &str, value: &str) -> Result<String>;
+    /// Stores a setting, replacing any value.
+    fn put_setting(&self, key: &str, value: &str) -> Result<()>;
 
     /// Stored embeddings of saved searches (by the hash of their text) for `model`.
     fn query_vectors(&self, model: &str, hashes: &[i64]) -> Result<Vec<(i64, Vec<f32>)>>;

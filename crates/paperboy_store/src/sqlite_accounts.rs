@@ -445,6 +445,16 @@ impl AccountStore for SqliteStore {
         })
     }
 
+    fn put_setting(&self, key: &str, value: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+            Ok(())
+        })
+    }
+
     fn setting_or_insert(&self, key: &str, value: &str) -> Result<String> {
         self.write(|tx| {
             tx.execute(
@@ -595,6 +605,12 @@ impl AccountStore for SqliteStore {
                 Delivery::Retry { error, at } => {
                     tx.execute(
                         "UPDATE outbox SET state = 'queued', next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
+                        params![id, at.to_rfc3339(), error],
+                    )?;
+                }
+                Delivery::Deferred { error, at } => {
+                    tx.execute(
+                        "UPDATE outbox SET state = 'queued', next_attempt_at = ?2, last_error = ?3, attempts = MAX(attempts - 1, 0) WHERE id = ?1",
                         params![id, at.to_rfc3339(), error],
                     )?;
                 }

@@ -24,8 +24,8 @@ use std::{sync::Arc, time::Instant};
 use axum::{
     Router,
     body::Body,
-    extract::DefaultBodyLimit,
     extract::Request,
+    extract::{DefaultBodyLimit, State},
     http::{HeaderValue, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -120,12 +120,37 @@ pub fn router(state: AppState) -> Router {
         .route("/upvote", post(account::upvote))
         .route("/account/export", get(account::export))
         .route("/account/delete", post(account::delete))
-        .route("/healthz", get(|| async { ([(header::CACHE_CONTROL, "no-store")], "ok\n") }))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .fallback(pages::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), account::session_layer))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(middleware::from_fn(guard))
         .with_state(state)
+}
+
+/// 200 when the store answers, 503 otherwise (for load balancers and uptime checks).
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.blocking(|library| library.health()).await {
+        Ok(Ok(())) => ([(header::CACHE_CONTROL, "no-store")], "ok\n").into_response(),
+        Ok(Err(err)) => {
+            tracing::error!(error = %err, "health check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, [(header::CACHE_CONTROL, "no-store")], "unavailable\n").into_response()
+        }
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable\n").into_response(),
+    }
+}
+
+/// Prometheus metrics (text format 0.0.4).
+async fn metrics(State(state): State<AppState>) -> Response {
+    match state.blocking(|library| library.metrics_text()).await {
+        Ok(Ok(text)) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"), (header::CACHE_CONTROL, "no-store")],
+            text,
+        )
+            .into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "metrics unavailable\n").into_response(),
+    }
 }
 
 async fn asset(content_type: &'static str, body: &'static str) -> Response {

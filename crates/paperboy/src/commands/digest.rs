@@ -6,7 +6,7 @@ use anyhow::{Context as _, bail};
 use chrono::Utc;
 use paperboy_app::{
     Library,
-    delivery::{MailSettings, SendReport},
+    delivery::{MailSettings, SendOptions, SendReport},
     digest::{BuildOptions, BuildReport},
 };
 use paperboy_mail::{SmtpMailer, SmtpSettings};
@@ -34,7 +34,9 @@ pub fn mail_settings(base_url: Option<&str>) -> anyhow::Result<MailSettings> {
 /// The SMTP client for PAPERBOY_SMTP__URL, or `None` when it is not set.
 pub fn smtp_mailer() -> anyhow::Result<Option<SmtpMailer>> {
     let Some(url) = std::env::var("PAPERBOY_SMTP__URL").ok().filter(|v| !v.trim().is_empty()) else { return Ok(None) };
-    let settings = SmtpSettings { url, pool_size: 8, timeout: Duration::from_secs(30) };
+    let timeout = env_number("PAPERBOY_SMTP__TIMEOUT").unwrap_or(30.0).clamp(0.1, 600.0);
+    let pool_size = env_number("PAPERBOY_MAIL__WORKERS").unwrap_or(8.0).clamp(1.0, 256.0) as u32;
+    let settings = SmtpSettings { url, pool_size, timeout: Duration::from_secs_f64(timeout) };
     Ok(Some(SmtpMailer::new(&settings).map_err(anyhow::Error::msg)?))
 }
 
@@ -50,9 +52,12 @@ pub fn run(context: &Context, command: DigestCommand) -> anyhow::Result<ExitCode
         DigestCommand::Run(args) => {
             let report = build(&library, &args)?;
             if !args.dry_run && report.queued > 0 {
-                send(library, &DigestSendArgs { limit: None, json: args.json })?;
+                let workers = std::env::var("PAPERBOY_MAIL__WORKERS").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
+                let rate = std::env::var("PAPERBOY_MAIL__RATE").ok().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+                send(library, &DigestSendArgs { limit: None, workers, rate, json: args.json })?;
             }
         }
+        DigestCommand::Status { json } => status(&library, json.json)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -72,6 +77,7 @@ fn build(library: &Library, args: &DigestBuildArgs) -> anyhow::Result<BuildRepor
     let settings = mail_settings(None)?;
     let options = BuildOptions {
         date,
+        weekly_on: weekly_on()?,
         host: settings.context.host.clone(),
         dry_run: args.dry_run,
         only,
@@ -132,10 +138,23 @@ fn send(library: Arc<Library>, args: &DigestSendArgs) -> anyhow::Result<SendRepo
     let _entered = runtime.enter();
     let Some(mailer) = smtp_mailer()? else { bail!("PAPERBOY_SMTP__URL is not set (e.g. smtp://127.0.0.1:2525)") };
     let settings = mail_settings(None)?;
-    let report = runtime.block_on(paperboy_app::delivery::send_outbox(library, mailer, settings, args.limit))?;
+    if !args.rate.is_finite() || args.rate < 0.0 {
+        bail!("--rate must be 0 (no limit) or a positive number of messages per second");
+    }
+    let options = SendOptions {
+        limit: args.limit,
+        workers: args.workers.clamp(1, 256),
+        rate: (args.rate > 0.0).then_some(args.rate),
+        retry_base: retry_base(),
+        patience: Duration::from_secs_f64(env_number("PAPERBOY_MAIL__PATIENCE").unwrap_or(600.0).clamp(0.0, 86_400.0)),
+    };
+    let report = runtime.block_on(paperboy_app::delivery::send_outbox(library, mailer, settings, options))?;
     if args.json {
         print_json(&report)?;
     } else {
+        if report.requeued > 0 {
+            println!("put back {} messages a stopped sender had left in flight", thousands(report.requeued));
+        }
         println!(
             "sent {} · retrying later {} · failed {} · not sent (unsubscribed) {} · {:.1} s ({:.0} messages/s)",
             thousands(report.sent),
@@ -147,4 +166,42 @@ fn send(library: Arc<Library>, args: &DigestSendArgs) -> anyhow::Result<SendRepo
         );
     }
     Ok(report)
+}
+
+fn status(library: &Library, json: bool) -> anyhow::Result<()> {
+    let counts = library.outbox_status()?;
+    if json {
+        let map: serde_json::Map<String, serde_json::Value> = counts
+            .iter()
+            .map(|(state, n)| (serde_json::to_value(state).unwrap().as_str().unwrap_or("").to_owned(), (*n).into()))
+            .collect();
+        return print_json(&map);
+    }
+    println!("outbox:");
+    for (state, n) in counts {
+        let name = serde_json::to_value(state)?.as_str().unwrap_or("").to_owned();
+        println!("  {name:<8} {:>10}", thousands(n));
+    }
+    Ok(())
+}
+
+/// A number from the environment, if set and valid.
+pub fn env_number(name: &str) -> Option<f64> {
+    std::env::var(name).ok().and_then(|v| v.trim().parse::<f64>().ok()).filter(|v| v.is_finite() && *v >= 0.0)
+}
+
+/// The first retry's delay (PAPERBOY_MAIL__RETRY_BASE seconds; a minute by default).
+pub fn retry_base() -> Duration {
+    Duration::from_secs_f64(env_number("PAPERBOY_MAIL__RETRY_BASE").unwrap_or(60.0).clamp(0.1, 86_400.0))
+}
+
+/// The weekday weekly digests are built on (PAPERBOY_DIGEST__WEEKLY_ON; Friday by default).
+pub fn weekly_on() -> anyhow::Result<chrono::Weekday> {
+    match std::env::var("PAPERBOY_DIGEST__WEEKLY_ON").ok().filter(|v| !v.trim().is_empty()) {
+        Some(text) => text
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("PAPERBOY_DIGEST__WEEKLY_ON={text:?} is not a weekday (mon, tue, …)")),
+        None => Ok(paperboy_app::digest::WEEKLY_ON),
+    }
 }

@@ -3,8 +3,21 @@
 use std::{process::ExitCode, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
-use paperboy_app::{Library, NoProgress};
+use chrono::{Duration as Days, Utc};
+use paperboy_app::{
+    Library, NoProgress,
+    delivery::{MailSettings, SendOptions, send_outbox},
+    digest::BuildOptions,
+    ingest::{self, OaiOptions},
+    schedule::Schedule,
+};
+use paperboy_arxiv::{
+    Politeness,
+    oai::{HarvestRequest, MetadataFormat},
+};
+use paperboy_mail::SmtpMailer;
 use paperboy_web::{AppState, WebConfig};
+use tracing::Instrument as _;
 
 use super::{Context, open_library};
 use crate::cli::ServeArgs;
@@ -61,41 +74,63 @@ pub fn serve(library: Arc<Library>, args: &ServeArgs) -> anyhow::Result<()> {
                 }
             });
         }
-        match super::digest::smtp_mailer()? {
+        let mail = match super::digest::smtp_mailer()? {
             Some(mailer) => {
                 let settings = super::digest::mail_settings(Some(&base_url))?;
-                let sender = library.clone();
                 println!(
                     "mail: sending the outbox over {}",
                     paperboy_mail::redact_url(&std::env::var("PAPERBOY_SMTP__URL").unwrap_or_default())
                 );
-                tokio::spawn(async move {
-                    let mut tick = tokio::time::interval(OUTBOX_INTERVAL);
-                    loop {
-                        tick.tick().await;
-                        match paperboy_app::delivery::send_outbox(
-                            sender.clone(),
-                            mailer.clone(),
-                            settings.clone(),
-                            Some(OUTBOX_ROUND),
-                        )
-                        .await
-                        {
-                            Ok(report) if report.sent + report.failed + report.retrying > 0 => tracing::info!(
+                Some((mailer, settings))
+            }
+            None => {
+                println!("mail: PAPERBOY_SMTP__URL is not set, so sign-in and confirmation mails wait in the outbox");
+                None
+            }
+        };
+        if let Some((mailer, settings)) = mail.clone() {
+            let sender = library.clone();
+            let options = send_options();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(OUTBOX_INTERVAL);
+                loop {
+                    tick.tick().await;
+                    let round = SendOptions { limit: Some(OUTBOX_ROUND), ..options.clone() };
+                    match send_outbox(sender.clone(), mailer.clone(), settings.clone(), round).await {
+                        Ok(report) if report.sent + report.failed + report.retrying + report.deferred > 0 => {
+                            tracing::info!(
                                 sent = report.sent,
                                 retrying = report.retrying,
                                 failed = report.failed,
+                                deferred = report.deferred,
                                 "outbox sent"
-                            ),
-                            Ok(_) => {}
-                            Err(err) => tracing::error!(error = %err, "sending the outbox failed"),
+                            )
                         }
+                        Ok(_) => {}
+                        Err(err) => tracing::warn!(error = %err, "sending the outbox stopped; the rest stays queued"),
                     }
-                });
-            }
-            None => {
-                println!("mail: PAPERBOY_SMTP__URL is not set, so sign-in and confirmation mails wait in the outbox")
-            }
+                }
+            });
+        }
+        if args.schedule {
+            let schedule = Schedule::parse(&args.schedule_at, &args.schedule_zone, &args.schedule_days)
+                .map_err(anyhow::Error::msg)
+                .context("--schedule")?;
+            let job = DailyJob {
+                library: library.clone(),
+                schedule,
+                sets: args.harvest_sets.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
+                endpoint: args.oai_endpoint.clone(),
+                mail: mail.clone(),
+            };
+            println!(
+                "schedule: harvest, build and send daily at {} {} on {}; next at {} UTC",
+                args.schedule_at,
+                args.schedule_zone,
+                args.schedule_days,
+                job.schedule.next_slot(Utc::now()).format("%Y-%m-%d %H:%M")
+            );
+            tokio::spawn(job.run());
         }
         let state = AppState { library, config: Arc::new(WebConfig { base_url, ..WebConfig::default() }) };
         axum::serve(
@@ -127,4 +162,131 @@ async fn shutdown() {
         _ = interrupt => {}
         _ = terminate => {}
     }
+}
+
+/// Sending settings from the environment (PAPERBOY_MAIL__WORKERS, PAPERBOY_MAIL__RATE).
+fn send_options() -> SendOptions {
+    let workers = std::env::var("PAPERBOY_MAIL__WORKERS").ok().and_then(|v| v.parse().ok()).unwrap_or(8usize);
+    let rate = std::env::var("PAPERBOY_MAIL__RATE").ok().and_then(|v| v.parse::<f64>().ok()).filter(|r| *r > 0.0);
+    SendOptions {
+        workers: workers.clamp(1, 256),
+        rate,
+        patience: Duration::from_secs(60),
+        retry_base: super::digest::retry_base(),
+        ..SendOptions::default()
+    }
+}
+
+/// The daily job: harvest, embed, build, send.
+struct DailyJob {
+    library: Arc<Library>,
+    schedule: Schedule,
+    sets: Vec<String>,
+    endpoint: String,
+    mail: Option<(SmtpMailer, MailSettings)>,
+}
+
+impl DailyJob {
+    async fn run(self) {
+        loop {
+            match self.library.pending_slot(&self.schedule, Utc::now()) {
+                Ok(Some(slot)) => {
+                    let span = tracing::info_span!("daily_job", slot = %slot.format("%Y-%m-%dT%H:%MZ"));
+                    self.once().instrument(span).await;
+                    if let Err(err) = self.library.mark_slot_done(slot) {
+                        tracing::error!(error = %err, "cannot record the daily job's run");
+                    }
+                }
+                Ok(None) => {}
+                Err(err) => tracing::error!(error = %err, "cannot read the schedule's state"),
+            }
+            let next = self.schedule.next_slot(Utc::now());
+            let wait = (next - Utc::now()).to_std().unwrap_or(Duration::from_secs(1));
+            tokio::time::sleep(wait.min(Duration::from_secs(3600))).await;
+        }
+    }
+
+    async fn once(&self) {
+        // Harvest from the day before the newest day stored (or three days back).
+        let library = self.library.clone();
+        let (sets, endpoint) = (self.sets.clone(), self.endpoint.clone());
+        let span = tracing::Span::current();
+        let harvested = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let _in_job = span.enter();
+            let from =
+                library.latest_day()?.map_or_else(|| Utc::now().date_naive() - Days::days(3), |d| d - Days::days(1));
+            for set in sets {
+                let options = OaiOptions {
+                    request: HarvestRequest {
+                        endpoint: endpoint.clone(),
+                        from,
+                        until: None,
+                        set: Some(set.clone()),
+                        format: MetadataFormat::Arxiv,
+                    },
+                    politeness: harvest_politeness(&endpoint),
+                    max_pages: None,
+                };
+                let summary =
+                    ingest::ingest_oai(&library, &options, &NoProgress).map_err(|e| anyhow::anyhow!("{e}"))?;
+                tracing::info!(set, from = %from, new = summary.new, updated = summary.updated, "harvested");
+            }
+            let embedded = library.embed_missing(&NoProgress);
+            if let Ok(summary) = embedded {
+                tracing::info!(embedded = summary.embedded, "embedded new papers");
+            }
+            Ok(())
+        })
+        .await;
+        match harvested {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::error!(error = %err, "the harvest failed; building digests from what is stored"),
+            Err(err) => tracing::error!(error = %err, "the harvest stopped"),
+        }
+        let library = self.library.clone();
+        let host = self.mail.as_ref().map_or_else(|| "localhost".to_owned(), |(_, s)| s.context.host.clone());
+        let span = tracing::Span::current();
+        let built = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
+            let _in_job = span.enter();
+            let Some(date) = library.latest_day()? else { return Ok(0) };
+            let options = BuildOptions {
+                date,
+                weekly_on: super::digest::weekly_on()?,
+                host,
+                dry_run: false,
+                only: None,
+                details: false,
+                now: Utc::now(),
+            };
+            Ok(library.build_digests(&options, &NoProgress)?.queued)
+        })
+        .await;
+        match built {
+            Ok(Ok(queued)) => tracing::info!(queued, "digests built"),
+            Ok(Err(err)) => tracing::error!(error = %err, "building the digests failed"),
+            Err(err) => tracing::error!(error = %err, "building the digests stopped"),
+        }
+        if let Some((mailer, settings)) = &self.mail {
+            match send_outbox(self.library.clone(), mailer.clone(), settings.clone(), send_options()).await {
+                Ok(report) => tracing::info!(
+                    sent = report.sent,
+                    retrying = report.retrying,
+                    failed = report.failed,
+                    "digests sent"
+                ),
+                Err(err) => tracing::warn!(error = %err, "sending stopped; the outbox sender retries"),
+            }
+        }
+    }
+}
+
+/// The daily job's pace for the OAI-PMH endpoint: PAPERBOY_REQUEST_INTERVAL seconds between
+/// requests (3 by default, and never less for arxiv.org, as arXiv asks).
+fn harvest_politeness(endpoint: &str) -> Politeness {
+    let mut interval = super::digest::env_number("PAPERBOY_REQUEST_INTERVAL").unwrap_or(3.0).min(3600.0);
+    let host = endpoint.split("://").nth(1).unwrap_or(endpoint).split(['/', ':']).next().unwrap_or("");
+    if host == "arxiv.org" || host.ends_with(".arxiv.org") {
+        interval = interval.max(3.0);
+    }
+    Politeness { min_interval: Duration::from_secs_f64(interval), ..Politeness::ARXIV }
 }

@@ -9,7 +9,7 @@ use paperboy_domain::{Cadence, Category, Preferences};
 use super::{Context, open_library};
 use crate::{
     cli::{CadenceArg, SubscriberAddArgs, SubscriberCommand},
-    output::print_json,
+    output::{print_json, thousands},
 };
 
 pub fn run(context: &Context, command: SubscriberCommand) -> anyhow::Result<ExitCode> {
@@ -80,6 +80,36 @@ pub fn run(context: &Context, command: SubscriberCommand) -> anyhow::Result<Exit
                     export.library.len(),
                     export.upvotes.len(),
                     export.messages.len()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        SubscriberCommand::Import { file, json } => {
+            #[derive(serde::Deserialize)]
+            struct Line {
+                email: String,
+                #[serde(default)]
+                confirmed: bool,
+                #[serde(flatten)]
+                preferences: Preferences,
+            }
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let mut subscribers = Vec::new();
+            for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                let line: Line =
+                    serde_json::from_str(line).with_context(|| format!("{} line {}", file.display(), n + 1))?;
+                let email = paperboy_domain::EmailAddress::parse(&line.email)
+                    .with_context(|| format!("{} line {}: {:?}", file.display(), n + 1, line.email))?;
+                subscribers.push((email, line.confirmed, line.preferences));
+            }
+            let imported = library.import_subscribers(&subscribers, Utc::now())?;
+            if json.json {
+                print_json(&serde_json::json!({"read": subscribers.len(), "imported": imported}))?;
+            } else {
+                println!(
+                    "imported {} subscribers ({} lines; known addresses skipped)",
+                    thousands(imported as u64),
+                    thousands(subscribers.len() as u64)
                 );
             }
             Ok(ExitCode::SUCCESS)

@@ -85,6 +85,15 @@ impl Sink {
             .collect()
     }
 
+    /// How many messages arrived so far.
+    pub(crate) fn count(&self) -> usize {
+        std::fs::read_dir(&self.dir)
+            .map(|entries| {
+                entries.filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "eml"))).count()
+            })
+            .unwrap_or(0)
+    }
+
     /// Waits for the `n`th message (1-based).
     pub(crate) fn wait_for(&self, n: usize, within: Duration) -> Vec<u8> {
         let deadline = Instant::now() + within;
@@ -104,9 +113,9 @@ impl Sink {
 }
 
 /// `paperboy serve`, killed when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    base: String,
+    pub(crate) base: String,
 }
 
 impl Drop for Server {
@@ -117,8 +126,17 @@ impl Drop for Server {
 }
 
 fn serve(data: &Path, smtp: &str) -> Server {
-    let mut child = paperboy(data)
+    serve_with(data, smtp, &[], &[])
+}
+
+pub(crate) fn serve_with(data: &Path, smtp: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+    let mut command = paperboy(data);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command
         .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(args)
         .env("PAPERBOY_SMTP__URL", smtp)
         .env_remove("PAPERBOY_BASE_URL")
         .stdout(Stdio::piped())
@@ -250,6 +268,8 @@ fn subscribe_confirm_digest_unsubscribe_export_delete() {
     let reply = http("POST", &format!("{base}/subscribe"), None, Some(&form(&[("email", "reader@example.org")])), true);
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert!(reply.body.contains("Check your inbox"));
+    let health = http("GET", &format!("{base}/healthz"), None, None, false);
+    assert_eq!((health.status, health.body.trim()), (200, "ok"));
     for (bad, reason) in [
         ("a@b", "at least one dot"),
         ("reader@example.org\r\nBcc: victim@example.org", "line breaks"),
@@ -396,6 +416,20 @@ fn subscribe_confirm_digest_unsubscribe_export_delete() {
     assert!(stdout(&output).contains("0 due"), "the next digest skips the address: {}", stdout(&output));
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(sink.messages().len(), 2);
+
+    // The operator's view: Prometheus metrics (this server sent the confirmation mail).
+    let metrics = http("GET", &format!("{base}/metrics"), None, None, false);
+    assert_eq!(metrics.status, 200);
+    assert!(metrics.header("content-type").is_some_and(|t| t.starts_with("text/plain; version=0.0.4")));
+    for line in [
+        "paperboy_messages_total{outcome=\"sent\"} ",
+        "paperboy_outbox_messages{state=\"sent\"} 2",
+        "paperboy_smtp_send_seconds_count ",
+        "paperboy_papers ",
+    ] {
+        assert!(metrics.body.contains(line), "{line} missing from:\n{}", metrics.body);
+    }
+    assert!(!metrics.body.contains("reader@example.org"));
 
     // Sign-in asks get the same answer for unknown addresses, and send nothing.
     let reply = http("POST", &format!("{base}/signin"), None, Some(&form(&[("email", "nobody@example.org")])), true);

@@ -245,4 +245,5 @@ fn search_by_meaning_end_to_end() {
     let output = with_model(&["model", "list", "--json"]);
     assert!(String::from_utf8_lossy(&output.stdout).contains("all-MiniLM-L6-v2"));
 }
+mod delivery;
 mod mail;

@@ -1,0 +1,246 @@
+//! The delivery engine against a real SMTP server on loopback: a sender killed with SIGKILL at
+//! random moments skips nobody and re-sends at most one message per kill; 5xx, 4xx, stalls,
+//! dropped connections and a server that is down each end the way they should.
+
+use std::{
+    collections::HashMap,
+    path::Path,
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use mail_parser::MessageParser;
+
+use paperboy_arxiv::replay::{self, ReplayServer};
+
+use super::{
+    mail::{Sink, serve_with, start_sink},
+    paperboy, sample, stderr, stdout,
+};
+
+/// A data directory with the sample day and `n` confirmed subscribers following cs.CV (so every
+/// digest has papers), their digests for 2026-06-16 queued.
+fn queued_digests(data: &Path, emails: &[String]) {
+    let output = paperboy(data).args(["ingest", "jsonl", "--no-embed", &sample("2026-06-16")]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let file = data.parent().unwrap().join("subscribers.jsonl");
+    let lines: Vec<String> = emails
+        .iter()
+        .map(|e| {
+            serde_json::json!({"email": e, "confirmed": true, "categories": ["cs.CV"], "trending": 0, "max_papers": 10})
+                .to_string()
+        })
+        .collect();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let output = paperboy(data).args(["subscriber", "import", file.to_str().unwrap()]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = paperboy(data).args(["digest", "build", "--date", "2026-06-16"]).output().unwrap();
+    assert!(stdout(&output).contains(&format!("{} digests queued", emails.len())), "{}", stdout(&output));
+}
+
+fn status(data: &Path) -> serde_json::Value {
+    let output = paperboy(data).args(["digest", "status", "--json"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn send(data: &Path, sink: &str, env: &[(&str, &str)]) -> std::process::Output {
+    let mut command = paperboy(data);
+    command.args(["digest", "send"]).env("PAPERBOY_SMTP__URL", sink);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().unwrap()
+}
+
+/// Recipient and Message-ID of every message the sink took.
+fn received(sink: &Sink) -> Vec<(String, String)> {
+    sink.messages()
+        .iter()
+        .map(|(raw, envelope)| {
+            let message = MessageParser::default().parse(raw).unwrap();
+            (envelope["rcpt_tos"][0].as_str().unwrap().to_owned(), message.message_id().unwrap().to_owned())
+        })
+        .collect()
+}
+
+/// Kills `paperboy digest send --workers W` with SIGKILL at 10 random moments while it delivers
+/// `n` digests, then lets it finish; returns (kills, duplicates) after checking that everybody got
+/// their digest, re-sends kept their Message-ID, and the outbox says all were sent.
+fn kill_the_sender_while_it_delivers(workers: usize, seed: u64) -> (usize, usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(sink) = start_sink(&dir.path().join("mail"), &[]) else { return (0, 0) };
+    let data = dir.path().join("data");
+    let n: usize = std::env::var("PAPERBOY_CRASH_TEST_DIGESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    let kills = 10;
+    let emails: Vec<String> = (0..n).map(|i| format!("reader{i:05}@example.org")).collect();
+    queued_digests(&data, &emails);
+
+    let mut rng = seed;
+    let mut killed = 0;
+    for _ in 0..kills {
+        let mut child = paperboy(&data)
+            .args(["digest", "send", "--workers", &workers.to_string()])
+            .env("PAPERBOY_SMTP__URL", sink.url())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let target = sink.count() + 1 + (rng % (n / kills) as u64) as usize;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while sink.count() < target && Instant::now() < deadline {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            killed += 1;
+        }
+        child.wait().unwrap();
+    }
+    assert!(killed >= kills / 2, "the sender finished before most kills ({killed}); the test proves little");
+    let output = send(&data, &sink.url(), &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    std::thread::sleep(Duration::from_millis(300));
+
+    let received = received(&sink);
+    let mut per_recipient: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (to, id) in &received {
+        per_recipient.entry(to.as_str()).or_default().push(id.as_str());
+    }
+    let missing: Vec<&String> = emails.iter().filter(|e| !per_recipient.contains_key(e.as_str())).collect();
+    assert!(missing.is_empty(), "never got their digest: {missing:?}");
+    for ids in per_recipient.values() {
+        assert!(ids.iter().all(|id| *id == ids[0]), "a re-sent digest keeps its Message-ID: {ids:?}");
+    }
+    let status = status(&data);
+    assert_eq!(
+        (status["sent"].as_u64(), status["queued"].as_u64(), status["sending"].as_u64()),
+        (Some(n as u64), Some(0), Some(0))
+    );
+    let duplicates = received.len() - n;
+    eprintln!("{n} digests, {workers} workers, {killed} kills, {duplicates} duplicates");
+    (killed, duplicates)
+}
+
+#[test]
+fn a_sender_killed_at_random_moments_skips_nobody_and_resends_at_most_one_per_kill() {
+    let (kills, duplicates) = kill_the_sender_while_it_delivers(1, 0x2545_f491_4f6c_dd1d);
+    assert!(duplicates <= kills, "{duplicates} duplicates after {kills} kills");
+}
+
+#[test]
+fn with_parallel_workers_a_kill_resends_at_most_the_messages_in_flight() {
+    let workers = 8;
+    let (kills, duplicates) = kill_the_sender_while_it_delivers(workers, 0x9e37_79b9_7f4a_7c15);
+    assert!(duplicates <= kills * workers, "{duplicates} duplicates after {kills} kills");
+}
+
+#[test]
+fn a_hard_bounce_fails_and_suppresses_the_address_and_the_rest_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(sink) = start_sink(&dir.path().join("mail"), &["--rcpt-fail", "550:bounce"]) else { return };
+    let data = dir.path().join("data");
+    queued_digests(&data, &["bounce@example.org".into(), "fine@example.org".into()]);
+    let output = send(&data, &sink.url(), &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("sent 1") && stdout(&output).contains("failed 1"), "{}", stdout(&output));
+    let output = paperboy(&data).args(["subscriber", "show", "bounce@example.org"]).output().unwrap();
+    assert!(stdout(&output).contains("SUPPRESSED"), "{}", stdout(&output));
+    assert_eq!(received(&sink).len(), 1);
+}
+
+#[test]
+fn temporary_failures_and_stalls_are_retried_with_backoff_until_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(sink) = start_sink(&dir.path().join("mail"), &["--data-fail", "451:1", "--stall", "3:1"]) else { return };
+    let data = dir.path().join("data");
+    queued_digests(&data, &["patient@example.org".into()]);
+    let env = [("PAPERBOY_MAIL__RETRY_BASE", "0.2"), ("PAPERBOY_SMTP__TIMEOUT", "1")];
+    let mut runs = 0;
+    while received(&sink).is_empty() {
+        runs += 1;
+        assert!(runs <= 20, "never delivered: {:?}", status(&data));
+        let output = send(&data, &sink.url(), &env);
+        assert!(output.status.success(), "{}", stderr(&output));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(runs >= 3, "a 451 and a stall each cost a retry ({runs} runs)");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(received(&sink).len(), 1, "exactly one copy");
+    assert_eq!(status(&data)["sent"], 1);
+}
+
+#[test]
+fn dropped_connections_and_a_server_that_is_down_keep_the_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(sink) = start_sink(&dir.path().join("mail"), &["--drop", "2"]) else { return };
+    let data = dir.path().join("data");
+    queued_digests(&data, &["steady@example.org".into(), "calm@example.org".into()]);
+
+    // Nobody listens on this port: the run waits, gives up, and keeps every message queued.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let started = Instant::now();
+    let output = send(&data, &format!("smtp://127.0.0.1:{closed}"), &[("PAPERBOY_MAIL__PATIENCE", "2")]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("unreachable"), "{}", stderr(&output));
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    let status_now = status(&data);
+    assert_eq!((status_now["queued"].as_u64(), status_now["failed"].as_u64()), (Some(2), Some(0)), "{status_now}");
+
+    // Two dropped connections: the workers wait and retry within the run.
+    let output = send(&data, &sink.url(), &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("sent 2"), "{}", stdout(&output));
+    let mut recipients: Vec<String> = received(&sink).into_iter().map(|(to, _)| to).collect();
+    recipients.sort();
+    assert_eq!(recipients, ["calm@example.org", "steady@example.org"]);
+}
+
+#[test]
+fn the_daily_job_harvests_builds_and_sends_and_catches_up_only_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(sink) = start_sink(&dir.path().join("mail"), &[]) else { return };
+    let data = dir.path().join("data");
+    let arxiv = ReplayServer::start(replay::oai_repository(replay::oai_pages()));
+    let output = paperboy(&data)
+        .args(["subscriber", "add", "early@example.org", "--confirmed", "--send-empty", "--trending", "3"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    // A schedule whose latest slot was a minute ago and never ran: the server was down then.
+    let slot = (chrono::Utc::now() - chrono::Duration::minutes(1)).format("%H:%M").to_string();
+    let endpoint = format!("{}/oai", arxiv.url());
+    let args = [
+        "--schedule",
+        "--schedule-at",
+        &slot,
+        "--schedule-zone",
+        "UTC",
+        "--schedule-days",
+        "mon,tue,wed,thu,fri,sat,sun",
+    ];
+    let env = [("PAPERBOY_OAI_ENDPOINT", endpoint.as_str()), ("PAPERBOY_REQUEST_INTERVAL", "0.05")];
+    let server = serve_with(&data, &sink.url(), &args, &env);
+    let raw = sink.wait_for(1, Duration::from_secs(60));
+    let message = MessageParser::default().parse(&raw).unwrap();
+    assert!(message.subject().unwrap().contains("papers"), "{:?}", message.subject());
+    let stats: serde_json::Value =
+        serde_json::from_slice(&paperboy(&data).args(["stats", "--json"]).output().unwrap().stdout).unwrap();
+    assert_eq!(stats["papers"], 9, "the job harvested the new papers");
+    let harvest_requests = arxiv.requests().len();
+    drop(server);
+
+    // Restarted within the same slot: nothing runs again.
+    let server = serve_with(&data, &sink.url(), &args, &env);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(arxiv.requests().len(), harvest_requests, "no second harvest for the same slot");
+    assert_eq!(sink.count(), 1, "no second digest");
+    let metrics = super::mail::http("GET", &format!("{}/metrics", server.base), None, None, false);
+    assert!(metrics.body.contains("paperboy_outbox_messages{state=\"sent\"} 1"), "{}", metrics.body);
+}
