@@ -66,7 +66,7 @@ fn main() {
     let open_s = opened.elapsed().as_secs_f64();
     let rss_index = rss_mib() - rss_before;
     let lists = index.ivf_mut().map(|ivf| ivf.lists()).unwrap_or(0);
-    for probes in [lists / 64, lists / 32, lists / 16] {
+    for probes in [lists / 256, lists / 128, lists / 64, lists / 32] {
         index.ivf_mut().unwrap().set_probes(probes.max(1));
         for query in &queries[..50] {
             index.search(query, 10, &|_| true).unwrap();
