@@ -95,7 +95,7 @@ impl Library {
     pub fn daily(&self, date: Option<NaiveDate>, category: Option<CategoryFilter>) -> Result<Daily> {
         let date = match date {
             Some(date) => date,
-            None => match self.store.stats()?.last_announced {
+            None => match self.store.last_announced()? {
                 Some(day) => day,
                 None => return Err(Error::NotFound("no announcements are stored yet".into())),
             },

@@ -211,6 +211,8 @@ pub trait PaperStore: Send + Sync {
 
     /// The latest day anything happened: the newest announcement or featured day.
     fn latest_day(&self) -> Result<Option<NaiveDate>>;
+    /// The newest announcement day (an index lookup).
+    fn last_announced(&self) -> Result<Option<NaiveDate>>;
 
     /// Counts for `paperboy stats`.
     fn stats(&self) -> Result<StoreStats>;

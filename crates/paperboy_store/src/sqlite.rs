@@ -373,6 +373,14 @@ impl PaperStore for SqliteStore {
         })
     }
 
+    fn last_announced(&self) -> Result<Option<NaiveDate>> {
+        self.with_reader(|connection| {
+            let day: Option<String> =
+                connection.query_row("SELECT MAX(announced) FROM papers", [], |row| row.get(0))?;
+            day.as_deref().map(parse_day).transpose()
+        })
+    }
+
     fn latest_day(&self) -> Result<Option<NaiveDate>> {
         self.with_reader(|connection| {
             let day: Option<String> = connection.query_row(

@@ -12,6 +12,7 @@
 
 mod account;
 mod api;
+mod cache;
 mod error;
 mod feeds;
 pub mod math;
@@ -58,9 +59,16 @@ pub struct AppState {
     pub library: Arc<Library>,
     /// Settings.
     pub config: Arc<WebConfig>,
+    /// Answers for anonymous readers, reused for a few seconds.
+    pub cache: Arc<cache::PageCache>,
 }
 
 impl AppState {
+    /// The state of a site serving `library`.
+    pub fn new(library: Arc<Library>, config: WebConfig) -> AppState {
+        AppState { library, config: Arc::new(config), cache: Arc::new(cache::PageCache::default()) }
+    }
+
     /// Runs library work on the blocking pool.
     pub(crate) async fn blocking<T: Send + 'static>(
         &self,
@@ -124,9 +132,14 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .fallback(pages::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), account::session_layer))
+        .layer(middleware::from_fn_with_state(state.clone(), micro_cache))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(middleware::from_fn(guard))
         .with_state(state)
+}
+
+async fn micro_cache(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    state.cache.serve(request, next).await
 }
 
 /// 200 when the store answers, 503 otherwise (for load balancers and uptime checks).

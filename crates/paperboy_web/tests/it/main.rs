@@ -54,10 +54,10 @@ fn state() -> AppState {
                 library.import_vectors(&sample("vectors-all-MiniLM-L6-v2.bin")).unwrap();
                 library.embed_missing(&NoProgress).unwrap();
             }
-            let state = AppState {
-                library: Arc::new(library),
-                config: Arc::new(WebConfig { base_url: "https://papers.example.org".into(), ..WebConfig::default() }),
-            };
+            let state = AppState::new(
+                Arc::new(library),
+                WebConfig { base_url: "https://papers.example.org".into(), ..WebConfig::default() },
+            );
             (dir, state)
         })
         .1
