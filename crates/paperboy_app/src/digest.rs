@@ -40,6 +40,8 @@ const MAX_WINDOW_DAYS: i64 = 7;
 pub const WEEKLY_ON: Weekday = Weekday::Fri;
 /// Digests queued per store transaction.
 const ENQUEUE_BATCH: usize = 1_000;
+/// Subscribers built at once (memory holds one chunk's digests, and the next one's).
+const BUILD_CHUNK: usize = 10_000;
 /// Subscribers read from the store per step.
 const ACCOUNT_BATCH: usize = 10_000;
 
@@ -174,7 +176,7 @@ pub struct Phases {
     pub searches_s: f64,
     /// Merging each subscriber's matches.
     pub subscribers_s: f64,
-    /// Writing the outbox.
+    /// Writing the outbox (on a second thread, overlapping the merging).
     pub queue_s: f64,
 }
 
@@ -384,80 +386,110 @@ impl Library {
         phases.searches_s = searches_started.elapsed().as_secs_f64();
 
         // Each subscriber: a merge of precomputed lists.
-        let merge_started = std::time::Instant::now();
         let search_index: HashMap<&str, usize> = distinct.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
         let models: HashMap<i64, LibraryModel> = self.library_models(&due)?;
         progress.start("building digests", Some(due.len() as u64), "subscribers");
-        let built: Vec<Option<PlannedDigest>> = due
-            .par_iter()
-            .map(|(account, since)| {
-                let pool = &pools[since];
-                let digest = build_one(
-                    account,
-                    *since,
-                    options.date,
-                    pool,
-                    &|search| search_index.get(search).and_then(|i| matches.get(&(*since, *i))),
-                    models.get(&account.id),
-                    &trending,
-                    sent.get(&account.id),
-                );
-                progress.advance(1);
-                digest
-            })
-            .collect();
-        progress.finish("digests built");
-        phases.subscribers_s = merge_started.elapsed().as_secs_f64();
-
-        // The outbox.
-        let queue_started = std::time::Instant::now();
-        let mut skipped: Vec<i64> = Vec::new();
-        let mut planned: Vec<PlannedDigest> = Vec::new();
-        for ((account, _), digest) in due.iter().zip(built) {
-            match digest {
-                Some(digest) => planned.push(digest),
-                None => skipped.push(account.id),
-            }
-        }
-        report.empty = skipped.len() as u64;
-        report.entries = planned.iter().map(|d| (d.digest.items.len() + d.digest.trending.len()) as u64).sum();
-        if !options.dry_run {
-            let by_id: HashMap<i64, &Account> = due.iter().map(|(a, _)| (a.id, a)).collect();
-            for chunk in planned.chunks(ENQUEUE_BATCH) {
-                let messages: Vec<NewMessage> = chunk
+        // Built in chunks, each chunk's messages written by a second thread while the next chunk
+        // is built: memory stays bounded by a chunk, and the outbox writes overlap the merging.
+        let by_id: HashMap<i64, &Account> = due.iter().map(|(a, _)| (a.id, a)).collect();
+        let to_message = |planned: &PlannedDigest| -> NewMessage {
+            let account = by_id[&planned.account_id];
+            let key = period_key(account, options.date);
+            let payload = MailPayload::Digest(planned.digest.clone());
+            NewMessage {
+                account_id: account.id,
+                kind: "digest".into(),
+                message_id: format!("<{}@{}>", key.replace(':', "."), options.host),
+                dedupe_key: key,
+                recipient: account.email.clone(),
+                payload: serde_json::to_string(&payload).expect("payloads serialise"),
+                papers: planned
+                    .digest
+                    .items
                     .iter()
-                    .map(|planned| {
-                        let account = by_id[&planned.account_id];
-                        let key = period_key(account, options.date);
-                        let payload = MailPayload::Digest(planned.digest.clone());
-                        NewMessage {
-                            account_id: account.id,
-                            kind: "digest".into(),
-                            message_id: format!("<{}@{}>", key.replace(':', "."), options.host),
-                            dedupe_key: key,
-                            recipient: account.email.clone(),
-                            payload: serde_json::to_string(&payload).expect("payloads serialise"),
-                            papers: planned
-                                .digest
-                                .items
-                                .iter()
-                                .chain(&planned.digest.trending)
-                                .filter_map(|e| ArxivId::parse(&e.paper).ok())
-                                .collect(),
-                        }
+                    .chain(&planned.digest.trending)
+                    .filter_map(|e| ArxivId::parse(&e.paper).ok())
+                    .collect(),
+            }
+        };
+        let sqlite = &self.store;
+        let (date, now) = (options.date, options.now);
+        let mut planned_all: Vec<PlannedDigest> = Vec::new();
+        let mut build_s = 0.0;
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<(Vec<NewMessage>, Vec<i64>)>(1);
+        let written: Result<(u64, u64, f64)> = std::thread::scope(|scope| {
+            let writer = scope.spawn(move || -> Result<(u64, u64, f64)> {
+                let (mut queued, mut already, mut busy) = (0u64, 0u64, 0.0f64);
+                for (messages, skipped) in receiver {
+                    let started = std::time::Instant::now();
+                    for batch in messages.chunks(ENQUEUE_BATCH) {
+                        let new = AccountStore::enqueue(sqlite, batch, Some(date), now)?;
+                        queued += new as u64;
+                        already += (batch.len() - new) as u64;
+                    }
+                    AccountStore::set_last_digest(sqlite, &skipped, date)?;
+                    busy += started.elapsed().as_secs_f64();
+                }
+                Ok((queued, already, busy))
+            });
+            for chunk in due.chunks(BUILD_CHUNK) {
+                let started = std::time::Instant::now();
+                let built: Vec<Option<PlannedDigest>> = chunk
+                    .par_iter()
+                    .map(|(account, since)| {
+                        let pool = &pools[since];
+                        let digest = build_one(
+                            account,
+                            *since,
+                            options.date,
+                            pool,
+                            &|search| search_index.get(search).and_then(|i| matches.get(&(*since, *i))),
+                            models.get(&account.id),
+                            &trending,
+                            sent.get(&account.id),
+                        );
+                        progress.advance(1);
+                        digest
                     })
                     .collect();
-                let new = store.enqueue(&messages, Some(options.date), options.now)?;
-                report.queued += new as u64;
-                report.already_queued += (messages.len() - new) as u64;
+                let mut skipped: Vec<i64> = Vec::new();
+                let mut planned: Vec<PlannedDigest> = Vec::new();
+                for ((account, _), digest) in chunk.iter().zip(built) {
+                    match digest {
+                        Some(digest) => planned.push(digest),
+                        None => skipped.push(account.id),
+                    }
+                }
+                report.empty += skipped.len() as u64;
+                report.entries +=
+                    planned.iter().map(|d| (d.digest.items.len() + d.digest.trending.len()) as u64).sum::<u64>();
+                if options.dry_run {
+                    report.queued += planned.len() as u64;
+                    build_s += started.elapsed().as_secs_f64();
+                } else {
+                    let messages: Vec<NewMessage> = planned.par_iter().map(to_message).collect();
+                    build_s += started.elapsed().as_secs_f64();
+                    if sender.send((messages, skipped)).is_err() {
+                        break; // the writer failed; its error is reported below
+                    }
+                }
+                if options.details {
+                    planned_all.extend(planned);
+                }
             }
-            store.set_last_digest(&skipped, options.date)?;
-        } else {
-            report.queued = planned.len() as u64;
+            drop(sender);
+            writer.join().expect("the outbox writer does not panic")
+        });
+        progress.finish("digests built");
+        let (queued, already_queued, queue_s) = written?;
+        if !options.dry_run {
+            report.queued = queued;
+            report.already_queued = already_queued;
         }
-        phases.queue_s = queue_started.elapsed().as_secs_f64();
+        phases.subscribers_s = build_s;
+        phases.queue_s = queue_s;
         if options.details {
-            report.digests = planned;
+            report.digests = planned_all;
         }
         report.phases = phases;
         report.seconds = started.elapsed().as_secs_f64();

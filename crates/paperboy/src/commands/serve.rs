@@ -132,7 +132,7 @@ pub fn serve(library: Arc<Library>, args: &ServeArgs) -> anyhow::Result<()> {
             );
             tokio::spawn(job.run());
         }
-        let state = AppState { library, config: Arc::new(WebConfig { base_url, ..WebConfig::default() }) };
+        let state = AppState::new(library, WebConfig { base_url, ..WebConfig::default() });
         axum::serve(
             listener,
             paperboy_web::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),

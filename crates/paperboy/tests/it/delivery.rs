@@ -34,8 +34,9 @@ fn queued_digests(data: &Path, emails: &[String]) {
     std::fs::write(&file, lines.join("\n")).unwrap();
     let output = paperboy(data).args(["subscriber", "import", file.to_str().unwrap()]).output().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
-    let output = paperboy(data).args(["digest", "build", "--date", "2026-06-16"]).output().unwrap();
-    assert!(stdout(&output).contains(&format!("{} digests queued", emails.len())), "{}", stdout(&output));
+    let output = paperboy(data).args(["digest", "build", "--date", "2026-06-16", "--json"]).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["queued"], emails.len(), "{report}");
 }
 
 fn status(data: &Path) -> serde_json::Value {
