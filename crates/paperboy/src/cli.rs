@@ -206,8 +206,10 @@ pub struct DigestSendArgs {
     /// Send at most this many messages.
     #[arg(long, value_name = "N")]
     pub limit: Option<u64>,
-    /// Messages in flight at once, each on its own pooled SMTP connection.
-    #[arg(long, env = "PAPERBOY_MAIL__WORKERS", default_value_t = 8, value_name = "N")]
+    /// Messages in flight at once, each on its own SMTP connection. With one, a crash re-sends at
+    /// most one message; each more worker adds at most one possible duplicate per crash, and helps
+    /// when the mail server is far away.
+    #[arg(long, env = "PAPERBOY_MAIL__WORKERS", default_value_t = 1, value_name = "N")]
     pub workers: usize,
     /// Messages per second at most (0: as fast as the server takes them).
     #[arg(long, env = "PAPERBOY_MAIL__RATE", default_value_t = 0.0, value_name = "PER_SECOND")]

@@ -21,8 +21,10 @@ use crate::{
 pub const MAX_ATTEMPTS: u32 = 8;
 /// Messages claimed per round.
 const CLAIM_BATCH: usize = 200;
-/// Messages in flight at once, by default.
-pub const DEFAULT_WORKERS: usize = 8;
+/// Messages in flight at once, by default: one, so that a crash re-sends at most one message
+/// (518 messages/s to a local relay, docs/BENCHMARKS.md). More workers help with a distant server;
+/// each adds at most one possible duplicate per crash.
+pub const DEFAULT_WORKERS: usize = 1;
 
 /// What the mail says about the site and who sends.
 #[derive(Debug, Clone)]

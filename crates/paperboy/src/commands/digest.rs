@@ -32,10 +32,10 @@ pub fn mail_settings(base_url: Option<&str>) -> anyhow::Result<MailSettings> {
 }
 
 /// The SMTP client for PAPERBOY_SMTP__URL, or `None` when it is not set.
-pub fn smtp_mailer() -> anyhow::Result<Option<SmtpMailer>> {
+pub fn smtp_mailer(connections: usize) -> anyhow::Result<Option<SmtpMailer>> {
     let Some(url) = std::env::var("PAPERBOY_SMTP__URL").ok().filter(|v| !v.trim().is_empty()) else { return Ok(None) };
     let timeout = env_number("PAPERBOY_SMTP__TIMEOUT").unwrap_or(30.0).clamp(0.1, 600.0);
-    let pool_size = env_number("PAPERBOY_MAIL__WORKERS").unwrap_or(8.0).clamp(1.0, 256.0) as u32;
+    let pool_size = connections.clamp(1, 256) as u32;
     let settings = SmtpSettings { url, pool_size, timeout: Duration::from_secs_f64(timeout) };
     Ok(Some(SmtpMailer::new(&settings).map_err(anyhow::Error::msg)?))
 }
@@ -52,7 +52,10 @@ pub fn run(context: &Context, command: DigestCommand) -> anyhow::Result<ExitCode
         DigestCommand::Run(args) => {
             let report = build(&library, &args)?;
             if !args.dry_run && report.queued > 0 {
-                let workers = std::env::var("PAPERBOY_MAIL__WORKERS").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
+                let workers = std::env::var("PAPERBOY_MAIL__WORKERS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(paperboy_app::delivery::DEFAULT_WORKERS);
                 let rate = std::env::var("PAPERBOY_MAIL__RATE").ok().and_then(|v| v.parse().ok()).unwrap_or(0.0);
                 send(library, &DigestSendArgs { limit: None, workers, rate, json: args.json })?;
             }
@@ -136,7 +139,9 @@ fn send(library: Arc<Library>, args: &DigestSendArgs) -> anyhow::Result<SendRepo
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     // The SMTP connection pool starts its own background task, so it is made inside the runtime.
     let _entered = runtime.enter();
-    let Some(mailer) = smtp_mailer()? else { bail!("PAPERBOY_SMTP__URL is not set (e.g. smtp://127.0.0.1:2525)") };
+    let Some(mailer) = smtp_mailer(args.workers)? else {
+        bail!("PAPERBOY_SMTP__URL is not set (e.g. smtp://127.0.0.1:2525)")
+    };
     let settings = mail_settings(None)?;
     if !args.rate.is_finite() || args.rate < 0.0 {
         bail!("--rate must be 0 (no limit) or a positive number of messages per second");

@@ -74,7 +74,7 @@ pub fn serve(library: Arc<Library>, args: &ServeArgs) -> anyhow::Result<()> {
                 }
             });
         }
-        let mail = match super::digest::smtp_mailer()? {
+        let mail = match super::digest::smtp_mailer(send_options().workers)? {
             Some(mailer) => {
                 let settings = super::digest::mail_settings(Some(&base_url))?;
                 println!(
@@ -166,7 +166,10 @@ async fn shutdown() {
 
 /// Sending settings from the environment (PAPERBOY_MAIL__WORKERS, PAPERBOY_MAIL__RATE).
 fn send_options() -> SendOptions {
-    let workers = std::env::var("PAPERBOY_MAIL__WORKERS").ok().and_then(|v| v.parse().ok()).unwrap_or(8usize);
+    let workers = std::env::var("PAPERBOY_MAIL__WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(paperboy_app::delivery::DEFAULT_WORKERS);
     let rate = std::env::var("PAPERBOY_MAIL__RATE").ok().and_then(|v| v.parse::<f64>().ok()).filter(|r| *r > 0.0);
     SendOptions {
         workers: workers.clamp(1, 256),
