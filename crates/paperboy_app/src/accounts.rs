@@ -240,17 +240,10 @@ impl Library {
         if created {
             tracing::info!(account = account.id, "subscription requested for a new address");
         }
-        let token = random_secret()?;
         if account.status == AccountStatus::Active {
-            self.accounts().insert_token(
-                &token_hash(token.expose()),
-                account.id,
-                TokenPurpose::SignIn,
-                now + Duration::minutes(SIGN_IN_MINUTES),
-                now,
-            )?;
-            return self.enqueue_token_mail(&account, MailPayload::SignIn { token: token.0 }, host, now);
+            return self.mail_sign_in_link(&account, host, now);
         }
+        let token = random_secret()?;
         self.accounts().insert_token(
             &token_hash(token.expose()),
             account.id,
@@ -267,6 +260,11 @@ impl Library {
         let email = EmailAddress::parse(email).map_err(|e| Error::Invalid(e.to_string()))?;
         self.check_mail_limits(&email, client, now)?;
         let Some(account) = self.accounts().account_by_email(&email)? else { return Ok(()) };
+        self.mail_sign_in_link(&account, host, now)
+    }
+
+    /// Stores a new single-use sign-in token (its hash) and queues the mail carrying it.
+    fn mail_sign_in_link(&self, account: &Account, host: &str, now: DateTime<Utc>) -> Result<()> {
         let token = random_secret()?;
         self.accounts().insert_token(
             &token_hash(token.expose()),
@@ -275,7 +273,7 @@ impl Library {
             now + Duration::minutes(SIGN_IN_MINUTES),
             now,
         )?;
-        self.enqueue_token_mail(&account, MailPayload::SignIn { token: token.0 }, host, now)
+        self.enqueue_token_mail(account, MailPayload::SignIn { token: token.0 }, host, now)
     }
 
     /// Whether a confirmation or sign-in link still works (for the page with the button; opening

@@ -1,4 +1,21 @@
-//! Text clean-up shared by every source: whitespace, TeX accents in names, title keys.
+//! Text clean-up shared by every source: whitespace, TeX accents in names, title keys, and HTML
+//! escaping (for the web pages and the mail).
+
+/// Escapes text for HTML element content and attribute values (`&`, `<`, `>`, both quotes).
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(ch),
+        }
+    }
+    out
+}
 
 /// Collapses every run of whitespace (arXiv's hard line breaks included) to one space and trims.
 pub fn collapse_whitespace(text: &str) -> String {

@@ -177,18 +177,7 @@ fn write_item_text(out: &mut String, number: usize, item: &DigestItem) {
 
 /// Escapes text for HTML.
 pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(ch),
-        }
-    }
-    out
+    paperboy_domain::text::escape_html(text)
 }
 
 const BODY: &str = "margin:0;padding:0;background:#f6f6f4;";

@@ -128,17 +128,33 @@ impl Endpoint {
             Security::StartTls { .. } => 587,
             Security::Plain => 25,
         });
-        let decode =
-            |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
         let credentials = match (url.username(), url.password()) {
             ("", None) => None,
-            (user, password) => Some(Credentials::new(
-                decode(user).unwrap_or_default(),
-                decode(password.unwrap_or("")).unwrap_or_default(),
-            )),
+            (user, password) => Some(Credentials::new(percent_decode(user), percent_decode(password.unwrap_or("")))),
         };
         Ok(Endpoint { host, port, security, credentials, hello })
     }
+}
+
+/// Decodes `%XX` escapes of a URL's user or password (`+` stays `+`: this is not a form).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (byte, _, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A TLS stream lettre can drive (implicit TLS).
@@ -351,6 +367,8 @@ mod tests {
         let implicit = Endpoint::parse("smtps://me%40example.org:p%3Ass@mail.example.org").unwrap();
         assert_eq!((implicit.port, implicit.security), (465, Security::Implicit));
         assert!(implicit.credentials.is_some());
+        assert_eq!(percent_decode("me%40example.org"), "me@example.org");
+        assert_eq!(percent_decode("p%3Ass+w%zz"), "p:ss+w%zz", "+ is a plus, a bad escape stays");
         for bad in
             ["http://mail.example.org", "smtp://", "smtp://host?tls=sometimes", "smtp://host?color=blue", "not a url"]
         {

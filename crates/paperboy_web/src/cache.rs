@@ -54,7 +54,7 @@ fn signed_in(headers: &HeaderMap) -> bool {
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(';').any(|c| c.trim().starts_with(&format!("{SESSION_COOKIE}="))))
+        .any(|v| v.split(';').any(|c| c.trim().strip_prefix(SESSION_COOKIE).is_some_and(|rest| rest.starts_with('='))))
 }
 
 impl PageCache {

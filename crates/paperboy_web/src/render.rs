@@ -108,18 +108,7 @@ pub fn no_marks(_: &str) -> Vec<std::ops::Range<usize>> {
 
 /// HTML-escapes text for element content and attribute values.
 pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(ch),
-        }
-    }
-    out
+    paperboy_domain::text::escape_html(text)
 }
 
 /// The path of a paper's page.

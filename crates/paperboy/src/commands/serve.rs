@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use chrono::{Duration as Days, Utc};
 use paperboy_app::{
     Library, NoProgress,
-    delivery::{MailSettings, SendOptions, send_outbox},
+    delivery::{SendOptions, send_outbox},
     digest::BuildOptions,
     ingest::{self, OaiOptions},
     schedule::Schedule,
@@ -15,7 +15,6 @@ use paperboy_arxiv::{
     Politeness,
     oai::{HarvestRequest, MetadataFormat},
 };
-use paperboy_mail::SmtpMailer;
 use paperboy_web::{AppState, WebConfig};
 use tracing::Instrument as _;
 
@@ -88,7 +87,7 @@ pub fn serve(library: Arc<Library>, args: &ServeArgs) -> anyhow::Result<()> {
                 None
             }
         };
-        if let Some((mailer, settings)) = mail.clone() {
+        if let Some((mailer, settings)) = mail {
             let sender = library.clone();
             let options = send_options();
             tokio::spawn(async move {
@@ -121,7 +120,7 @@ pub fn serve(library: Arc<Library>, args: &ServeArgs) -> anyhow::Result<()> {
                 schedule,
                 sets: args.harvest_sets.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
                 endpoint: args.oai_endpoint.clone(),
-                mail: mail.clone(),
+                host: paperboy_app::delivery::host_of(&base_url),
             };
             println!(
                 "schedule: harvest, build and send daily at {} {} on {}; next at {} UTC",
@@ -180,13 +179,14 @@ fn send_options() -> SendOptions {
     }
 }
 
-/// The daily job: harvest, embed, build, send.
+/// The daily job: harvest, embed, build; the outbox sender then sends.
 struct DailyJob {
     library: Arc<Library>,
     schedule: Schedule,
     sets: Vec<String>,
     endpoint: String,
-    mail: Option<(SmtpMailer, MailSettings)>,
+    /// The site's host, for the digests' Message-IDs.
+    host: String,
 }
 
 impl DailyJob {
@@ -247,7 +247,7 @@ impl DailyJob {
             Err(err) => tracing::error!(error = %err, "the harvest stopped"),
         }
         let library = self.library.clone();
-        let host = self.mail.as_ref().map_or_else(|| "localhost".to_owned(), |(_, s)| s.context.host.clone());
+        let host = self.host.clone();
         let span = tracing::Span::current();
         let built = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
             let _in_job = span.enter();
@@ -269,17 +269,7 @@ impl DailyJob {
             Ok(Err(err)) => tracing::error!(error = %err, "building the digests failed"),
             Err(err) => tracing::error!(error = %err, "building the digests stopped"),
         }
-        if let Some((mailer, settings)) = &self.mail {
-            match send_outbox(self.library.clone(), mailer.clone(), settings.clone(), send_options()).await {
-                Ok(report) => tracing::info!(
-                    sent = report.sent,
-                    retrying = report.retrying,
-                    failed = report.failed,
-                    "digests sent"
-                ),
-                Err(err) => tracing::warn!(error = %err, "sending stopped; the outbox sender retries"),
-            }
-        }
+        // The outbox sender (every few seconds, when SMTP is set) delivers what was queued.
     }
 }
 
