@@ -543,6 +543,14 @@ pub struct ServeArgs {
     /// The OAI-PMH endpoint the daily job harvests.
     #[arg(long, env = "PAPERBOY_OAI_ENDPOINT", default_value = "https://oaipmh.arxiv.org/oai", value_name = "URL")]
     pub oai_endpoint: String,
+    /// Requests doing search or store work at once (default: four per CPU core). More wait in
+    /// arrival order, which keeps tail latency low under load.
+    #[arg(long, env = "PAPERBOY_WEB__WORKERS", value_name = "N")]
+    pub web_workers: Option<usize>,
+    /// Searches by meaning at once, apart from --web-workers (default: eight per CPU core; they
+    /// share vector scans, and wait for them part of the time).
+    #[arg(long, env = "PAPERBOY_WEB__SEMANTIC_WORKERS", value_name = "N")]
+    pub semantic_workers: Option<usize>,
 }
 
 #[derive(Debug, Args)]

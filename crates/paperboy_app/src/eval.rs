@@ -124,7 +124,7 @@ pub fn beir(dataset_dir: &Path, scratch_dir: &Path, options: &BeirOptions, progr
             (Some((embedder, vectors)), mode) => {
                 let query = embedder.embed_query(text)?;
                 let neighbors: Vec<(String, f32)> =
-                    vectors.search(&query, 100, &|_| true)?.into_iter().map(|n| (n.key.to_owned(), n.score)).collect();
+                    vectors.nearest(&query, 100)?.into_iter().map(|n| (n.key.to_owned(), n.score)).collect();
                 if mode == SearchMode::Hybrid {
                     let fused = options.fusion.fuse(&keyword()?, &neighbors, hybrid::count_words(text));
                     fused.into_iter().take(100).map(|(k, f)| (k, f.score)).collect()

@@ -8,6 +8,7 @@
 //! loses nothing.
 
 pub mod accounts;
+mod batch;
 pub mod browse;
 pub mod delivery;
 pub mod digest;
@@ -321,6 +322,25 @@ impl Library {
         Ok(n)
     }
 
+    /// The mode a search runs in, and why it is not the one asked for (semantic search off).
+    fn mode_for(&self, params: &SearchParams) -> (SearchMode, Option<String>) {
+        match (params.mode, &self.semantic) {
+            // Newest first is an order by date, not by relevance: words decide what matches.
+            (_, _) if params.sort == Sort::Date => (SearchMode::Keyword, None),
+            (SearchMode::Auto, Ok(_)) => (SearchMode::Hybrid, None),
+            (SearchMode::Auto | SearchMode::Semantic | SearchMode::Hybrid, Err(reason)) => {
+                (SearchMode::Keyword, Some(reason.clone()))
+            }
+            (mode, _) => (mode, None),
+        }
+    }
+
+    /// Whether a search embeds its query and scans the vectors (it then waits, part of the time,
+    /// for a scan shared with other requests).
+    pub fn searches_by_meaning(&self, params: &SearchParams) -> bool {
+        !matches!(self.mode_for(params).0, SearchMode::Keyword | SearchMode::Auto)
+    }
+
     /// Runs a search.
     pub fn search(&self, params: &SearchParams) -> Result<SearchPage> {
         let started = Instant::now();
@@ -328,21 +348,7 @@ impl Library {
         let filters = Filters { categories: params.categories.clone(), since: params.since, until: params.until };
         let limit = params.limit.clamp(1, 1_000);
         let offset = params.offset.min(10_000);
-        let mut notice = None;
-        let mode = match (params.mode, &self.semantic) {
-            // Newest first is an order by date, not by relevance: words decide what matches.
-            (_, _) if params.sort == Sort::Date => SearchMode::Keyword,
-            (SearchMode::Auto, Ok(_)) => SearchMode::Hybrid,
-            (SearchMode::Auto, Err(reason)) => {
-                notice = Some(reason.clone());
-                SearchMode::Keyword
-            }
-            (SearchMode::Semantic | SearchMode::Hybrid, Err(reason)) => {
-                notice = Some(reason.clone());
-                SearchMode::Keyword
-            }
-            (mode, _) => mode,
-        };
+        let (mode, notice) = self.mode_for(params);
         metrics::search(mode);
         // Semantic search needs words to embed; a query of only filters is a keyword listing.
         let mode = if mode != SearchMode::Keyword && !query.has_positive_text() { SearchMode::Keyword } else { mode };
@@ -377,13 +383,10 @@ impl Library {
                 let keyword = self.index.search(&keyword_request(wanted, 0))?;
                 let text = query.positive_terms().iter().map(|(_, t)| *t).collect::<Vec<_>>().join(" ");
                 let vector = semantic.embedder.embed_query(&text)?;
-                let vectors = semantic.vectors.read().unwrap_or_else(|p| p.into_inner());
                 let constraint = self.index.constraints(&query, &filters);
                 // Over-fetch so that candidates failing the query's constraints can be dropped.
                 let fetch = if constraint.is_some() { wanted * 4 } else { wanted };
-                let neighbors = vectors.search(&vector, fetch, &|_| true)?;
-                let mut semantic_list: Vec<(String, f32)> =
-                    neighbors.iter().map(|n| (n.key.to_owned(), n.score)).collect();
+                let mut semantic_list = semantic.batcher.nearest(&semantic.vectors, vector, fetch)?;
                 if let Some(constraint) = &constraint {
                     let keys: Vec<&str> = semantic_list.iter().map(|(k, _)| k.as_str()).collect();
                     let allowed = self.index.keys_matching(&keys, constraint.as_ref())?;

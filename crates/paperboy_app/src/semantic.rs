@@ -43,6 +43,8 @@ impl ModelChoice {
 pub(crate) struct Semantic {
     pub(crate) embedder: Embedder,
     pub(crate) vectors: RwLock<VectorIndex>,
+    /// Searches of concurrent requests, scanned together.
+    pub(crate) batcher: crate::batch::ScanBatcher,
 }
 
 /// Loads the model and opens its vectors, or says in one line why semantic search is off.
@@ -58,7 +60,7 @@ pub(crate) fn open(data_dir: &Path, choice: Option<&ModelChoice>) -> std::result
         .map_err(|e| format!("the embedding model {} cannot be loaded ({e}); keyword search only", choice.name))?;
     let vectors = VectorIndex::open(&vectors_dir(data_dir, &choice.name), &choice.name, embedder.dimension())
         .map_err(|e| format!("{e}; keyword search only"))?;
-    Ok(Semantic { embedder, vectors: RwLock::new(vectors) })
+    Ok(Semantic { embedder, vectors: RwLock::new(vectors), batcher: Default::default() })
 }
 
 /// Where a model's vectors of a data directory live.

@@ -10,6 +10,9 @@ use crate::{
     model::{ModelConfig, Pooling, Tensors},
 };
 
+/// Batches of at most this many token rows (a search query, a title) run on the calling thread.
+const SEQUENTIAL_ROWS: usize = 64;
+
 struct Layer {
     /// Query, key and value weights stacked: `3H × H`.
     qkv_weight: Weight,
@@ -113,6 +116,9 @@ impl Bert {
             })
             .collect();
         let rows: usize = texts.iter().map(Vec::len).sum();
+        // A query is too small to share: handing each of its ~50 steps to the thread pool costs more
+        // than the step (a third of a query's time), and a busy server runs queries side by side.
+        let threads = if rows <= SEQUENTIAL_ROWS { Threads::One } else { Threads::Pool };
 
         // Embeddings: word + position + token type, then LayerNorm.
         let mut x = vec![0.0f32; rows * h];
@@ -129,7 +135,7 @@ impl Bert {
                 }
             }
         });
-        linalg::add_layer_norm(&mut x, None, &self.embedding_norm.0, &self.embedding_norm.1, eps);
+        linalg::add_layer_norm(&mut x, None, &self.embedding_norm.0, &self.embedding_norm.1, eps, threads);
 
         let mut qkv = vec![0.0f32; rows * 3 * h];
         let mut context = vec![0.0f32; rows * h];
@@ -137,7 +143,7 @@ impl Bert {
         let mut intermediate = vec![0.0f32; rows * i];
         let scale = 1.0 / (head_dim as f32).sqrt();
         for layer in &self.layers {
-            linalg::linear(&mut qkv, &x, rows, &layer.qkv_weight, &layer.qkv_bias);
+            linalg::linear(&mut qkv, &x, rows, &layer.qkv_weight, &layer.qkv_bias, threads);
 
             // Attention, one (text, head) pair per task; each writes its own columns of its own
             // rows of `context`.
@@ -146,49 +152,50 @@ impl Bert {
                 .zip(&starts)
                 .flat_map(|(ids, &start)| (0..heads).map(move |head| (start, ids.len(), head)))
                 .collect();
-            let outputs: Vec<(usize, usize, usize, Vec<f32>)> = tasks
-                .par_iter()
-                .map(|&(start, len, head)| {
-                    let q = Matrix {
-                        data: &qkv,
-                        offset: start * 3 * h + head * head_dim,
-                        rows: len,
-                        cols: head_dim,
-                        row_stride: 3 * h,
-                        col_stride: 1,
-                    };
-                    // Kᵀ: head_dim × len.
-                    let k_t = Matrix {
-                        data: &qkv,
-                        offset: start * 3 * h + h + head * head_dim,
-                        rows: head_dim,
-                        cols: len,
-                        row_stride: 1,
-                        col_stride: 3 * h,
-                    };
-                    let v = Matrix {
-                        data: &qkv,
-                        offset: start * 3 * h + 2 * h + head * head_dim,
-                        rows: len,
-                        cols: head_dim,
-                        row_stride: 3 * h,
-                        col_stride: 1,
-                    };
-                    let mut scores = vec![0.0f32; len * len];
-                    linalg::matmul(&mut MatrixMut::row_major(&mut scores, len, len), q, k_t, false, Threads::One);
-                    linalg::scale(&mut scores, scale);
-                    linalg::softmax_rows(&mut scores, len);
-                    let mut out = vec![0.0f32; len * head_dim];
-                    linalg::matmul(
-                        &mut MatrixMut::row_major(&mut out, len, head_dim),
-                        Matrix::row_major(&scores, len, len),
-                        v,
-                        false,
-                        Threads::One,
-                    );
-                    (start, len, head, out)
-                })
-                .collect();
+            let attend = |&(start, len, head): &(usize, usize, usize)| {
+                let q = Matrix {
+                    data: &qkv,
+                    offset: start * 3 * h + head * head_dim,
+                    rows: len,
+                    cols: head_dim,
+                    row_stride: 3 * h,
+                    col_stride: 1,
+                };
+                // Kᵀ: head_dim × len.
+                let k_t = Matrix {
+                    data: &qkv,
+                    offset: start * 3 * h + h + head * head_dim,
+                    rows: head_dim,
+                    cols: len,
+                    row_stride: 1,
+                    col_stride: 3 * h,
+                };
+                let v = Matrix {
+                    data: &qkv,
+                    offset: start * 3 * h + 2 * h + head * head_dim,
+                    rows: len,
+                    cols: head_dim,
+                    row_stride: 3 * h,
+                    col_stride: 1,
+                };
+                let mut scores = vec![0.0f32; len * len];
+                linalg::matmul(&mut MatrixMut::row_major(&mut scores, len, len), q, k_t, false, Threads::One);
+                linalg::scale(&mut scores, scale);
+                linalg::softmax_rows(&mut scores, len);
+                let mut out = vec![0.0f32; len * head_dim];
+                linalg::matmul(
+                    &mut MatrixMut::row_major(&mut out, len, head_dim),
+                    Matrix::row_major(&scores, len, len),
+                    v,
+                    false,
+                    Threads::One,
+                );
+                (start, len, head, out)
+            };
+            let outputs: Vec<(usize, usize, usize, Vec<f32>)> = match threads {
+                Threads::One => tasks.iter().map(attend).collect(),
+                Threads::Pool => tasks.par_iter().map(attend).collect(),
+            };
             for (start, len, head, out) in outputs {
                 for row in 0..len {
                     let dst = (start + row) * h + head * head_dim;
@@ -196,14 +203,15 @@ impl Bert {
                 }
             }
 
-            linalg::linear(&mut projected, &context, rows, &layer.output_weight, &layer.output_bias);
-            linalg::add_layer_norm(&mut projected, Some(&x), &layer.attention_norm.0, &layer.attention_norm.1, eps);
+            linalg::linear(&mut projected, &context, rows, &layer.output_weight, &layer.output_bias, threads);
+            let norm = &layer.attention_norm;
+            linalg::add_layer_norm(&mut projected, Some(&x), &norm.0, &norm.1, eps, threads);
             std::mem::swap(&mut x, &mut projected);
 
-            linalg::linear(&mut intermediate, &x, rows, &layer.intermediate_weight, &layer.intermediate_bias);
-            linalg::gelu(&mut intermediate);
-            linalg::linear(&mut projected, &intermediate, rows, &layer.ffn_weight, &layer.ffn_bias);
-            linalg::add_layer_norm(&mut projected, Some(&x), &layer.ffn_norm.0, &layer.ffn_norm.1, eps);
+            linalg::linear(&mut intermediate, &x, rows, &layer.intermediate_weight, &layer.intermediate_bias, threads);
+            linalg::gelu(&mut intermediate, threads);
+            linalg::linear(&mut projected, &intermediate, rows, &layer.ffn_weight, &layer.ffn_bias, threads);
+            linalg::add_layer_norm(&mut projected, Some(&x), &layer.ffn_norm.0, &layer.ffn_norm.1, eps, threads);
             std::mem::swap(&mut x, &mut projected);
         }
 

@@ -140,10 +140,17 @@ impl Weight {
 }
 
 /// `out = x · wᵀ + bias` for `x: rows × inputs` and a Linear layer's `w: outputs × inputs`.
-pub fn linear(out: &mut [f32], x: &[f32], rows: usize, w: &Weight, bias: &[f32]) {
+pub fn linear(out: &mut [f32], x: &[f32], rows: usize, w: &Weight, bias: &[f32], threads: Threads) {
     match w {
         Weight::Bf16(packed) => {
-            crate::bf16::linear_bf16(&mut out[..rows * packed.n()], &x[..rows * packed.k()], rows, packed, bias);
+            crate::bf16::linear_bf16(
+                &mut out[..rows * packed.n()],
+                &x[..rows * packed.k()],
+                rows,
+                packed,
+                bias,
+                threads,
+            );
         }
         Weight::F32 { values, outputs, inputs } => {
             let (outputs, inputs) = (*outputs, *inputs);
@@ -156,7 +163,7 @@ pub fn linear(out: &mut [f32], x: &[f32], rows: usize, w: &Weight, bias: &[f32])
                 Matrix::row_major(x, rows, inputs),
                 Matrix::transposed(values, outputs, inputs),
                 true,
-                Threads::Pool,
+                threads,
             );
         }
     }
@@ -165,13 +172,24 @@ pub fn linear(out: &mut [f32], x: &[f32], rows: usize, w: &Weight, bias: &[f32])
 /// Rows per parallel task of the row-wise operations.
 const ROWS_PER_TASK: usize = 64;
 
-/// `x = LayerNorm(x + residual)` row by row, in place, in parallel.
-pub fn add_layer_norm(x: &mut [f32], residual: Option<&[f32]>, gamma: &[f32], beta: &[f32], eps: f32) {
+/// `x = LayerNorm(x + residual)` row by row, in place (in parallel with [`Threads::Pool`]).
+pub fn add_layer_norm(
+    x: &mut [f32],
+    residual: Option<&[f32]>,
+    gamma: &[f32],
+    beta: &[f32],
+    eps: f32,
+    threads: Threads,
+) {
     let width = gamma.len();
-    x.par_chunks_mut(width * ROWS_PER_TASK).enumerate().for_each(|(task, rows)| {
+    let task = |(task, rows): (usize, &mut [f32])| {
         let first_row = task * ROWS_PER_TASK;
         vectorized(|| add_layer_norm_rows(rows, residual.map(|r| &r[first_row * width..]), gamma, beta, eps));
-    });
+    };
+    match threads {
+        Threads::One => x.chunks_mut(width * ROWS_PER_TASK).enumerate().for_each(task),
+        Threads::Pool => x.par_chunks_mut(width * ROWS_PER_TASK).enumerate().for_each(task),
+    }
 }
 
 fn add_layer_norm_rows(x: &mut [f32], residual: Option<&[f32]>, gamma: &[f32], beta: &[f32], eps: f32) {
@@ -191,15 +209,19 @@ fn add_layer_norm_rows(x: &mut [f32], residual: Option<&[f32]>, gamma: &[f32], b
     }
 }
 
-/// GELU as BERT defines it, `x · Φ(x)` with the exact normal CDF, in parallel.
-pub fn gelu(x: &mut [f32]) {
-    x.par_chunks_mut(16_384).for_each(|chunk| {
+/// GELU as BERT defines it, `x · Φ(x)` with the exact normal CDF (in parallel with [`Threads::Pool`]).
+pub fn gelu(x: &mut [f32], threads: Threads) {
+    let task = |chunk: &mut [f32]| {
         vectorized(|| {
             for value in chunk {
                 *value = 0.5 * *value * (1.0 + erf(*value * std::f32::consts::FRAC_1_SQRT_2));
             }
         })
-    });
+    };
+    match threads {
+        Threads::One => x.chunks_mut(16_384).for_each(task),
+        Threads::Pool => x.par_chunks_mut(16_384).for_each(task),
+    }
 }
 
 /// The error function, Abramowitz & Stegun 7.1.28 (absolute error below 3e-7): a polynomial and
@@ -273,7 +295,7 @@ mod tests {
         let w: Vec<f32> = (0..12).map(|v| v as f32 * 0.5).collect(); // 4×3 (out × in)
         let mut out = vec![0.0; 8];
         let weight = Weight::F32 { values: w.clone(), outputs: 4, inputs: 3 };
-        linear(&mut out, &a, 2, &weight, &[1.0, 2.0, 3.0, 4.0]);
+        linear(&mut out, &a, 2, &weight, &[1.0, 2.0, 3.0, 4.0], Threads::Pool);
         let mut expected = vec![0.0; 8];
         for r in 0..2 {
             for c in 0..4 {
@@ -313,7 +335,7 @@ mod tests {
     #[test]
     fn layer_norm_centres_and_scales() {
         let mut x = vec![1.0, 2.0, 3.0, 4.0];
-        add_layer_norm(&mut x, None, &[1.0; 4], &[0.0; 4], 1e-12);
+        add_layer_norm(&mut x, None, &[1.0; 4], &[0.0; 4], 1e-12, Threads::Pool);
         let mean: f32 = x.iter().sum::<f32>() / 4.0;
         assert!(mean.abs() < 1e-6);
         assert!((x.iter().map(|v| v * v).sum::<f32>() / 4.0 - 1.0).abs() < 1e-5);

@@ -9,6 +9,7 @@ pub mod analysis;
 pub mod eval;
 pub mod full_text;
 pub mod hybrid;
+mod sq8;
 pub mod vector;
 
 pub use full_text::{

@@ -109,7 +109,7 @@ pub async fn search(State(state): State<AppState>, Query(params): Query<Params>)
     let trending_sort = parsed.trending_sort;
     let search = parsed.params.clone();
     let mut results = state
-        .blocking(move |library| -> Result<_, paperboy_app::Error> {
+        .searching(&parsed.params, move |library| -> Result<_, paperboy_app::Error> {
             let mut results = library.search(&search)?;
             if trending_sort {
                 let scores = library.trending_scores(results.hits.iter().map(|h| h.paper.id))?;

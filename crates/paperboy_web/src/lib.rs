@@ -44,11 +44,26 @@ pub struct WebConfig {
     pub base_url: String,
     /// The site's name.
     pub site_name: String,
+    /// Requests doing library work (search, store) at once; the rest wait in arrival order.
+    pub workers: usize,
+    /// Searches by meaning at once, apart from `workers`: they spend part of their time parked
+    /// while a shared vector scan runs, and the more of them wait, the more one scan serves.
+    pub semantic_workers: usize,
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 impl Default for WebConfig {
     fn default() -> Self {
-        WebConfig { base_url: "http://127.0.0.1:8080".into(), site_name: "paperboy".into() }
+        WebConfig {
+            base_url: "http://127.0.0.1:8080".into(),
+            site_name: "paperboy".into(),
+            // Four per core: a request's work is mostly CPU, with short waits on the store.
+            workers: 4 * cores(),
+            semantic_workers: 8 * cores(),
+        }
     }
 }
 
@@ -61,12 +76,20 @@ pub struct AppState {
     pub config: Arc<WebConfig>,
     /// Answers for anonymous readers, reused for a few seconds.
     pub cache: Arc<cache::PageCache>,
+    /// Library work running at once ([`WebConfig::workers`]), so that under load requests queue in
+    /// arrival order instead of time-slicing each other, which stretches every request's latency.
+    workers: Arc<tokio::sync::Semaphore>,
+    /// Searches by meaning running at once ([`WebConfig::semantic_workers`]).
+    semantic_workers: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
     /// The state of a site serving `library`.
     pub fn new(library: Arc<Library>, config: WebConfig) -> AppState {
-        AppState { library, config: Arc::new(config), cache: Arc::new(cache::PageCache::default()) }
+        let workers = Arc::new(tokio::sync::Semaphore::new(config.workers.max(1)));
+        let semantic_workers = Arc::new(tokio::sync::Semaphore::new(config.semantic_workers.max(1)));
+        let cache = Arc::new(cache::PageCache::default());
+        AppState { library, config: Arc::new(config), cache, workers, semantic_workers }
     }
 
     /// Runs library work on the blocking pool.
@@ -74,7 +97,29 @@ impl AppState {
         &self,
         work: impl FnOnce(&Library) -> T + Send + 'static,
     ) -> Result<T, tokio::task::JoinError> {
+        self.run_on(&self.workers, work).await
+    }
+
+    /// Runs a search on the blocking pool, counted against the workers its mode needs.
+    pub(crate) async fn searching<T: Send + 'static>(
+        &self,
+        params: &paperboy_app::SearchParams,
+        work: impl FnOnce(&Library) -> T + Send + 'static,
+    ) -> Result<T, tokio::task::JoinError> {
+        match self.library.searches_by_meaning(params) {
+            true => self.run_on(&self.semantic_workers, work).await,
+            false => self.run_on(&self.workers, work).await,
+        }
+    }
+
+    async fn run_on<T: Send + 'static>(
+        &self,
+        workers: &tokio::sync::Semaphore,
+        work: impl FnOnce(&Library) -> T + Send + 'static,
+    ) -> Result<T, tokio::task::JoinError> {
         let library = self.library.clone();
+        // The semaphores are never closed, so acquiring only waits.
+        let _permit = workers.acquire().await.expect("the worker semaphores are never closed");
         tokio::task::spawn_blocking(move || work(&library)).await
     }
 }

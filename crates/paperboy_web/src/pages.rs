@@ -194,7 +194,7 @@ pub async fn search(
     let page = parsed.page;
     let account = viewer.as_ref().map(|v| v.account.id);
     let result = state
-        .blocking(move |library| -> Result<_, paperboy_app::Error> {
+        .searching(&parsed.params, move |library| -> Result<_, paperboy_app::Error> {
             let mut results = library.search(&search_params)?;
             if trending_sort {
                 let scores = library.trending_scores(results.hits.iter().map(|h| h.paper.id))?;

@@ -131,7 +131,14 @@ pub fn serve(library: Arc<Library>, args: &ServeArgs) -> anyhow::Result<()> {
             );
             tokio::spawn(job.run());
         }
-        let state = AppState::new(library, WebConfig { base_url, ..WebConfig::default() });
+        let mut config = WebConfig { base_url, ..WebConfig::default() };
+        if let Some(workers) = args.web_workers {
+            config.workers = workers.clamp(1, 1024);
+        }
+        if let Some(workers) = args.semantic_workers {
+            config.semantic_workers = workers.clamp(1, 1024);
+        }
+        let state = AppState::new(library, config);
         axum::serve(
             listener,
             paperboy_web::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),

@@ -22,6 +22,8 @@ mod kernel;
 
 use rayon::prelude::*;
 
+use crate::linalg::Threads;
+
 /// Row tile of the micro-kernel (rows of `x` per register tile).
 const MR: usize = kernel::MR;
 /// Column tile of the micro-kernel (output columns per register tile, i.e. per packed weight panel).
@@ -114,13 +116,14 @@ fn f32_to_bf16(v: f32) -> u16 {
 
 /// `out = x · wᵀ + bias` for `x` of `rows × k`, `out` of `rows × n` (both row-major f32).
 ///
-/// Parallel over blocks of rows on rayon's global pool (or the pool this is `install`ed in). Each
-/// output element is computed by the same instruction sequence whatever the thread count, so results
-/// are bit-identical across runs and pool sizes.
+/// With [`Threads::Pool`], parallel over blocks of rows on rayon's global pool (or the pool this is
+/// `install`ed in); with [`Threads::One`], on the calling thread. Each output element is computed by
+/// the same instruction sequence whatever the thread count, so results are bit-identical across
+/// runs, pool sizes and both modes.
 ///
 /// Panics if `x.len() != rows * k`, `out.len() != rows * n`, `bias.len() != n`, or if [`supported`]
 /// is false.
-pub fn linear_bf16(out: &mut [f32], x: &[f32], rows: usize, w: &PackedWeights, bias: &[f32]) {
+pub fn linear_bf16(out: &mut [f32], x: &[f32], rows: usize, w: &PackedWeights, bias: &[f32], threads: Threads) {
     let (n, k) = (w.n, w.k);
     assert_eq!(x.len(), rows.checked_mul(k).expect("rows * k overflows"), "x must be rows × k");
     assert_eq!(out.len(), rows.checked_mul(n).expect("rows * n overflows"), "out must be rows × n");
@@ -135,6 +138,13 @@ pub fn linear_bf16(out: &mut [f32], x: &[f32], rows: usize, w: &PackedWeights, b
     }
     // Block sizes may depend on the thread count without affecting results: every output element is
     // accumulated over k in the same order whichever block and tile row it falls in.
+    if threads == Threads::One {
+        let mut buf = Vec::new();
+        for (out, x) in out.chunks_mut(MB * n).zip(x.chunks(MB * k)) {
+            row_block(out, x, w, bias, &mut buf);
+        }
+        return;
+    }
     let block = rows.div_ceil(BLOCKS_PER_THREAD * rayon::current_num_threads()).next_multiple_of(MR).clamp(MR, MB);
     out.par_chunks_mut(block * n)
         .zip(x.par_chunks(block * k))

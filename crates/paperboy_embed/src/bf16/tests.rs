@@ -1,6 +1,7 @@
 //! Accuracy against f64 references, determinism across runs and thread counts, and length checks.
 
 use super::{PackedWeights, linear_bf16, supported};
+use crate::linalg::Threads;
 
 /// Tiny deterministic xorshift64 generator of values in [-2, 2).
 struct XorShift(u64);
@@ -55,7 +56,7 @@ fn reference(x: &[f32], w: &[f32], bias: &[f32], rows: usize, n: usize, k: usize
 
 fn run(x: &[f32], packed: &PackedWeights, bias: &[f32], rows: usize) -> Vec<f32> {
     let mut out = vec![f32::NAN; rows * packed.n()];
-    linear_bf16(&mut out, x, rows, packed, bias);
+    linear_bf16(&mut out, x, rows, packed, bias, Threads::Pool);
     out
 }
 
@@ -123,7 +124,7 @@ fn relative_error_on_bert_shape() {
 }
 
 #[test]
-fn deterministic_across_runs_and_thread_counts() {
+fn deterministic_across_runs_thread_counts_and_modes() {
     let (rows, n, k) = (203, 1152, 385);
     let mut rng = XorShift(0x1234_5678_9abc_def1);
     let (x, w, bias) = (rng.values(rows * k), rng.values(n * k), rng.values(n));
@@ -137,12 +138,15 @@ fn deterministic_across_runs_and_thread_counts() {
     assert_eq!(bits(&first), bits(&run(&x, &packed, &bias, rows)));
     assert_eq!(bits(&first), bits(&in_pool(1)));
     assert_eq!(bits(&first), bits(&in_pool(2)));
+    let mut alone = vec![f32::NAN; rows * n];
+    linear_bf16(&mut alone, &x, rows, &packed, &bias, Threads::One);
+    assert_eq!(bits(&first), bits(&alone), "the calling thread alone computes the same bits");
 }
 
 #[test]
 fn zero_rows_is_a_no_op() {
     let packed = PackedWeights::pack(&[1.0; 6], 2, 3);
-    linear_bf16(&mut [], &[], 0, &packed, &[0.5, 0.5]);
+    linear_bf16(&mut [], &[], 0, &packed, &[0.5, 0.5], Threads::Pool);
 }
 
 #[test]
@@ -161,19 +165,19 @@ fn pack_rejects_wrong_weight_length() {
 #[should_panic(expected = "x must be rows × k")]
 fn rejects_wrong_input_length() {
     let packed = PackedWeights::pack(&[0.0; 6], 2, 3);
-    linear_bf16(&mut [0.0; 4], &[0.0; 5], 2, &packed, &[0.0; 2]);
+    linear_bf16(&mut [0.0; 4], &[0.0; 5], 2, &packed, &[0.0; 2], Threads::Pool);
 }
 
 #[test]
 #[should_panic(expected = "out must be rows × n")]
 fn rejects_wrong_output_length() {
     let packed = PackedWeights::pack(&[0.0; 6], 2, 3);
-    linear_bf16(&mut [0.0; 5], &[0.0; 6], 2, &packed, &[0.0; 2]);
+    linear_bf16(&mut [0.0; 5], &[0.0; 6], 2, &packed, &[0.0; 2], Threads::Pool);
 }
 
 #[test]
 #[should_panic(expected = "bias must have length n")]
 fn rejects_wrong_bias_length() {
     let packed = PackedWeights::pack(&[0.0; 6], 2, 3);
-    linear_bf16(&mut [0.0; 4], &[0.0; 6], 2, &packed, &[0.0; 3]);
+    linear_bf16(&mut [0.0; 4], &[0.0; 6], 2, &packed, &[0.0; 3], Threads::Pool);
 }
