@@ -12,6 +12,11 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command, LogFormat};
 
+/// mimalloc instead of the system allocator: a search allocates and frees many small buffers on
+/// many threads, where glibc's malloc spent about 7% of a loaded server's CPU.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // A long-running server keeps Rust's default (a closed pipe is an error, not the end); the
