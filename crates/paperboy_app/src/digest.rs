@@ -38,6 +38,12 @@ const LIBRARY_POSITIVES: usize = 500;
 const MAX_WINDOW_DAYS: i64 = 7;
 /// Weekly digests are built on this day by default, over the seven days up to it.
 pub const WEEKLY_ON: Weekday = Weekday::Fri;
+
+/// Sent and failed messages, and the record of which papers they sent, are kept this long. A paper
+/// can reach a digest only from the window since the last digest (a week at most) or from
+/// trending (featured or announced in the last 30 days), so after 60 days its record can never
+/// matter again; without pruning, `sent_papers` grows by ~30 rows per digest.
+pub const DELIVERED_RETENTION_DAYS: i64 = 60;
 /// Digests queued per store transaction.
 const ENQUEUE_BATCH: usize = 1_000;
 /// Subscribers built at once (memory holds one chunk's digests, and the next one's).
@@ -209,6 +215,11 @@ pub struct BuildReport {
     pub phases: Phases,
     /// Every digest, with `details`.
     pub digests: Vec<PlannedDigest>,
+    /// Messages older than [`DELIVERED_RETENTION_DAYS`] forgotten before the build (sent or
+    /// failed), and their papers' records.
+    pub pruned_messages: u64,
+    /// See `pruned_messages`.
+    pub pruned_paper_records: u64,
 }
 
 /// The new papers of one window, ready for matching.
@@ -297,6 +308,10 @@ impl Library {
         let mut phases = Phases::default();
         let store: &dyn AccountStore = &self.store;
         let announced_papers = self.store.papers_announced_on(options.date)?.len();
+        let (pruned_messages, pruned_paper_records) = match options.dry_run {
+            true => (0, 0),
+            false => store.prune_delivered(options.now - chrono::Duration::days(DELIVERED_RETENTION_DAYS))?,
+        };
         let mut due: Vec<(Account, NaiveDate)> = Vec::new();
         let mut subscribers = 0u64;
         let mut after = 0;
@@ -329,6 +344,8 @@ impl Library {
             seconds: 0.0,
             phases: Phases::default(),
             digests: Vec::new(),
+            pruned_messages,
+            pruned_paper_records,
         };
         if due.is_empty() {
             report.seconds = started.elapsed().as_secs_f64();

@@ -302,6 +302,10 @@ pub trait AccountStore: Send + Sync {
     fn record_delivery(&self, id: i64, delivery: &Delivery, now: DateTime<Utc>) -> Result<()>;
     /// Puts messages left `sending` by a sender that died back in the queue. Returns how many.
     fn requeue_sending(&self, claimed_before: DateTime<Utc>) -> Result<usize>;
+    /// Forgets messages that were sent or failed and were queued before `created_before`, with
+    /// the record of the papers they sent. Queued messages stay, however old. Returns how many
+    /// messages and paper records went.
+    fn prune_delivered(&self, created_before: DateTime<Utc>) -> Result<(u64, u64)>;
     /// Message counts by state.
     fn outbox_counts(&self) -> Result<Vec<(MessageState, u64)>>;
     /// Messages of an account (newest first), for export.

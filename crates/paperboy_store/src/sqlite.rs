@@ -154,6 +154,10 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (model, text_hash)
     ) WITHOUT ROWID;
     "#,
+    // 3: finding delivered messages old enough to forget without reading the whole outbox.
+    r#"
+    CREATE INDEX outbox_created ON outbox (created_at);
+    "#,
 ];
 
 const READ_POOL_SIZE: usize = 8;

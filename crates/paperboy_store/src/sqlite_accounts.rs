@@ -642,6 +642,40 @@ impl AccountStore for SqliteStore {
         })
     }
 
+    fn prune_delivered(&self, created_before: DateTime<Utc>) -> Result<(u64, u64)> {
+        let before = created_before.to_rfc3339();
+        let (mut messages, mut papers) = (0u64, 0u64);
+        // In batches, so that the writer lock is never held for long. `sent_papers` is keyed by
+        // account first: deleting a message's rows reads only that account's rows.
+        loop {
+            let (batch, removed) = self.write(|tx| {
+                let mut select = tx.prepare_cached(
+                    "SELECT id, account_id FROM outbox INDEXED BY outbox_created
+                     WHERE created_at < ?1 AND state IN ('sent', 'failed') LIMIT 2000",
+                )?;
+                let rows: Vec<(i64, Option<i64>)> = select
+                    .query_map([&before], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                let mut forget_papers =
+                    tx.prepare_cached("DELETE FROM sent_papers WHERE account_id = ?1 AND outbox_id = ?2")?;
+                let mut forget_message = tx.prepare_cached("DELETE FROM outbox WHERE id = ?1")?;
+                let mut removed = 0u64;
+                for (id, account) in &rows {
+                    if let Some(account) = account {
+                        removed += forget_papers.execute(params![account, id])? as u64;
+                    }
+                    forget_message.execute([id])?;
+                }
+                Ok((rows.len() as u64, removed))
+            })?;
+            messages += batch;
+            papers += removed;
+            if batch < 2000 {
+                return Ok((messages, papers));
+            }
+        }
+    }
+
     fn outbox_counts(&self) -> Result<Vec<(MessageState, u64)>> {
         self.with_reader(|c| {
             let mut statement = c.prepare("SELECT state, COUNT(*) FROM outbox GROUP BY state")?;
@@ -800,6 +834,45 @@ mod tests {
         let account = store.account(account.id).unwrap().unwrap();
         assert!(account.suppressed_at.is_some(), "a permanent failure suppresses the address");
         assert!(store.active_accounts(0, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn old_deliveries_are_forgotten_and_queued_mail_is_kept() {
+        let (_dir, store) = store();
+        let long_ago = Utc::now() - Duration::days(90);
+        let now = Utc::now();
+        let (account, _) = store.account_for_email(&email("a@example.org"), long_ago).unwrap();
+        let message = |key: &str, paper: &str| NewMessage {
+            account_id: account.id,
+            kind: "digest".into(),
+            dedupe_key: key.into(),
+            message_id: format!("<{key}@x>"),
+            recipient: account.email.clone(),
+            payload: "{}".into(),
+            papers: vec![ArxivId::parse(paper).unwrap()],
+        };
+        let old_sent = ArxivId::parse("2401.00001").unwrap();
+        let old_queued = ArxivId::parse("2401.00002").unwrap();
+        let recent = ArxivId::parse("2401.00003").unwrap();
+        store.enqueue(&[message("old-sent", "2401.00001")], None, long_ago).unwrap();
+        let claimed = store.claim_due(10, long_ago).unwrap();
+        store.record_delivery(claimed[0].id, &Delivery::Sent, long_ago).unwrap();
+        store.enqueue(&[message("old-queued", "2401.00002")], None, long_ago).unwrap();
+        store.enqueue(&[message("recent", "2401.00003")], None, now).unwrap();
+        // The old queued message is being retried (queued again); the recent one went out.
+        for m in store.claim_due(10, now).unwrap() {
+            let delivery = match m.dedupe_key.as_str() {
+                "old-queued" => Delivery::Retry { error: "451".into(), at: now + Duration::hours(1) },
+                _ => Delivery::Sent,
+            };
+            store.record_delivery(m.id, &delivery, now).unwrap();
+        }
+
+        assert_eq!(store.prune_delivered(now - Duration::days(60)).unwrap(), (1, 1));
+        let sent = store.sent_papers(&[old_sent, old_queued, recent]).unwrap();
+        assert_eq!(sent, [(account.id, old_queued), (account.id, recent)]);
+        assert_eq!(store.messages_of(account.id, 10).unwrap().len(), 2);
+        assert_eq!(store.prune_delivered(now - Duration::days(60)).unwrap(), (0, 0), "nothing twice");
     }
 
     #[test]

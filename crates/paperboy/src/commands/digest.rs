@@ -116,6 +116,14 @@ fn build(library: &Library, args: &DigestBuildArgs) -> anyhow::Result<BuildRepor
         report.phases.subscribers_s,
         report.phases.queue_s
     );
+    if report.pruned_messages > 0 {
+        println!(
+            "  forgot {} messages sent over {} days ago ({} records of sent papers)",
+            thousands(report.pruned_messages),
+            paperboy_app::digest::DELIVERED_RETENTION_DAYS,
+            thousands(report.pruned_paper_records)
+        );
+    }
     for planned in report.digests.iter().take(20) {
         println!(
             "\n{} — {} papers, {} trending",
