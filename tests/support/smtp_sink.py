@@ -2,7 +2,7 @@
 """A real SMTP server on loopback for paperboy's tests (aiosmtpd), which can misbehave on demand.
 
     smtp_sink.py --dir DIR [--port 0] [--rcpt-fail CODE:TEXT]... [--data-fail CODE:COUNT]
-                 [--stall SECONDS:COUNT] [--drop COUNT] [--max-rate N]
+                 [--stall SECONDS:COUNT] [--drop COUNT] [--tls starttls|implicit --cert PEM --key PEM]
 
 Prints `listening on PORT` once it accepts connections, then serves until killed. Every accepted
 message is written to DIR as NNNNNN.eml (the raw message) with NNNNNN.json beside it (envelope
@@ -13,16 +13,23 @@ Faults:
   --data-fail 451:3          the first 3 DATA commands get 451 (a temporary failure)
   --stall 30:2               the first 2 messages get no answer to DATA for 30 seconds (then 451)
   --drop 2                   the first 2 messages: the connection is closed instead of answering DATA
+
+TLS (with the certificate and key in --cert / --key):
+  --tls starttls             offers STARTTLS and refuses mail before it (like a submission port)
+  --tls implicit             TLS from the first byte (like port 465)
+  --auth USER:PASSWORD       requires AUTH (PLAIN or LOGIN) with these credentials before mail
 """
 import argparse
 import asyncio
 import json
 import os
+import ssl
 import sys
 import threading
 import time
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 class Sink:
@@ -87,7 +94,30 @@ def main():
     p.add_argument("--data-fail")
     p.add_argument("--stall")
     p.add_argument("--drop", type=int, default=0)
+    p.add_argument("--tls", choices=["starttls", "implicit"])
+    p.add_argument("--cert")
+    p.add_argument("--key")
+    p.add_argument("--auth")
     args = p.parse_args()
+    tls = {}
+    if args.tls:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.cert, args.key)
+        if args.tls == "starttls":
+            tls = {"tls_context": context, "require_starttls": True}
+        else:
+            tls = {"ssl_context": context}
+    if args.auth:
+        user, password = args.auth.split(":", 1)
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == user \
+                and auth_data.password.decode() == password
+            return AuthResult(success=ok, handled=False)
+
+        # With implicit TLS aiosmtpd does not see the session as TLS (only STARTTLS sets that), so
+        # it must not insist on it or it hides AUTH.
+        tls.update(authenticator=authenticator, auth_required=True, auth_require_tls=args.tls == "starttls")
     os.makedirs(args.dir, exist_ok=True)
     port = args.port
     if port == 0:
@@ -95,7 +125,7 @@ def main():
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-    controller = Controller(Sink(args), hostname="127.0.0.1", port=port, data_size_limit=10 * 1024 * 1024)
+    controller = Controller(Sink(args), hostname="127.0.0.1", port=port, data_size_limit=10 * 1024 * 1024, **tls)
     controller.start()
     print(f"listening on {port}", flush=True)
     try:

@@ -41,13 +41,22 @@ impl ScanBatcher {
     /// The `k` nearest documents of `query` in `vectors`, scanned together with whatever other
     /// requests are waiting.
     pub(crate) fn nearest(&self, vectors: &RwLock<VectorIndex>, query: Vec<f32>, k: usize) -> Result<Neighbors> {
+        {
+            // Through the IVF index, searches share nothing: each runs on its own, at once.
+            let index = vectors.read().unwrap_or_else(|p| p.into_inner());
+            if !index.scans_in_memory() {
+                let found = index.nearest(&query, k)?;
+                return Ok(found.into_iter().map(|n| (n.key.to_owned(), n.score)).collect());
+            }
+        }
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let ticket = state.next_ticket;
         state.next_ticket += 1;
         state.queued.push_back((ticket, query, k));
         loop {
             if let Some(result) = state.results.remove(&ticket) {
-                return result.map_err(Error::Invalid);
+                // A failed scan is the index's failure (a 500 and a log line), not the request's.
+                return result.map_err(|message| Error::Search(paperboy_search::Error::Index(message)));
             }
             if state.scanning {
                 state = self.finished.wait(state).unwrap_or_else(|p| p.into_inner());

@@ -343,7 +343,7 @@ fn judge(outcome: std::result::Result<(), SendError>, attempts: u32, id: i64, ba
         Err(SendError::Transient(error)) => {
             Delivery::Retry { error, at: Utc::now() + backoff(attempts, id as u64, base) }
         }
-        Err(SendError::Unavailable(error)) => Delivery::Deferred { error, at: Utc::now() },
+        Err(SendError::Unavailable(error) | SendError::Refused(error)) => Delivery::Deferred { error, at: Utc::now() },
     }
 }
 
@@ -352,7 +352,9 @@ fn judge(outcome: std::result::Result<(), SendError>, attempts: u32, id: i64, ba
 /// the server answers, so a crash re-sends at most the messages in flight. Messages a killed
 /// sender left `sending` go back to the queue first (the sender lock says they are orphans). An
 /// unreachable server makes the workers wait and retry (1, 2, 4 … 30 s) for up to `patience`,
-/// after which the run ends with an error and every message stays queued.
+/// after which the run ends with an error and every message stays queued. A server that refuses
+/// us (credentials, TLS settings) ends the run at once the same way: no address pays for our
+/// configuration.
 pub async fn send_outbox(
     library: Arc<Library>,
     mailer: SmtpMailer,
@@ -377,18 +379,18 @@ pub async fn send_outbox(
     let inbox = Arc::new(tokio::sync::Mutex::new(inbox));
     let pace = Arc::new(Pace::new(options.rate));
     let tally = Arc::new(Tally::default());
-    let unreachable: Arc<std::sync::Mutex<Option<String>>> = Arc::new(std::sync::Mutex::new(None));
+    let stopped: Arc<std::sync::Mutex<Option<String>>> = Arc::new(std::sync::Mutex::new(None));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..workers {
-        let (inbox, pace, tally, library, mailer, unreachable) =
-            (inbox.clone(), pace.clone(), tally.clone(), library.clone(), mailer.clone(), unreachable.clone());
+        let (inbox, pace, tally, library, mailer, stopped) =
+            (inbox.clone(), pace.clone(), tally.clone(), library.clone(), mailer.clone(), stopped.clone());
         let (patience, retry_base) = (options.patience, options.retry_base);
         tasks.spawn(async move {
             loop {
                 let next = inbox.lock().await.recv().await;
                 let Some((message, mail)) = next else { return Ok::<(), Error>(()) };
-                if unreachable.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
-                    let delivery = Delivery::Deferred { error: "the mail server is unreachable".into(), at: Utc::now() };
+                if stopped.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+                    let delivery = Delivery::Deferred { error: "not attempted: the run stopped (the mail server was unreachable or refused us)".into(), at: Utc::now() };
                     record(&library, message.id, delivery, &tally).await?;
                     continue;
                 }
@@ -399,10 +401,21 @@ pub async fn send_outbox(
                     let sent_at = std::time::Instant::now();
                     let outcome = mailer.send(mail.clone()).await;
                     crate::metrics::smtp_latency(sent_at.elapsed().as_secs_f64());
+                    // Refused (our credentials, TLS settings): the run stops at once; the message,
+                    // and every other, stays queued for when the configuration is fixed.
+                    if let Err(SendError::Refused(error)) = &outcome {
+                        let reason = format!("the mail server refused the connection ({error}); check PAPERBOY_SMTP__URL");
+                        *stopped.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
+                        break Delivery::Deferred { error: error.clone(), at: Utc::now() };
+                    }
                     match judge(outcome, message.attempts, message.id, retry_base) {
                         Delivery::Deferred { error, at } => {
                             if waiting_since.elapsed() >= patience {
-                                *unreachable.lock().unwrap_or_else(|p| p.into_inner()) = Some(error.clone());
+                                let reason = format!(
+                                    "the mail server stayed unreachable for {} s ({error})",
+                                    patience.as_secs()
+                                );
+                                *stopped.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
                                 break Delivery::Deferred { error, at };
                             }
                             tracing::warn!(error = %error, retry_in_s = pause.as_secs(), "the mail server is unreachable; waiting");
@@ -422,7 +435,7 @@ pub async fn send_outbox(
     let mut handed = 0u64;
     let mut failure: Option<Error> = None;
     'claiming: loop {
-        if unreachable.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+        if stopped.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
             break;
         }
         let remaining = options.limit.map_or(u64::MAX, |l| l.saturating_sub(handed));
@@ -505,12 +518,8 @@ pub async fn send_outbox(
         per_second: 0.0,
     };
     report.per_second = if report.seconds > 0.0 { report.sent as f64 / report.seconds } else { 0.0 };
-    if let Some(error) = unreachable.lock().unwrap_or_else(|p| p.into_inner()).take() {
-        return Err(Error::Unavailable(format!(
-            "the mail server stayed unreachable for {} s ({error}); {} sent, the rest stays queued",
-            options.patience.as_secs(),
-            report.sent
-        )));
+    if let Some(reason) = stopped.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        return Err(Error::Unavailable(format!("{reason}; {} sent, the rest stays queued", report.sent)));
     }
     Ok(report)
 }

@@ -40,9 +40,12 @@ const MAX_WINDOW_DAYS: i64 = 7;
 pub const WEEKLY_ON: Weekday = Weekday::Fri;
 
 /// Sent and failed messages, and the record of which papers they sent, are kept this long. A paper
-/// can reach a digest only from the window since the last digest (a week at most) or from
-/// trending (featured or announced in the last 30 days), so after 60 days its record can never
-/// matter again; without pruning, `sent_papers` grows by ~30 rows per digest.
+/// reaches a digest only from the window since the last digest (a week at most) or from trending,
+/// and the trending section takes only papers announced (or, known only from Hugging Face,
+/// submitted) within this many days of the digest (a paper featured months after its
+/// announcement stays out). So a pruned record is of
+/// a paper no digest can hold again, and "never a paper twice" holds; without pruning,
+/// `sent_papers` would grow by ~30 rows per digest forever.
 pub const DELIVERED_RETENTION_DAYS: i64 = 60;
 /// Digests queued per store transaction.
 const ENQUEUE_BATCH: usize = 1_000;
@@ -364,7 +367,16 @@ impl Library {
             pools.insert(since, pool);
         }
         report.papers = all_papers.len();
-        let trending = self.trending(Some(options.date), 60, 0)?.papers;
+        let oldest = options.date - chrono::Duration::days(DELIVERED_RETENTION_DAYS);
+        let trending: Vec<crate::browse::Trending> = self
+            .trending(Some(options.date), 60, 0)?
+            .papers
+            .into_iter()
+            // Papers known only from Hugging Face have no announcement day: their submission's.
+            .filter(|t| {
+                t.paper.announced.or(t.paper.submitted.map(|at| at.date_naive())).is_some_and(|day| day > oldest)
+            })
+            .collect();
         let mut sent: HashMap<i64, HashSet<ArxivId>> = HashMap::new();
         let lookup: Vec<ArxivId> = all_papers.iter().copied().chain(trending.iter().map(|t| t.paper.id)).collect();
         for (account, paper) in store.sent_papers(&lookup)? {

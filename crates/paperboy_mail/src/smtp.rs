@@ -36,6 +36,9 @@ pub struct SmtpSettings {
     pub pool_size: u32,
     /// Time allowed for connecting, and for each message's whole exchange.
     pub timeout: Duration,
+    /// Certificates (PEM) trusted besides the public web roots, for a relay whose certificate a
+    /// private authority signed.
+    pub extra_roots_pem: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for SmtpSettings {
@@ -45,6 +48,7 @@ impl fmt::Debug for SmtpSettings {
             .field("url", &redact_url(&self.url))
             .field("pool_size", &self.pool_size)
             .field("timeout", &self.timeout)
+            .field("extra_roots", &self.extra_roots_pem.is_some())
             .finish()
     }
 }
@@ -76,6 +80,11 @@ pub enum SendError {
     /// wrong with the message; wait for the server.
     #[error("mail server unavailable: {0}")]
     Unavailable(String),
+    /// The server refused *us* before any message: wrong credentials, no STARTTLS where the URL
+    /// requires it, an unusable certificate setting. Nothing is wrong with the message and no
+    /// waiting helps; the operator must change the configuration.
+    #[error("the mail server refused the connection: {0}")]
+    Refused(String),
 }
 
 /// How the connection is secured.
@@ -192,14 +201,29 @@ impl AsyncTokioStream for TlsStream {
     }
 }
 
-fn tls_config() -> Arc<rustls::ClientConfig> {
-    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+/// The certificates of a PEM file.
+fn parse_roots(pem: &[u8]) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let certificates = rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("the trusted certificates are not valid PEM: {e}"))?;
+    if certificates.is_empty() {
+        return Err("the trusted certificates file holds no certificate".into());
+    }
+    Ok(certificates)
+}
+
+fn tls_config(extra_roots: &[rustls::pki_types::CertificateDer<'static>]) -> Result<Arc<rustls::ClientConfig>, String> {
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    for certificate in extra_roots {
+        roots.add(certificate.clone()).map_err(|e| format!("a trusted certificate is unusable: {e}"))?;
+    }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .expect("ring supports the default TLS versions")
         .with_root_certificates(roots)
         .with_no_client_auth();
-    Arc::new(config)
+    Ok(Arc::new(config))
 }
 
 struct Inner {
@@ -208,6 +232,8 @@ struct Inner {
     max_idle: usize,
     timeout: Duration,
     tls: Arc<rustls::ClientConfig>,
+    /// Extra trusted certificates (PEM), for STARTTLS (lettre builds that TLS session).
+    extra_roots_pem: Option<Vec<u8>>,
 }
 
 /// An SMTP client that keeps up to `pool_size` connections open between messages.
@@ -220,7 +246,7 @@ pub struct SmtpMailer {
 /// credentials, no STARTTLS where it is required), which no waiting fixes.
 fn connect_error(err: lettre::transport::smtp::Error) -> SendError {
     if err.is_permanent() || err.is_client() {
-        SendError::Permanent(format!("the mail server refused the connection: {err}"))
+        SendError::Refused(err.to_string())
     } else {
         SendError::Unavailable(err.to_string())
     }
@@ -230,13 +256,15 @@ impl SmtpMailer {
     /// A client for `settings.url`. Connections are opened when needed.
     pub fn new(settings: &SmtpSettings) -> Result<SmtpMailer, String> {
         let endpoint = Endpoint::parse(&settings.url)?;
+        let extra_roots = settings.extra_roots_pem.as_deref().map(parse_roots).transpose()?.unwrap_or_default();
         Ok(SmtpMailer {
             inner: Arc::new(Inner {
                 endpoint,
                 idle: Mutex::new(Vec::new()),
                 max_idle: settings.pool_size.max(1) as usize,
                 timeout: settings.timeout,
-                tls: tls_config(),
+                tls: tls_config(&extra_roots)?,
+                extra_roots_pem: settings.extra_roots_pem.clone(),
             }),
         })
     }
@@ -254,9 +282,8 @@ impl SmtpMailer {
         let handshake = async {
             let mut connection = match endpoint.security {
                 Security::Implicit => {
-                    let name = rustls::pki_types::ServerName::try_from(endpoint.host.clone()).map_err(|_| {
-                        SendError::Permanent(format!("{} is not a valid TLS server name", endpoint.host))
-                    })?;
+                    let name = rustls::pki_types::ServerName::try_from(endpoint.host.clone())
+                        .map_err(|_| SendError::Refused(format!("{} is not a valid TLS server name", endpoint.host)))?;
                     let tls = tokio_rustls::TlsConnector::from(self.inner.tls.clone())
                         .connect(name, tcp)
                         .await
@@ -271,10 +298,16 @@ impl SmtpMailer {
             };
             if let Security::StartTls { required } = endpoint.security {
                 if connection.can_starttls() {
-                    let parameters = TlsParameters::new(endpoint.host.clone()).map_err(connect_error)?;
+                    let mut parameters = TlsParameters::builder(endpoint.host.clone());
+                    if let Some(pem) = &self.inner.extra_roots_pem {
+                        let certificate = lettre::transport::smtp::client::Certificate::from_pem(pem)
+                            .map_err(|e| SendError::Refused(format!("the trusted certificates: {e}")))?;
+                        parameters = parameters.add_root_certificate(certificate);
+                    }
+                    let parameters = parameters.build().map_err(connect_error)?;
                     connection.starttls(parameters, &endpoint.hello).await.map_err(connect_error)?;
                 } else if required {
-                    return Err(SendError::Permanent(format!(
+                    return Err(SendError::Refused(format!(
                         "{} does not offer STARTTLS, which the URL requires (tls=required)",
                         endpoint.host
                     )));
@@ -352,8 +385,12 @@ mod tests {
     fn passwords_never_show() {
         assert_eq!(redact_url("smtps://me:secret@mail.example.org:465"), "smtps://me:***@mail.example.org:465");
         assert_eq!(redact_url("smtp://127.0.0.1:2525"), "smtp://127.0.0.1:2525");
-        let settings =
-            SmtpSettings { url: "smtps://me:secret@host".into(), pool_size: 4, timeout: Duration::from_secs(5) };
+        let settings = SmtpSettings {
+            url: "smtps://me:secret@host".into(),
+            pool_size: 4,
+            timeout: Duration::from_secs(5),
+            extra_roots_pem: None,
+        };
         assert!(!format!("{settings:?}").contains("secret"));
     }
 
@@ -385,6 +422,7 @@ mod tests {
             url: format!("smtp://127.0.0.1:{port}"),
             pool_size: 1,
             timeout: Duration::from_secs(2),
+            extra_roots_pem: None,
         })
         .unwrap();
         let message = Message::builder()

@@ -90,7 +90,8 @@ impl Quantizer {
         let scaled: Vec<f32> = query.iter().zip(&self.step).map(|(q, s)| q * s).collect();
         let largest = scaled.iter().fold(0f32, |m, x| m.max(x.abs()));
         // 255 · limit · dimension must stay below i32::MAX, and a weight must split into two bytes.
-        let limit = (i32::MAX as f64 / (255.0 * self.dimension().max(1) as f64)).min(16_383.0) as f32;
+        // Floored, so that rounding a weight cannot step past it.
+        let limit = (i32::MAX as f64 / (255.0 * self.dimension().max(1) as f64)).min(16_383.0).floor() as f32;
         let scale = if largest > 0.0 { largest / limit } else { 1.0 };
         let weights: Vec<i16> = scaled.iter().map(|x| (x / scale).round() as i16).collect();
         let (high, low) = if vnni::available() {
@@ -199,20 +200,23 @@ mod vnni {
         use std::arch::x86_64::*;
         let blocks = dimension / 64;
         let whole = blocks * 64;
-        // SAFETY (loads): `high` and `low` hold `dimension` bytes and each code `dimension` bytes, so
-        // the 64-byte loads at offsets `64 · b` for `b < blocks` stay inside them.
-        let high: Vec<__m512i> =
-            (0..blocks).map(|b| unsafe { _mm512_loadu_si512(query.high.as_ptr().add(64 * b).cast()) }).collect();
-        let low: Vec<__m512i> =
-            (0..blocks).map(|b| unsafe { _mm512_loadu_si512(query.low.as_ptr().add(64 * b).cast()) }).collect();
         out.reserve(codes.len() / dimension.max(1));
         for code in codes.chunks_exact(dimension) {
             let mut high_sum = _mm512_setzero_si512();
             let mut low_sum = _mm512_setzero_si512();
             for b in 0..blocks {
-                let bytes = unsafe { _mm512_loadu_si512(code.as_ptr().add(64 * b).cast()) };
-                high_sum = _mm512_dpbusd_epi32(high_sum, bytes, high[b]);
-                low_sum = _mm512_dpbusd_epi32(low_sum, bytes, low[b]);
+                // SAFETY: `high`, `low` and each code hold `dimension` bytes (asserted by `orders`), so
+                // the unaligned 64-byte loads at `64 · b` for `b < blocks` stay inside them. The
+                // query's blocks stay in L1 across codes.
+                let (bytes, high, low) = unsafe {
+                    (
+                        _mm512_loadu_si512(code.as_ptr().add(64 * b).cast()),
+                        _mm512_loadu_si512(query.high.as_ptr().add(64 * b).cast()),
+                        _mm512_loadu_si512(query.low.as_ptr().add(64 * b).cast()),
+                    )
+                };
+                high_sum = _mm512_dpbusd_epi32(high_sum, bytes, high);
+                low_sum = _mm512_dpbusd_epi32(low_sum, bytes, low);
             }
             let mut total =
                 i64::from(_mm512_reduce_add_epi32(high_sum)) * 128 + i64::from(_mm512_reduce_add_epi32(low_sum));

@@ -114,12 +114,27 @@ impl AppState {
 
     async fn run_on<T: Send + 'static>(
         &self,
-        workers: &tokio::sync::Semaphore,
+        workers: &Arc<tokio::sync::Semaphore>,
         work: impl FnOnce(&Library) -> T + Send + 'static,
     ) -> Result<T, tokio::task::JoinError> {
         let library = self.library.clone();
-        // The semaphores are never closed, so acquiring only waits.
-        let _permit = workers.acquire().await.expect("the worker semaphores are never closed");
+        // The semaphores are never closed, so acquiring only waits. The permit goes with the work:
+        // a client that disconnects drops this future, not the work already running.
+        let permit = workers.clone().acquire_owned().await.expect("the worker semaphores are never closed");
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work(&library)
+        })
+        .await
+    }
+
+    /// Runs library work on the blocking pool without waiting for a worker: for the operator's
+    /// health and metrics endpoints, which must answer even when searches queue.
+    async fn unqueued<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Library) -> T + Send + 'static,
+    ) -> Result<T, tokio::task::JoinError> {
+        let library = self.library.clone();
         tokio::task::spawn_blocking(move || work(&library)).await
     }
 }
@@ -189,7 +204,7 @@ async fn micro_cache(State(state): State<AppState>, request: Request, next: Next
 
 /// 200 when the store answers, 503 otherwise (for load balancers and uptime checks).
 async fn healthz(State(state): State<AppState>) -> Response {
-    match state.blocking(|library| library.health()).await {
+    match state.unqueued(|library| library.health()).await {
         Ok(Ok(())) => ([(header::CACHE_CONTROL, "no-store")], "ok\n").into_response(),
         Ok(Err(err)) => {
             tracing::error!(error = %err, "health check failed");
@@ -201,7 +216,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
 
 /// Prometheus metrics (text format 0.0.4).
 async fn metrics(State(state): State<AppState>) -> Response {
-    match state.blocking(|library| library.metrics_text()).await {
+    match state.unqueued(|library| library.metrics_text()).await {
         Ok(Ok(text)) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"), (header::CACHE_CONTROL, "no-store")],
             text,

@@ -36,7 +36,14 @@ pub fn smtp_mailer(connections: usize) -> anyhow::Result<Option<SmtpMailer>> {
     let Some(url) = std::env::var("PAPERBOY_SMTP__URL").ok().filter(|v| !v.trim().is_empty()) else { return Ok(None) };
     let timeout = env_number("PAPERBOY_SMTP__TIMEOUT").unwrap_or(30.0).clamp(0.1, 600.0);
     let pool_size = connections.clamp(1, 256) as u32;
-    let settings = SmtpSettings { url, pool_size, timeout: Duration::from_secs_f64(timeout) };
+    let extra_roots_pem =
+        match std::env::var_os("PAPERBOY_SMTP__CA_FILE").filter(|v| !v.is_empty()) {
+            Some(path) => Some(std::fs::read(&path).with_context(|| {
+                format!("reading PAPERBOY_SMTP__CA_FILE ({})", std::path::Path::new(&path).display())
+            })?),
+            None => None,
+        };
+    let settings = SmtpSettings { url, pool_size, timeout: Duration::from_secs_f64(timeout), extra_roots_pem };
     Ok(Some(SmtpMailer::new(&settings).map_err(anyhow::Error::msg)?))
 }
 

@@ -245,3 +245,82 @@ fn the_daily_job_harvests_builds_and_sends_and_catches_up_only_once() {
     let metrics = super::mail::http("GET", &format!("{}/metrics", server.base), None, None, false);
     assert!(metrics.body.contains("paperboy_outbox_messages{state=\"sent\"} 1"), "{}", metrics.body);
 }
+
+/// A private certificate authority and a certificate it signed for 127.0.0.1, made by `openssl`
+/// for this test: (the authority's certificate, the server's certificate, the server's key).
+fn private_ca(dir: &Path) -> Option<(String, String, String)> {
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    std::fs::write(dir.join("leaf.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+        .unwrap();
+    let steps: [Vec<String>; 3] = [
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=paperboy test CA", "-keyout"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([path("ca.key"), "-out".into(), path("ca.pem")])
+            .collect(),
+        ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([path("key.pem"), "-out".into(), path("leaf.csr")])
+            .collect(),
+        ["x509", "-req", "-days", "2", "-CAcreateserial", "-in"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([path("leaf.csr"), "-CA".into(), path("ca.pem"), "-CAkey".into(), path("ca.key")])
+            .chain(["-extfile".into(), path("leaf.ext"), "-out".into(), path("cert.pem")])
+            .collect(),
+    ];
+    for step in steps {
+        let made = std::process::Command::new("openssl")
+            .args(&step)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !made {
+            assert!(std::env::var("CI").is_err(), "CI must have openssl (openssl {})", step.join(" "));
+            eprintln!("skipping: no openssl to make test certificates");
+            return None;
+        }
+    }
+    Some((path("ca.pem"), path("cert.pem"), path("key.pem")))
+}
+
+#[test]
+fn digests_go_out_over_starttls_and_implicit_tls_with_auth_to_a_relay_with_a_private_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((ca_path, cert_path, key_path)) = private_ca(dir.path()) else { return };
+    let (cert_path, key_path) = (cert_path.as_str(), key_path.as_str());
+    let ca = [("PAPERBOY_SMTP__CA_FILE", ca_path.as_str()), ("PAPERBOY_MAIL__PATIENCE", "1")];
+    // The password holds characters a URL must escape ('@' as %40) and one it must not decode ('+').
+    let auth = "--auth=relay-user:s3cret+@pass";
+    for (mode, url) in [
+        ("starttls", "smtp://relay-user:s3cret+%40pass@127.0.0.1:{port}?tls=required"),
+        ("implicit", "smtps://relay-user:s3cret+%40pass@127.0.0.1:{port}"),
+    ] {
+        let tls = ["--tls", mode, "--cert", cert_path, "--key", key_path, auth];
+        let Some(sink) = start_sink(&dir.path().join(format!("mail-{mode}")), &tls) else { return };
+        let url = url.replace("{port}", sink.url().rsplit(':').next().unwrap());
+        let data = dir.path().join(format!("data-{mode}"));
+        queued_digests(&data, &["private@example.org".into()]);
+
+        // Without the private authority the certificate is not trusted: nothing is sent, nothing lost.
+        let output = send(&data, &url, &[("PAPERBOY_MAIL__PATIENCE", "1")]);
+        assert!(!output.status.success(), "{mode}: {}", stdout(&output));
+        assert!(stderr(&output).to_lowercase().contains("certificate"), "{mode}: {}", stderr(&output));
+        assert_eq!(sink.count(), 0);
+        assert_eq!(status(&data)["queued"].as_u64(), Some(1), "{mode}");
+
+        // A wrong password is refused for good: the run fails and the message stays queued.
+        let output = send(&data, &url.replace("s3cret", "wrong"), &ca);
+        assert!(!output.status.success(), "{mode}: {}", stdout(&output));
+        assert!(stderr(&output).contains("refused"), "{mode}: {}", stderr(&output));
+        assert_eq!((sink.count(), status(&data)["queued"].as_u64()), (0, Some(1)), "{mode}");
+
+        // With the authority and the right password, the digest goes out encrypted.
+        let output = send(&data, &url, &ca);
+        assert!(output.status.success(), "{mode}: {}", stderr(&output));
+        assert!(stdout(&output).contains("sent 1"), "{mode}: {}", stdout(&output));
+        assert_eq!(received(&sink)[0].0, "private@example.org");
+    }
+}
