@@ -339,6 +339,7 @@ impl Library {
     /// for a scan shared with other requests).
     pub fn searches_by_meaning(&self, params: &SearchParams) -> bool {
         !matches!(self.mode_for(params).0, SearchMode::Keyword | SearchMode::Auto)
+            && SearchQuery::parse(&params.query).is_ok_and(|query| query.has_positive_text())
     }
 
     /// Runs a search.

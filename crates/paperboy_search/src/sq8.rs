@@ -232,22 +232,9 @@ mod vnni {
 mod tests {
     use super::*;
 
+    /// `n` random unit vectors, row-major.
     fn vectors(n: usize, d: usize, seed: u64) -> Vec<f32> {
-        let mut state = seed | 1;
-        let mut out = Vec::with_capacity(n * d);
-        for _ in 0..n {
-            let v: Vec<f32> = (0..d)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    (state % 20_000) as f32 / 10_000.0 - 1.0
-                })
-                .collect();
-            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-            out.extend(v.iter().map(|x| x / norm));
-        }
-        out
+        (0..n as u64).flat_map(|i| crate::vector::tests::unit(seed * 100_000 + i, d)).collect()
     }
 
     #[test]

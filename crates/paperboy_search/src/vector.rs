@@ -422,14 +422,19 @@ impl VectorIndex {
         self.find(query, k, Some(keep))
     }
 
-    fn find(&self, query: &[f32], k: usize, keep: Option<&KeepKey<'_>>) -> Result<Vec<Neighbor<'_>>> {
-        if query.len() != self.meta.dimension {
-            return Err(Error::Input(format!(
+    fn check_dimension(&self, query: &[f32]) -> Result<()> {
+        match query.len() == self.meta.dimension {
+            true => Ok(()),
+            false => Err(Error::Input(format!(
                 "the query vector has {} dimensions, the index {}",
                 query.len(),
                 self.meta.dimension
-            )));
+            ))),
         }
+    }
+
+    fn find(&self, query: &[f32], k: usize, keep: Option<&KeepKey<'_>>) -> Result<Vec<Neighbor<'_>>> {
+        self.check_dimension(query)?;
         if k == 0 || self.keys.is_empty() {
             return Ok(Vec::new());
         }
@@ -524,12 +529,8 @@ impl VectorIndex {
         if !self.scans_in_memory() {
             return queries.iter().map(|(query, k)| self.nearest(query, *k)).collect();
         }
-        if let Some((query, _)) = queries.iter().find(|(query, _)| query.len() != self.meta.dimension) {
-            return Err(Error::Input(format!(
-                "the query vector has {} dimensions, the index {}",
-                query.len(),
-                self.meta.dimension
-            )));
+        for (query, _) in queries {
+            self.check_dimension(query)?;
         }
         let scans: Vec<(&[f32], usize)> = queries.iter().map(|(query, k)| (*query, (*k).max(1))).collect();
         Ok(self
@@ -1093,10 +1094,11 @@ fn nearest(centroids: &[f32], dimension: usize, vector: &[f32]) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn unit(seed: u64, d: usize) -> Vec<f32> {
+    /// A random unit vector, the same for the same seed.
+    pub(crate) fn unit(seed: u64, d: usize) -> Vec<f32> {
         let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
         let mut v: Vec<f32> = (0..d)
             .map(|_| {

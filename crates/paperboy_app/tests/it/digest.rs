@@ -243,3 +243,51 @@ fn deliveries_older_than_the_retention_are_forgotten_at_the_next_build() {
     assert_eq!((second.pruned_messages, second.pruned_paper_records), (1, sent));
     assert_eq!(second.queued, 1, "the new day's digest is built as usual");
 }
+
+#[test]
+fn a_digest_trends_only_papers_of_the_retention_window() {
+    require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let library = semantic_library(dir.path(), &["2026-06-15"]);
+    // 2026-09-01: one new paper is announced, and Hugging Face features it and, much more, a paper
+    // announced in June.
+    let listing = dir.path().join("2026-09-01.jsonl");
+    let fresh = serde_json::json!({
+        "id": "2609.00001", "title": "Graph learning for fresh announcements", "abstract": "A new method.",
+        "authors": ["Ada Example"], "categories": ["cs.LG"], "announced": "2026-09-01", "first_seen": "2026-09-01",
+        "comment": null,
+    });
+    std::fs::write(&listing, format!("{fresh}\n")).unwrap();
+    ingest::ingest_jsonl(&library, &[listing], &NoProgress).unwrap();
+    let old = "2008.03186"; // announced 2026-06-15 in the sample
+    let featured = |id: &str, title: &str, published: &str, upvotes: u32| {
+        serde_json::json!({
+            "id": id, "title": title, "abstract": "Featured.", "authors": ["Someone"], "published": published,
+            "hf_date": "2026-09-01", "upvotes": upvotes, "num_comments": 0,
+            "upvotes_observed_by": "2026-09-01T12:00:00Z", "github_repo": null, "github_stars": null,
+        })
+    };
+    let hf = dir.path().join("hf.jsonl");
+    let records = [
+        featured(old, "An old paper", "2020-08-07T00:00:00.000Z", 500),
+        featured("2609.00001", "Graph learning for fresh announcements", "2026-08-31T00:00:00.000Z", 100),
+    ];
+    std::fs::write(&hf, records.iter().map(|r| format!("{r}\n")).collect::<String>()).unwrap();
+    let summary = ingest::ingest_hf_daily(&library, &[hf], &NoProgress).unwrap();
+    assert!(summary.failed_files.is_empty());
+    let ranked: Vec<String> = library
+        .trending(Some(day("2026-09-01")), 10, 0)
+        .unwrap()
+        .papers
+        .iter()
+        .map(|t| t.paper.id.to_string())
+        .collect();
+    assert!(ranked.contains(&old.to_owned()), "the site's trending list ranks it: {ranked:?}");
+
+    subscriber(&library, "reader@example.org", Preferences { trending: 5, ..nothing() });
+    let report = build(&library, "2026-09-01");
+    assert_eq!(report.queued, 1);
+    let sent = papers_of(&report.digests[0]);
+    assert!(sent.contains("2609.00001"), "{sent:?}");
+    assert!(!sent.contains(old), "a paper announced over 60 days before stays out of digests: {sent:?}");
+}
