@@ -9,6 +9,10 @@ message is written to DIR as NNNNNN.eml (the raw message) with NNNNNN.json besid
 sender and recipients), each file complete before it appears (written, then renamed).
 
 Faults:
+  --mail-fail "530 5.7.0 Authentication required"
+                             every MAIL FROM gets this reply (a relay refusing the sender: us)
+  --content-fail "554 5.6.0 Content rejected"
+                             every message gets this reply at the end of DATA
   --rcpt-fail 550:bounce     RCPT TO an address containing "bounce" gets 550 (repeatable)
   --data-fail 451:3          the first 3 DATA commands get 451 (a temporary failure)
   --stall 30:2               the first 2 messages get no answer to DATA for 30 seconds (then 451)
@@ -41,8 +45,17 @@ class Sink:
         seconds, count = (args.stall or "0:0").split(":")
         self.stall_seconds, self.stall_left = float(seconds), int(count)
         self.drop_left = args.drop
+        self.mail_fail = args.mail_fail
+        self.content_fail = args.content_fail
         self.lock = threading.Lock()
         self.count = len([f for f in os.listdir(self.dir) if f.endswith(".eml")])
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.mail_fail:
+            return self.mail_fail
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         for code, text in self.rcpt_fail:
@@ -73,6 +86,8 @@ class Sink:
             return "451 4.4.2 timed out"
         if fail:
             return f"{self.data_fail_code} 4.3.0 temporary failure, try again"
+        if self.content_fail:
+            return self.content_fail
         with self.lock:
             self.count += 1
             name = f"{self.count:06d}"
@@ -94,6 +109,8 @@ def main():
     p.add_argument("--data-fail")
     p.add_argument("--stall")
     p.add_argument("--drop", type=int, default=0)
+    p.add_argument("--mail-fail")
+    p.add_argument("--content-fail")
     p.add_argument("--tls", choices=["starttls", "implicit"])
     p.add_argument("--cert")
     p.add_argument("--key")

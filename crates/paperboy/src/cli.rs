@@ -74,6 +74,18 @@ pub enum Command {
     /// Build the digests due on a day and send the outbox over SMTP.
     #[command(subcommand, after_help = DIGEST_HELP)]
     Digest(DigestCommand),
+    /// The key that signs links in mail and forms' anti-forgery tokens (kept outside the store).
+    #[command(subcommand)]
+    SigningKey(SigningKeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SigningKeyCommand {
+    /// Replace the signing key with a new random one. Every session ends, and the unsubscribe and
+    /// preference links in mail already sent stop working (one-click unsubscribe included).
+    Rotate(JsonArg),
+    /// Print where the signing key is kept.
+    Path,
 }
 
 const DIGEST_HELP: &str = "\
@@ -114,6 +126,14 @@ pub enum SubscriberCommand {
         /// The address or account number.
         who: String,
     },
+    /// Send mail to an address again after it bounced (when it works again): lifts the
+    /// suppression and forgets its bounces.
+    Unsuppress {
+        /// The address or account number.
+        who: String,
+    },
+    /// List the addresses whose mail bounced, with the mail server's reason.
+    Suppressed(JsonArg),
 }
 
 #[derive(Debug, Args)]
@@ -551,6 +571,15 @@ pub struct ServeArgs {
     /// share vector scans, and wait for them part of the time).
     #[arg(long, env = "PAPERBOY_WEB__SEMANTIC_WORKERS", value_name = "N")]
     pub semantic_workers: Option<usize>,
+    /// Proxies in front of the site whose X-Forwarded-For names the client, comma-separated
+    /// addresses or networks (127.0.0.1, 10.0.0.0/8). Unset: trust none; the socket's peer is the
+    /// client.
+    #[arg(long, env = "PAPERBOY_WEB__TRUSTED_PROXIES", value_name = "LIST", default_value = "")]
+    pub trusted_proxies: String,
+    /// Serve /metrics (and /healthz) on this address instead of the site's, so that they can stay
+    /// on a private network.
+    #[arg(long, env = "PAPERBOY_WEB__METRICS_ADDR", value_name = "HOST:PORT")]
+    pub metrics_addr: Option<String>,
 }
 
 #[derive(Debug, Args)]

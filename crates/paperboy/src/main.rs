@@ -31,6 +31,7 @@ fn main() -> ExitCode {
         model: (!cli.model.eq_ignore_ascii_case("none"))
             .then(|| paperboy_app::ModelChoice { name: cli.model.clone(), models_dir: models_dir.clone() }),
         models_dir,
+        signing_key_file: std::env::var_os("PAPERBOY_SIGNING_KEY_FILE").filter(|v| !v.is_empty()).map(PathBuf::from),
     };
     let outcome = match cli.command {
         Command::Ingest(command) => commands::ingest::run(&context, command),
@@ -48,6 +49,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => commands::demo::run(&context, cli.data_dir.is_some(), args),
         Command::Subscriber(command) => commands::subscriber::run(&context, command),
         Command::Digest(command) => commands::digest::run(&context, command),
+        Command::SigningKey(command) => commands::signing_key::run(&context, command),
     };
     match outcome {
         Ok(code) => code,

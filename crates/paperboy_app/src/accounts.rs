@@ -5,12 +5,24 @@
 //! cookie; the store keeps only its SHA-256, so a copy of the database signs nobody in. Sign-in and
 //! confirmation tokens work once and expire; sessions expire. Links in digests that must work
 //! without signing in (unsubscribe, manage preferences) are signed instead: HMAC-SHA256 over the
-//! account id, the purpose, the day of issue and a hash of the address, with a key made once per
-//! data directory and kept in the store's settings. A forged or altered link fails; a link for a
-//! deleted account fails (ids are never reused, and the address must match).
+//! account id, the purpose, the day of issue and a hash of the address. A forged or altered link
+//! fails; a link for a deleted account fails (ids are never reused, and the address must match).
+//!
+//! The signing key lives outside the store — a file in the data directory readable by its owner
+//! only (`signing.key`, mode 0600), or a file the operator names — so a leaked copy or backup of the
+//! database can neither forge links nor derive the sign-in tokens of queued mail (the outbox keeps a
+//! nonce; the token is the key's HMAC of it). A key that changes (rotated, or replaced by hand) ends
+//! every session, and the links in mail already sent stop working; opening the library says so.
 //!
 //! No enumeration: asking to subscribe or to sign in gets the same answer whether or not the
-//! address has an account; only the mailbox's owner learns more.
+//! address has an account, and the same time (the sign-in mail is queued after the answer); only
+//! the mailbox's owner learns more. The one exception is an address whose mail bounced: the person
+//! asking is told that no mail can be sent there, rather than waiting for a mail that never comes.
+//!
+//! Rate limits: per address, 3 mails in 20 minutes — shorter than a sign-in link's 30 minutes, so
+//! someone flooding an address can never lock its owner out: whenever the owner is refused, a link
+//! sent in the last 20 minutes is in their inbox and still works. Per client (an IPv4 address or an
+//! IPv6 /64), 20 requests an hour. Keys fold the address's case.
 
 use std::sync::OnceLock;
 
@@ -34,14 +46,24 @@ pub const CONFIRM_HOURS: i64 = 48;
 pub const SESSION_DAYS: i64 = 30;
 /// How long a "manage preferences" link from a digest works.
 pub const MANAGE_LINK_DAYS: i64 = 60;
-/// Mails asked for per address per hour (subscribe and sign-in together).
-pub const MAILS_PER_ADDRESS_PER_HOUR: u32 = 3;
-/// Mail-sending requests per client (IP address) per hour.
+/// Mails asked for per address (subscribe and sign-in together) per [`ADDRESS_WINDOW_MINUTES`].
+pub const MAILS_PER_ADDRESS: u32 = 3;
+/// The window of the per-address limit. Shorter than [`SIGN_IN_MINUTES`], so that whenever the
+/// limit refuses a request, the last link sent still works.
+pub const ADDRESS_WINDOW_MINUTES: i64 = 20;
+/// Mail-sending requests per client (an IPv4 address, an IPv6 /64) per hour.
 pub const REQUESTS_PER_CLIENT_PER_HOUR: u32 = 20;
-/// Permanent delivery failures after which an address gets no more mail.
-pub const SUPPRESS_AFTER_FAILURES: u32 = 1;
+/// Accounts that never confirmed and hold nothing are forgotten after this many days.
+pub const UNCONFIRMED_DAYS: i64 = 30;
 
-const SIGNING_KEY_SETTING: &str = "signing_key";
+const _: () = assert!(ADDRESS_WINDOW_MINUTES < SIGN_IN_MINUTES, "a refused owner must hold a live link");
+
+/// Where the signing key was kept before it moved out of the store (read once, to move it).
+const LEGACY_SIGNING_KEY_SETTING: &str = "signing_key";
+/// A fingerprint of the signing key in use, to notice when the key changes.
+const SIGNING_KEY_FINGERPRINT_SETTING: &str = "signing_key.fingerprint";
+/// The signing key's file in the data directory, unless the operator names another.
+pub const SIGNING_KEY_FILE: &str = "signing.key";
 
 /// A secret as handed to a person (in a link or a cookie). `Debug` does not show it.
 #[derive(Clone, PartialEq, Eq)]
@@ -95,16 +117,23 @@ impl LinkPurpose {
 pub enum MailPayload {
     /// A digest.
     Digest(crate::digest::DigestPayload),
-    /// "Confirm your subscription", with the confirmation token.
-    Confirm {
-        /// The token (dropped from the store once the message is sent).
-        token: String,
-    },
-    /// "Your sign-in link", with the sign-in token.
-    SignIn {
-        /// The token (dropped from the store once the message is sent).
-        token: String,
-    },
+    /// "Confirm your subscription", with the confirmation link.
+    Confirm(LinkSecret),
+    /// "Your sign-in link".
+    SignIn(LinkSecret),
+}
+
+/// How a queued mail carries its single-use link: a nonce whose HMAC under the signing key is the
+/// token, so the store never holds a usable token. (Mail queued by older versions carries the
+/// token itself.) Dropped from the store once the message is sent or has failed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LinkSecret {
+    /// The nonce the token derives from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// The token itself (mail queued before nonces).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 /// Everything paperboy keeps about an account, for "export my data".
@@ -156,17 +185,128 @@ fn token_hash(token: &str) -> Vec<u8> {
 }
 
 fn random_secret() -> Result<Secret> {
-    let mut bytes = [0u8; 32];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| Error::Unavailable("the system random generator failed".into()))?;
-    Ok(Secret(URL_SAFE_NO_PAD.encode(bytes)))
+    Ok(Secret(URL_SAFE_NO_PAD.encode(random_bytes()?)))
 }
 
 /// A key for rate limits that does not keep the address or the IP in the store.
 fn limit_key(kind: &str, value: &str) -> String {
     let hash = sha256(value.as_bytes());
     format!("{kind}:{}", URL_SAFE_NO_PAD.encode(&hash[..12]))
+}
+
+/// The network a client counts as for rate limits: its IPv4 address (an IPv4-mapped IPv6 address
+/// is the IPv4 address it maps), or the /64 of its IPv6 address, since one IPv6 host commonly
+/// holds a whole /64 and could rotate through it.
+pub fn client_network(client: std::net::IpAddr) -> String {
+    match client.to_canonical() {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
+
+/// Whether two secrets are equal, in time that does not depend on where they differ.
+pub fn secrets_equal(a: &str, b: &str) -> bool {
+    // Comparing digests keeps the time independent of the inputs' lengths too.
+    let (a, b) = (sha256(a.as_bytes()), sha256(b.as_bytes()));
+    a.iter().zip(&b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Reads the signing key file, or makes it (mode 0600) holding `fresh`; a key written by another
+/// process at the same moment wins, and is read back.
+fn read_or_create_key_file(path: &std::path::Path, fresh: &[u8]) -> Result<Vec<u8>> {
+    let unreadable =
+        |e: std::io::Error| Error::Unavailable(format!("cannot read the signing key {}: {e}", path.display()));
+    match std::fs::read_to_string(path) {
+        Ok(text) => return decode_key(path, &text),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(unreadable(e)),
+        Err(_) => {}
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(unreadable)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(mut file) => {
+            use std::io::Write as _;
+            file.write_all(format!("{}\n", URL_SAFE_NO_PAD.encode(fresh)).as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(|e| Error::Unavailable(format!("cannot write the signing key {}: {e}", path.display())))?;
+            Ok(fresh.to_vec())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            decode_key(path, &std::fs::read_to_string(path).map_err(unreadable)?)
+        }
+        Err(e) => Err(Error::Unavailable(format!("cannot create the signing key {}: {e}", path.display()))),
+    }
+}
+
+fn decode_key(path: &std::path::Path, text: &str) -> Result<Vec<u8>> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(text.trim().as_bytes())
+        .map_err(|_| Error::Invalid(format!("the signing key {} is not base64url text", path.display())))?;
+    if bytes.len() < 32 {
+        return Err(Error::Invalid(format!(
+            "the signing key {} is too short ({} bytes; at least 32)",
+            path.display(),
+            bytes.len()
+        )));
+    }
+    #[cfg(unix)]
+    if let Ok(metadata) = std::fs::metadata(path) {
+        use std::os::unix::fs::PermissionsExt as _;
+        if metadata.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), "the signing key is readable by other users; chmod 600 it");
+        }
+    }
+    Ok(bytes)
+}
+
+/// Writes a new random signing key to `path` (mode 0600, replacing the old one atomically).
+pub fn write_new_signing_key(path: &std::path::Path) -> Result<()> {
+    let fresh = random_bytes()?;
+    let tmp = path.with_extension("key.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let failed =
+        |e: std::io::Error| Error::Unavailable(format!("cannot write the signing key {}: {e}", path.display()));
+    let mut file = options.open(&tmp).map_err(failed)?;
+    use std::io::Write as _;
+    file.write_all(format!("{}\n", URL_SAFE_NO_PAD.encode(fresh)).as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(failed)?;
+    std::fs::rename(&tmp, path).map_err(failed)?;
+    Ok(())
+}
+
+fn random_bytes() -> Result<[u8; 32]> {
+    let mut bytes = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| Error::Unavailable("the system random generator failed".into()))?;
+    Ok(bytes)
+}
+
+/// What opening the signing key found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyChange {
+    /// The key is the one in use before.
+    Same,
+    /// The first key (a new data directory, or one whose key moved out of the store).
+    First,
+    /// A different key than before: sessions were ended, links in sent mail no longer work.
+    Replaced {
+        /// Sessions ended.
+        sessions_ended: u64,
+    },
 }
 
 fn days_since_epoch(now: DateTime<Utc>) -> u32 {
@@ -178,45 +318,118 @@ impl Library {
         &self.store
     }
 
-    /// The data directory's signing key, made on first use.
+    /// The signing key, read (or made) on first use; see [`Library::open_signing_key`].
     fn signing_key(&self) -> Result<&hmac::Key> {
         if let Some(key) = self.signing_key.get() {
             return Ok(key);
         }
-        let fresh = random_secret()?;
-        let stored = self.accounts().setting_or_insert(SIGNING_KEY_SETTING, fresh.expose())?;
-        let bytes = URL_SAFE_NO_PAD
-            .decode(stored.as_bytes())
-            .map_err(|_| Error::Invalid("the stored signing key is damaged".into()))?;
-        Ok(self.signing_key.get_or_init(|| hmac::Key::new(hmac::HMAC_SHA256, &bytes)))
+        self.open_signing_key()?;
+        Ok(self.signing_key.get().expect("opened just now"))
     }
 
-    fn check_mail_limits(&self, email: &EmailAddress, client: &str, now: DateTime<Utc>) -> Result<()> {
+    /// Where the signing key is kept.
+    pub fn signing_key_path(&self) -> std::path::PathBuf {
+        self.signing_key_file.clone().unwrap_or_else(|| self.data_dir.join(SIGNING_KEY_FILE))
+    }
+
+    /// Reads the signing key file (making it on first use, from the key older versions kept in the
+    /// store if there is one, which is then erased from the store) and compares it with the key in
+    /// use before: a different key ends every session, since their forms' tokens and the links in
+    /// mail already sent were signed with the old one.
+    pub fn open_signing_key(&self) -> Result<KeyChange> {
+        let path = self.signing_key_path();
         let store = self.accounts();
-        if !store.rate_limit(&limit_key("client", client), REQUESTS_PER_CLIENT_PER_HOUR, 3600, now)? {
+        let legacy = store.setting(LEGACY_SIGNING_KEY_SETTING)?;
+        let fresh = match legacy.as_deref().map(|text| URL_SAFE_NO_PAD.decode(text.as_bytes())) {
+            Some(Ok(bytes)) if bytes.len() >= 32 => bytes,
+            _ => random_bytes()?.to_vec(),
+        };
+        let bytes = read_or_create_key_file(&path, &fresh)?;
+        if legacy.is_some() {
+            store.delete_setting(LEGACY_SIGNING_KEY_SETTING)?;
+            tracing::info!(path = %path.display(), "moved the signing key out of the store");
+        }
+        let fingerprint = URL_SAFE_NO_PAD.encode(&sha256(&[b"fingerprint:".as_slice(), &bytes].concat())[..12]);
+        let change = match store.setting(SIGNING_KEY_FINGERPRINT_SETTING)? {
+            Some(known) if known == fingerprint => KeyChange::Same,
+            None => KeyChange::First,
+            Some(_) => {
+                let sessions_ended = store.end_all_sessions()?;
+                tracing::warn!(
+                    sessions_ended,
+                    "the signing key changed: every session ended, and unsubscribe and preference links in mail already sent no longer work"
+                );
+                KeyChange::Replaced { sessions_ended }
+            }
+        };
+        if change != KeyChange::Same {
+            store.put_setting(SIGNING_KEY_FINGERPRINT_SETTING, &fingerprint)?;
+        }
+        let _ = self.signing_key.set(hmac::Key::new(hmac::HMAC_SHA256, &bytes));
+        Ok(change)
+    }
+
+    /// Replaces the signing key with a new random one and ends every session: links in mail
+    /// already sent (unsubscribe, preferences) and sign-in links not yet used stop working.
+    pub fn rotate_signing_key(&mut self) -> Result<KeyChange> {
+        write_new_signing_key(&self.signing_key_path())?;
+        self.signing_key = SigningKey::default();
+        self.open_signing_key()
+    }
+
+    /// The token a queued mail's link carries.
+    pub(crate) fn link_token(&self, secret: &LinkSecret) -> Result<Option<String>> {
+        match (&secret.nonce, &secret.token) {
+            (Some(nonce), _) => {
+                let tag = hmac::sign(self.signing_key()?, format!("mail-link:{nonce}").as_bytes());
+                Ok(Some(URL_SAFE_NO_PAD.encode(tag.as_ref())))
+            }
+            (None, token) => Ok(token.clone()),
+        }
+    }
+
+    /// The checks every request for mail passes before anything is queued: the rate limits (for
+    /// the client's network and for the address, its case folded), and that mail to the address
+    /// has not bounced.
+    pub fn admit_mail_request(&self, email: &EmailAddress, client: std::net::IpAddr, now: DateTime<Utc>) -> Result<()> {
+        let store = self.accounts();
+        if !store.rate_limit(&limit_key("client", &client_network(client)), REQUESTS_PER_CLIENT_PER_HOUR, 3600, now)? {
             return Err(Error::RateLimited("too many requests from your network; try again in an hour".into()));
         }
-        if !store.rate_limit(&limit_key("address", email.as_str()), MAILS_PER_ADDRESS_PER_HOUR, 3600, now)? {
-            return Err(Error::RateLimited(
-                "too many messages were asked for this address; try again in an hour (check your inbox and spam folder first)".into(),
-            ));
+        let folded = email.as_str().to_lowercase();
+        if !store.rate_limit(&limit_key("address", &folded), MAILS_PER_ADDRESS, ADDRESS_WINDOW_MINUTES * 60, now)? {
+            return Err(Error::RateLimited(format!(
+                "we sent several links to this address in the last {ADDRESS_WINDOW_MINUTES} minutes; the newest one still works, \
+                 so look in your inbox (and the spam folder) — or ask again in {ADDRESS_WINDOW_MINUTES} minutes"
+            )));
+        }
+        if let Some(account) = store.account_by_email(email)?
+            && let Some(at) = account.suppressed_at
+        {
+            return Err(Error::Undeliverable(format!(
+                "We cannot send mail to {email}: its mail server refused our mail for good on {} ({}). If the address \
+                 works again, ask the site's operator to lift the block.",
+                at.format("%Y-%m-%d"),
+                account.suppressed_reason.as_deref().unwrap_or("no reason given")
+            )));
         }
         Ok(())
     }
 
-    fn enqueue_token_mail(
-        &self,
-        account: &Account,
-        payload: MailPayload,
-        host: &str,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        let (kind, token) = match &payload {
-            MailPayload::Confirm { token } => ("confirm", token),
-            MailPayload::SignIn { token } => ("sign_in", token),
-            MailPayload::Digest(_) => unreachable!("digests are enqueued by the digest builder"),
+    fn enqueue_token_mail(&self, account: &Account, kind: TokenPurpose, host: &str, now: DateTime<Utc>) -> Result<()> {
+        let nonce = random_secret()?.0;
+        let secret = LinkSecret { nonce: Some(nonce.clone()), token: None };
+        let token = self.link_token(&secret)?.expect("a nonce derives a token");
+        let (lifetime, payload) = match kind {
+            TokenPurpose::Confirm => (Duration::hours(CONFIRM_HOURS), MailPayload::Confirm(secret)),
+            TokenPurpose::SignIn => (Duration::minutes(SIGN_IN_MINUTES), MailPayload::SignIn(secret)),
         };
-        let key_hash = URL_SAFE_NO_PAD.encode(&token_hash(token)[..12]);
+        self.accounts().insert_token(&token_hash(&token), account.id, kind, now + lifetime, now)?;
+        let kind = match kind {
+            TokenPurpose::Confirm => "confirm",
+            TokenPurpose::SignIn => "sign_in",
+        };
+        let key_hash = URL_SAFE_NO_PAD.encode(&token_hash(&nonce)[..12]);
         let message = NewMessage {
             account_id: account.id,
             kind: kind.to_owned(),
@@ -231,49 +444,44 @@ impl Library {
     }
 
     /// The subscribe box: mails a confirmation link (or, to an address already subscribed, a
-    /// sign-in link). The caller answers "check your inbox" either way. `client` identifies the
-    /// requester for rate limits (an IP address); `host` names the site in the `Message-ID`.
-    pub fn subscribe(&self, email: &str, client: &str, host: &str, now: DateTime<Utc>) -> Result<()> {
-        let email = EmailAddress::parse(email).map_err(|e| Error::Invalid(e.to_string()))?;
-        self.check_mail_limits(&email, client, now)?;
-        let (account, created) = self.accounts().account_for_email(&email, now)?;
+    /// sign-in link). The caller answers "check your inbox" either way. `client` is the
+    /// requester's IP address (for rate limits); `host` names the site in the `Message-ID`.
+    pub fn subscribe(
+        &self,
+        email: &EmailAddress,
+        client: std::net::IpAddr,
+        host: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.admit_mail_request(email, client, now)?;
+        let (account, created) = self.accounts().account_for_email(email, now)?;
         if created {
             tracing::info!(account = account.id, "subscription requested for a new address");
         }
         if account.status == AccountStatus::Active {
-            return self.mail_sign_in_link(&account, host, now);
+            return self.enqueue_token_mail(&account, TokenPurpose::SignIn, host, now);
         }
-        let token = random_secret()?;
-        self.accounts().insert_token(
-            &token_hash(token.expose()),
-            account.id,
-            TokenPurpose::Confirm,
-            now + Duration::hours(CONFIRM_HOURS),
-            now,
-        )?;
-        self.enqueue_token_mail(&account, MailPayload::Confirm { token: token.0 }, host, now)
+        self.enqueue_token_mail(&account, TokenPurpose::Confirm, host, now)
     }
 
-    /// "E-mail me a sign-in link": mails one if the address has an account, and nothing otherwise;
-    /// the caller answers the same either way.
-    pub fn request_sign_in(&self, email: &str, client: &str, host: &str, now: DateTime<Utc>) -> Result<()> {
-        let email = EmailAddress::parse(email).map_err(|e| Error::Invalid(e.to_string()))?;
-        self.check_mail_limits(&email, client, now)?;
-        let Some(account) = self.accounts().account_by_email(&email)? else { return Ok(()) };
-        self.mail_sign_in_link(&account, host, now)
+    /// "E-mail me a sign-in link": [`Library::admit_mail_request`], then
+    /// [`Library::mail_sign_in_link`].
+    pub fn request_sign_in(
+        &self,
+        email: &EmailAddress,
+        client: std::net::IpAddr,
+        host: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.admit_mail_request(email, client, now)?;
+        self.mail_sign_in_link(email, host, now)
     }
 
-    /// Stores a new single-use sign-in token (its hash) and queues the mail carrying it.
-    fn mail_sign_in_link(&self, account: &Account, host: &str, now: DateTime<Utc>) -> Result<()> {
-        let token = random_secret()?;
-        self.accounts().insert_token(
-            &token_hash(token.expose()),
-            account.id,
-            TokenPurpose::SignIn,
-            now + Duration::minutes(SIGN_IN_MINUTES),
-            now,
-        )?;
-        self.enqueue_token_mail(account, MailPayload::SignIn { token: token.0 }, host, now)
+    /// Queues a sign-in link to the address if it has an account, and nothing otherwise. The web
+    /// app runs this after answering, so that the answer takes as long either way.
+    pub fn mail_sign_in_link(&self, email: &EmailAddress, host: &str, now: DateTime<Utc>) -> Result<()> {
+        let Some(account) = self.accounts().account_by_email(email)? else { return Ok(()) };
+        self.enqueue_token_mail(&account, TokenPurpose::SignIn, host, now)
     }
 
     /// Whether a confirmation or sign-in link still works (for the page with the button; opening
@@ -403,7 +611,8 @@ impl Library {
         Ok(self.accounts().set_status(account_id, AccountStatus::Active, now)?)
     }
 
-    /// Opens a session from a digest's "manage preferences" link.
+    /// Opens a session from a digest's "manage preferences" link (its page's button: opening the
+    /// link itself signs nobody in).
     pub fn manage_session(&self, token: &str, now: DateTime<Utc>) -> Result<Option<NewSession>> {
         let Some(account) = self.verify_link(token, LinkPurpose::Manage, now)? else { return Ok(None) };
         self.start_session(account.id, now).map(Some)
@@ -608,6 +817,40 @@ impl Library {
     /// Counts of accounts by status.
     pub fn subscriber_counts(&self) -> Result<Vec<(AccountStatus, u64)>> {
         Ok(self.accounts().count_accounts()?)
+    }
+
+    /// How many addresses are suppressed.
+    pub fn suppressed_count(&self) -> Result<u64> {
+        Ok(self.accounts().count_suppressed()?)
+    }
+
+    /// Suppressed subscribers (their mail bounced), by id, after `after_id`.
+    pub fn suppressed_subscribers(&self, after_id: i64, limit: usize) -> Result<Vec<Account>> {
+        Ok(self.accounts().suppressed_accounts(after_id, limit)?)
+    }
+
+    /// Lifts the suppression of an address (an operator who knows it works again). Returns whether
+    /// it was suppressed.
+    pub fn unsuppress(&self, account_id: i64) -> Result<bool> {
+        let lifted = self.accounts().unsuppress(account_id)?;
+        if lifted {
+            tracing::info!(account = account_id, "suppression lifted");
+        }
+        Ok(lifted)
+    }
+
+    /// Forgets accounts that never confirmed (after [`UNCONFIRMED_DAYS`]) and hold nothing, rate
+    /// limit counters whose window is over, and expired tokens and sessions.
+    pub fn prune_stale(&self, now: DateTime<Utc>) -> Result<paperboy_store::Pruned> {
+        let pruned =
+            self.accounts().prune_stale(now - Duration::days(UNCONFIRMED_DAYS), now - Duration::hours(1), now)?;
+        tracing::info!(
+            unconfirmed_accounts = pruned.unconfirmed_accounts,
+            rate_limits = pruned.rate_limits,
+            expired_secrets = pruned.expired_secrets,
+            "pruned stale rows"
+        );
+        Ok(pruned)
     }
 }
 

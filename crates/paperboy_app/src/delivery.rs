@@ -13,12 +13,20 @@ use serde::Serialize;
 
 use crate::{
     Error, Library, Result,
-    accounts::{LinkPurpose, MailPayload, SIGN_IN_MINUTES, SUPPRESS_AFTER_FAILURES},
+    accounts::{LinkPurpose, MailPayload, SIGN_IN_MINUTES},
     digest::DigestEntry,
 };
 
 /// Attempts after which a message that keeps failing temporarily is given up.
 pub const MAX_ATTEMPTS: u32 = 8;
+/// Bounces after which an address whose mailbox is gone (no such user, no such domain) gets no
+/// more mail.
+pub const SUPPRESS_AFTER_HARD_BOUNCES: u32 = 1;
+/// Bounces after which an address whose mailbox may recover (full, over quota) gets no more mail.
+pub const SUPPRESS_AFTER_SOFT_BOUNCES: u32 = 3;
+/// Messages refused for their content in a row after which a run stops: a relay refusing every
+/// message is refusing us (a policy, a reputation), and the rest should wait for the operator.
+pub const MAX_REJECTIONS_IN_A_ROW: u32 = 3;
 /// Messages claimed per round.
 const CLAIM_BATCH: usize = 200;
 /// Messages in flight at once, by default: one, so that a crash re-sends at most one message
@@ -118,24 +126,28 @@ impl Library {
             return Ok(Err("the account no longer exists".into()));
         };
         if account.suppressed_at.is_some() {
-            return Ok(Err("mail to this address failed permanently before".into()));
+            return Ok(Err("mail to this address bounced before (it is suppressed)".into()));
         }
         let payload: MailPayload = serde_json::from_str(&message.payload)
             .map_err(|e| Error::Invalid(format!("outbox message {} cannot be read: {e}", message.id)))?;
         let context = &settings.context;
         let base = &context.base_url;
-        let built = match payload {
-            MailPayload::Confirm { token } => paperboy_mail::confirm_message(
+        let token = |secret| -> Result<String> {
+            self.link_token(secret)?
+                .ok_or_else(|| Error::Invalid(format!("outbox message {} has no link to send", message.id)))
+        };
+        let built = match &payload {
+            MailPayload::Confirm(secret) => paperboy_mail::confirm_message(
                 context,
                 &account.email,
                 &message.message_id,
-                &format!("{base}/confirm?token={token}"),
+                &format!("{base}/confirm?token={}", token(secret)?),
             ),
-            MailPayload::SignIn { token } => paperboy_mail::sign_in_message(
+            MailPayload::SignIn(secret) => paperboy_mail::sign_in_message(
                 context,
                 &account.email,
                 &message.message_id,
-                &format!("{base}/signin/verify?token={token}"),
+                &format!("{base}/signin/verify?token={}", token(secret)?),
                 SIGN_IN_MINUTES,
             ),
             MailPayload::Digest(digest) => {
@@ -332,13 +344,18 @@ async fn record(library: &Arc<Library>, id: i64, delivery: Delivery, tally: &Tal
     Ok(())
 }
 
-/// The outcome of one attempt.
+/// The outcome of one attempt. Only a bounce (the recipient's mailbox refused) counts against the
+/// address; the server refusing us never reaches here (the run stops first).
 fn judge(outcome: std::result::Result<(), SendError>, attempts: u32, id: i64, base: std::time::Duration) -> Delivery {
     match outcome {
         Ok(()) => Delivery::Sent,
-        Err(SendError::Permanent(error)) => Delivery::Failed { error, suppress_after: SUPPRESS_AFTER_FAILURES },
+        Err(SendError::Bounced { reply, hard }) => Delivery::Failed {
+            error: reply,
+            suppress_after: Some(if hard { SUPPRESS_AFTER_HARD_BOUNCES } else { SUPPRESS_AFTER_SOFT_BOUNCES }),
+        },
+        Err(SendError::Rejected(error)) => Delivery::Failed { error, suppress_after: None },
         Err(SendError::Transient(error)) if attempts >= MAX_ATTEMPTS => {
-            Delivery::Failed { error: format!("gave up after {attempts} attempts: {error}"), suppress_after: u32::MAX }
+            Delivery::Failed { error: format!("gave up after {attempts} attempts: {error}"), suppress_after: None }
         }
         Err(SendError::Transient(error)) => {
             Delivery::Retry { error, at: Utc::now() + backoff(attempts, id as u64, base) }
@@ -353,7 +370,8 @@ fn judge(outcome: std::result::Result<(), SendError>, attempts: u32, id: i64, ba
 /// sender left `sending` go back to the queue first (the sender lock says they are orphans). An
 /// unreachable server makes the workers wait and retry (1, 2, 4 … 30 s) for up to `patience`,
 /// after which the run ends with an error and every message stays queued. A server that refuses
-/// us (credentials, TLS settings) ends the run at once the same way: no address pays for our
+/// us (credentials, TLS settings, our sender, relaying) ends the run at once the same way, and so
+/// do [`MAX_REJECTIONS_IN_A_ROW`] messages refused for their content: no address pays for our
 /// configuration.
 pub async fn send_outbox(
     library: Arc<Library>,
@@ -380,10 +398,18 @@ pub async fn send_outbox(
     let pace = Arc::new(Pace::new(options.rate));
     let tally = Arc::new(Tally::default());
     let stopped: Arc<std::sync::Mutex<Option<String>>> = Arc::new(std::sync::Mutex::new(None));
+    let rejections_in_a_row = Arc::new(std::sync::atomic::AtomicU32::new(0));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..workers {
-        let (inbox, pace, tally, library, mailer, stopped) =
-            (inbox.clone(), pace.clone(), tally.clone(), library.clone(), mailer.clone(), stopped.clone());
+        let (inbox, pace, tally, library, mailer, stopped, rejections_in_a_row) = (
+            inbox.clone(),
+            pace.clone(),
+            tally.clone(),
+            library.clone(),
+            mailer.clone(),
+            stopped.clone(),
+            rejections_in_a_row.clone(),
+        );
         let (patience, retry_base) = (options.patience, options.retry_base);
         tasks.spawn(async move {
             loop {
@@ -404,9 +430,23 @@ pub async fn send_outbox(
                     // Refused (our credentials, TLS settings): the run stops at once; the message,
                     // and every other, stays queued for when the configuration is fixed.
                     if let Err(SendError::Refused(error)) = &outcome {
-                        let reason = format!("the mail server refused the connection ({error}); check PAPERBOY_SMTP__URL");
+                        let reason = format!("the mail server refused us ({error}); check PAPERBOY_SMTP__URL and PAPERBOY_MAIL__FROM");
                         *stopped.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
                         break Delivery::Deferred { error: error.clone(), at: Utc::now() };
+                    }
+                    // A relay refusing message after message for its content is refusing us.
+                    match &outcome {
+                        Err(SendError::Rejected(error)) => {
+                            let in_a_row = rejections_in_a_row.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                            if in_a_row >= MAX_REJECTIONS_IN_A_ROW {
+                                let reason = format!(
+                                    "the mail server refused {in_a_row} messages in a row for their content (the last: {error}); check the relay's policy"
+                                );
+                                *stopped.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
+                            }
+                        }
+                        Ok(()) => rejections_in_a_row.store(0, std::sync::atomic::Ordering::SeqCst),
+                        Err(_) => {}
                     }
                     match judge(outcome, message.attempts, message.id, retry_base) {
                         Delivery::Deferred { error, at } => {
@@ -482,7 +522,7 @@ pub async fn send_outbox(
                 // A message that cannot be rendered is a bug or damage: give it up, keep going.
                 Err(err) => {
                     tracing::error!(message = id, error = %err, "cannot render a queued message");
-                    Delivery::Failed { error: err.to_string(), suppress_after: u32::MAX }
+                    Delivery::Failed { error: err.to_string(), suppress_after: None }
                 }
                 Ok(Err(reason)) => Delivery::Cancelled { reason },
             };

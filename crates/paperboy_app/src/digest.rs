@@ -313,7 +313,11 @@ impl Library {
         let announced_papers = self.store.papers_announced_on(options.date)?.len();
         let (pruned_messages, pruned_paper_records) = match options.dry_run {
             true => (0, 0),
-            false => store.prune_delivered(options.now - chrono::Duration::days(DELIVERED_RETENTION_DAYS))?,
+            false => {
+                // The daily build is also when what has no use any more is forgotten.
+                self.prune_stale(options.now)?;
+                store.prune_delivered(options.now - chrono::Duration::days(DELIVERED_RETENTION_DAYS))?
+            }
         };
         let mut due: Vec<(Account, NaiveDate)> = Vec::new();
         let mut subscribers = 0u64;

@@ -69,6 +69,9 @@ pub enum Error {
     /// Too many requests of a kind (sign-in mails for an address); the message says when to retry.
     #[error("{0}")]
     RateLimited(String),
+    /// Mail cannot be sent to this address: its mail server refused it for good (a bounce).
+    #[error("{0}")]
+    Undeliverable(String),
 }
 
 /// The use cases' result.
@@ -86,8 +89,12 @@ pub struct Library {
     similar_cache: Mutex<SimilarCache>,
     /// Serialises writers within this process (tantivy allows one writer per index).
     write_lock: Mutex<()>,
-    /// The key that signs links in mails, read from the store on first use.
+    /// The key that signs links in mails, read from its file on first use.
     signing_key: accounts::SigningKey,
+    /// The signing key's file, when not the data directory's `signing.key`.
+    signing_key_file: Option<PathBuf>,
+    /// The store's counts for `/metrics`, read at most once per [`metrics::GAUGE_TTL`].
+    gauges: metrics::GaugeCache,
 }
 
 /// Neighbours by paper, valid while the vectors do not change: a paper page is read far more often
@@ -243,6 +250,8 @@ impl Library {
             similar_cache: Mutex::new(SimilarCache::default()),
             write_lock: Mutex::new(()),
             signing_key: Default::default(),
+            signing_key_file: None,
+            gauges: Default::default(),
         };
         if library.index.indexed_seq()? > library.store.max_seq()? {
             // The index is ahead of the store: the store was replaced. Start the index over.
@@ -256,6 +265,14 @@ impl Library {
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// Keeps the signing key in `path` instead of the data directory's `signing.key` (several
+    /// nodes sharing one store share one key file's content). Takes effect before the key's first
+    /// use.
+    pub fn use_signing_key_file(&mut self, path: PathBuf) {
+        self.signing_key_file = Some(path);
+        self.signing_key = accounts::SigningKey::default();
     }
 
     /// The store.
@@ -349,7 +366,11 @@ impl Library {
         let filters = Filters { categories: params.categories.clone(), since: params.since, until: params.until };
         let limit = params.limit.clamp(1, 1_000);
         let offset = params.offset.min(10_000);
-        let (mode, notice) = self.mode_for(params);
+        let (mode, mode_notice) = self.mode_for(params);
+        let notice = match (query.relaxed_notice(), mode_notice) {
+            (Some(relaxed), Some(mode)) => Some(format!("{relaxed}; {mode}")),
+            (relaxed, mode) => relaxed.or(mode),
+        };
         metrics::search(mode);
         // Semantic search needs words to embed; a query of only filters is a keyword listing.
         let mode = if mode != SearchMode::Keyword && !query.has_positive_text() { SearchMode::Keyword } else { mode };

@@ -1,10 +1,16 @@
 //! Process-wide counters for Prometheus (`GET /metrics`): papers ingested, searches, digests built,
 //! messages by outcome and SMTP latency. Counters live in atomics (no registry, no locks); gauges
-//! (papers, subscribers, the outbox by state) are read from the store at scrape time.
+//! (papers, subscribers, the outbox by state) are counted in the store at most once per
+//! [`GAUGE_TTL`], by one scrape at a time (others wait for it and share its counts), so scraping
+//! often or from many clients costs the store nothing more.
 
 use std::{
     fmt::Write as _,
-    sync::atomic::{AtomicU64, Ordering::Relaxed},
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering::Relaxed},
+    },
+    time::{Duration, Instant},
 };
 
 use paperboy_store::{Delivery, PaperStore};
@@ -65,9 +71,50 @@ pub(crate) fn smtp_latency(seconds: f64) {
     LATENCY_SUM_US.fetch_add((seconds * 1e6) as u64, Relaxed);
 }
 
+/// How long counts read from the store are reused.
+pub const GAUGE_TTL: Duration = Duration::from_secs(15);
+
+/// The store's counts as the last scrape read them.
+#[derive(Default)]
+pub(crate) struct GaugeCache(Mutex<Option<(Instant, Gauges)>>);
+
+#[derive(Clone)]
+struct Gauges {
+    papers: u64,
+    outbox: Vec<(String, f64)>,
+    accounts: Vec<(String, f64)>,
+    suppressed: u64,
+}
+
 impl Library {
+    fn gauges(&self) -> Result<Gauges> {
+        let mut cached = self.gauges.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, gauges)) = cached.as_ref()
+            && at.elapsed() < GAUGE_TTL
+        {
+            return Ok(gauges.clone());
+        }
+        let gauges = Gauges {
+            papers: self.store.count_papers()?,
+            outbox: self
+                .outbox_status()?
+                .into_iter()
+                .map(|(state, n)| (format!("{{state=\"{}\"}}", label(&state)), n as f64))
+                .collect(),
+            accounts: self
+                .subscriber_counts()?
+                .into_iter()
+                .map(|(status, n)| (format!("{{status=\"{}\"}}", label(&status)), n as f64))
+                .collect(),
+            suppressed: self.suppressed_count()?,
+        };
+        *cached = Some((Instant::now(), gauges.clone()));
+        Ok(gauges)
+    }
+
     /// The metrics in Prometheus' text format (version 0.0.4).
     pub fn metrics_text(&self) -> Result<String> {
+        let gauges = self.gauges()?;
         let mut out = String::new();
         let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -75,8 +122,7 @@ impl Library {
                 let _ = writeln!(out, "{name}{labels} {value}");
             }
         };
-        let papers = self.store.count_papers()?;
-        metric("paperboy_papers", "gauge", "Papers in the store.", &[(String::new(), papers as f64)]);
+        metric("paperboy_papers", "gauge", "Papers in the store.", &[(String::new(), gauges.papers as f64)]);
         metric(
             "paperboy_papers_ingested_total",
             "counter",
@@ -107,18 +153,14 @@ impl Library {
             .map(|(outcome, n)| (format!("{{outcome=\"{outcome}\"}}"), n.load(Relaxed) as f64))
             .collect();
         metric("paperboy_messages_total", "counter", "Outbox messages handled by this process, by outcome.", &messages);
-        let outbox: Vec<(String, f64)> = self
-            .outbox_status()?
-            .into_iter()
-            .map(|(state, n)| (format!("{{state=\"{}\"}}", label(&state)), n as f64))
-            .collect();
-        metric("paperboy_outbox_messages", "gauge", "Outbox messages by state.", &outbox);
-        let subscribers: Vec<(String, f64)> = self
-            .subscriber_counts()?
-            .into_iter()
-            .map(|(status, n)| (format!("{{status=\"{}\"}}", label(&status)), n as f64))
-            .collect();
-        metric("paperboy_accounts", "gauge", "Accounts by status.", &subscribers);
+        metric("paperboy_outbox_messages", "gauge", "Outbox messages by state.", &gauges.outbox);
+        metric("paperboy_accounts", "gauge", "Accounts by status.", &gauges.accounts);
+        metric(
+            "paperboy_suppressed_accounts",
+            "gauge",
+            "Accounts whose mail bounced, so nothing more is sent to them.",
+            &[(String::new(), gauges.suppressed as f64)],
+        );
         let _ = writeln!(
             out,
             "# HELP paperboy_smtp_send_seconds Time for the SMTP server to accept (or refuse) a message.\n# TYPE paperboy_smtp_send_seconds histogram"

@@ -31,18 +31,37 @@ pub struct HfRecord {
     pub paper: Option<Paper>,
 }
 
+/// The largest file read (uncompressed), in bytes.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// Reads a file (plain or gzip) holding one API response or JSON Lines of records. `observed_at`
 /// is when the numbers were read, for files that do not say (the API response does not).
 pub fn read_file(path: &Path, observed_at: DateTime<Utc>) -> Result<Vec<Result<HfRecord, RecordError>>, Error> {
     let file = File::open(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+    let too_big = || {
+        Error::Malformed(format!(
+            "{}: over {} MiB (a day of Hugging Face papers is well under one)",
+            path.display(),
+            MAX_FILE_BYTES >> 20
+        ))
+    };
     let mut raw = Vec::new();
-    let mut reader = BufReader::new(file);
-    reader.read_to_end(&mut raw).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+    BufReader::new(file)
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut raw)
+        .map_err(|source| Error::Io { path: path.to_owned(), source })?;
+    if raw.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
+        // Read at most the limit uncompressed, too: a small gzip bomb is no smaller a problem.
         let mut out = Vec::new();
-        MultiGzDecoder::new(raw.as_slice()).read_to_end(&mut out).map_err(|err| {
+        MultiGzDecoder::new(raw.as_slice()).take(MAX_FILE_BYTES + 1).read_to_end(&mut out).map_err(|err| {
             Error::Malformed(format!("{}: the gzip data is corrupt or truncated ({err})", path.display()))
         })?;
+        if out.len() as u64 > MAX_FILE_BYTES {
+            return Err(too_big());
+        }
         out
     } else {
         raw
@@ -263,5 +282,26 @@ mod tests {
         assert!(parse("{\"error\": \"rate limited\"}", "f", Utc::now()).is_err());
         assert!(parse("[{\"nopaper\": 1}]", "f", Utc::now()).unwrap()[0].is_err());
         assert!(parse("[1, 2", "f", Utc::now()).is_err());
+    }
+
+    #[test]
+    fn files_over_the_limit_are_refused_plain_or_as_a_gzip_bomb() {
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("huge.json");
+        let file = std::fs::File::create(&plain).unwrap();
+        file.set_len(MAX_FILE_BYTES + 10).unwrap();
+        let err = read_file(&plain, Utc::now()).unwrap_err().to_string();
+        assert!(err.contains("over 64 MiB"), "{err}");
+        let bomb = dir.path().join("bomb.json.gz");
+        let mut encoder = flate2::write::GzEncoder::new(std::fs::File::create(&bomb).unwrap(), Default::default());
+        let zeros = vec![b' '; 1 << 20];
+        for _ in 0..(MAX_FILE_BYTES >> 20) + 2 {
+            encoder.write_all(&zeros).unwrap();
+        }
+        encoder.finish().unwrap();
+        assert!(std::fs::metadata(&bomb).unwrap().len() < 1 << 20, "the bomb is small");
+        let err = read_file(&bomb, Utc::now()).unwrap_err().to_string();
+        assert!(err.contains("over 64 MiB"), "{err}");
     }
 }

@@ -15,15 +15,69 @@ use serde::Deserialize;
 
 use crate::{Error, RecordError, oai};
 
-/// Reads papers from one JSON Lines file, line by line; a bad line is an `Err` item and reading
-/// goes on. An unreadable file (truncated gzip, IO error) ends the iteration with one last `Err`.
+/// The longest line read, in bytes: a record is a few kilobytes (the longest author lists reach
+/// about 100 KB). A longer line is skipped with an error, without holding it in memory.
+pub const MAX_LINE_BYTES: usize = 1024 * 1024;
+
+/// Reads papers from one JSON Lines file, line by line; a bad line (malformed, not UTF-8, over
+/// [`MAX_LINE_BYTES`]) is an `Err` item and reading goes on. An unreadable file (truncated gzip,
+/// IO error) ends the iteration with one last `Err`.
 pub struct JsonlReader {
     path: PathBuf,
     lines: Box<dyn BufRead + Send>,
     line_number: u64,
-    buffer: String,
+    buffer: Vec<u8>,
     finished: bool,
     bytes_read: CountingHandle,
+}
+
+/// What [`read_line_bounded`] found.
+enum Line {
+    /// The end of the input.
+    End,
+    /// A line (in the buffer, without its newline).
+    Read,
+    /// A line over the limit, skipped; its length in bytes.
+    TooLong(u64),
+}
+
+/// Reads one line of at most `max` bytes into `buffer`; a longer one is read through and dropped.
+fn read_line_bounded(reader: &mut dyn BufRead, buffer: &mut Vec<u8>, max: usize) -> io::Result<Line> {
+    buffer.clear();
+    let mut length: u64 = 0;
+    let mut any = false;
+    loop {
+        let available = match reader.fill_buf() {
+            Ok(available) => available,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        if available.is_empty() {
+            break;
+        }
+        any = true;
+        let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(at) => (&available[..at], Some(at + 1)),
+            None => (available, None),
+        };
+        length += chunk.len() as u64;
+        if length <= max as u64 {
+            buffer.extend_from_slice(chunk);
+        }
+        let consumed = done.unwrap_or(chunk.len());
+        reader.consume(consumed);
+        if done.is_some() {
+            break;
+        }
+    }
+    if !any {
+        return Ok(Line::End);
+    }
+    if length > max as u64 {
+        buffer.clear();
+        return Ok(Line::TooLong(length));
+    }
+    Ok(Line::Read)
 }
 
 impl JsonlReader {
@@ -42,7 +96,7 @@ impl JsonlReader {
             path: path.to_owned(),
             lines,
             line_number: 0,
-            buffer: String::new(),
+            buffer: Vec::new(),
             finished: false,
             bytes_read: counter,
         })
@@ -66,15 +120,25 @@ impl Iterator for JsonlReader {
             if self.finished {
                 return None;
             }
-            self.buffer.clear();
             self.line_number += 1;
-            match self.lines.read_line(&mut self.buffer) {
-                Ok(0) => {
+            match read_line_bounded(&mut self.lines, &mut self.buffer, MAX_LINE_BYTES) {
+                Ok(Line::End) => {
                     self.finished = true;
                     return None;
                 }
-                Ok(_) => {
-                    let line = self.buffer.trim();
+                Ok(Line::TooLong(length)) => {
+                    let reason = format!("the line is {length} bytes long (at most {MAX_LINE_BYTES}); skipped");
+                    return Some(Err(RecordError::new(self.line_position(), reason)));
+                }
+                Ok(Line::Read) => {
+                    let line = match std::str::from_utf8(&self.buffer) {
+                        Ok(line) => line.trim(),
+                        Err(err) => {
+                            let reason =
+                                format!("the line is not valid UTF-8 (at byte {}); skipped", err.valid_up_to());
+                            return Some(Err(RecordError::new(self.line_position(), reason)));
+                        }
+                    };
                     if line.is_empty() {
                         continue;
                     }
@@ -84,9 +148,6 @@ impl Iterator for JsonlReader {
                     self.finished = true;
                     let reason = match err.kind() {
                         io::ErrorKind::UnexpectedEof => "the file ends early (truncated gzip?)".to_owned(),
-                        io::ErrorKind::InvalidData if err.to_string().contains("UTF-8") => {
-                            "the line is not valid UTF-8; reading stopped".to_owned()
-                        }
                         _ => format!("reading stopped: {err}"),
                     };
                     return Some(Err(RecordError { fatal: true, ..RecordError::new(self.line_position(), reason) }));
@@ -297,6 +358,33 @@ mod tests {
             DIR/mixed.jsonl:7: expected a JSON object per line
             DIR/mixed.jsonl:9: the title is empty
             ok 2401.00010"#]]
+        .assert_eq(&lines.join("\n"));
+    }
+
+    #[test]
+    fn huge_and_non_utf8_lines_are_skipped_and_reading_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hostile.jsonl");
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(br#"{"id": "2401.00001", "title": "Before", "categories": ["cs.CL"]}"#);
+        bytes.push(b'\n');
+        bytes.extend(std::iter::repeat_n(b'x', 3 * MAX_LINE_BYTES));
+        bytes.push(b'\n');
+        bytes.extend_from_slice(b"{\"id\": \"2401.00003\", \"title\": \"Caf\xe9\", \"categories\": [\"cs.CL\"]}\n");
+        bytes.extend_from_slice(br#"{"id": "2401.00004", "title": "After", "categories": ["cs.CL"]}"#);
+        std::fs::write(&path, bytes).unwrap();
+        let lines: Vec<String> = read_all(&path)
+            .into_iter()
+            .map(|r| match r {
+                Ok(p) => format!("ok {}", p.id),
+                Err(e) => e.to_string().replace(&dir.path().display().to_string(), "DIR"),
+            })
+            .collect();
+        expect![[r#"
+            ok 2401.00001
+            DIR/hostile.jsonl:2: the line is 3145728 bytes long (at most 1048576); skipped
+            DIR/hostile.jsonl:3: the line is not valid UTF-8 (at byte 34); skipped
+            ok 2401.00004"#]]
         .assert_eq(&lines.join("\n"));
     }
 

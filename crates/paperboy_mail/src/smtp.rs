@@ -1,8 +1,11 @@
 //! SMTP delivery over connections kept open between messages: `smtp://host:port` (plain, for a
 //! relay on the same machine), `smtp://host:port?tls=required` (STARTTLS, or `tls=opportunistic`),
 //! `smtps://user:pass@host:port` (implicit TLS), with authentication from the URL. Failures are
-//! sorted into those worth retrying (4xx, timeouts), those that are not (5xx), and an unreachable
-//! server (refused or dropped connections), which says nothing about the message.
+//! sorted by what they say and about whom: worth retrying (4xx, timeouts); the recipient's mailbox
+//! refused for good (a 5xx to `RCPT TO` naming the address: a bounce); this message refused for
+//! good (its content, at the end of `DATA`); the server refusing *us* (a 5xx to `MAIL FROM` or
+//! `DATA`, a relay or authentication refusal anywhere: our configuration, not anybody's address);
+//! and an unreachable server (refused or dropped connections), which says nothing about anything.
 //!
 //! The SMTP conversation is lettre's; the connections are ours, opened with `TCP_NODELAY`: lettre
 //! writes a message and its final `\r\n.\r\n` separately, and with Nagle's algorithm that last
@@ -73,16 +76,29 @@ pub enum SendError {
     /// Worth retrying later: a 4xx reply or a timeout.
     #[error("temporary failure: {0}")]
     Transient(String),
-    /// Not worth retrying: a 5xx reply (unknown mailbox, refused content).
-    #[error("permanent failure: {0}")]
-    Permanent(String),
+    /// The recipient's mailbox refused for good: the server rejected that address (`RCPT TO`, or
+    /// a reply about the mailbox at the end of `DATA`). `hard`: the address does not exist or
+    /// takes no mail (5.1.x, or a bare 550/551/553); otherwise it may recover (a full mailbox).
+    #[error("the recipient was refused: {reply}")]
+    Bounced {
+        /// The server's reply.
+        reply: String,
+        /// Whether the address is gone for good.
+        hard: bool,
+    },
+    /// This message was refused for good (its content, at the end of `DATA`), which says nothing
+    /// about the address.
+    #[error("the message was refused: {0}")]
+    Rejected(String),
     /// The server could not be reached or the connection broke (refused, reset, TLS): nothing is
     /// wrong with the message; wait for the server.
     #[error("mail server unavailable: {0}")]
     Unavailable(String),
-    /// The server refused *us* before any message: wrong credentials, no STARTTLS where the URL
-    /// requires it, an unusable certificate setting. Nothing is wrong with the message and no
-    /// waiting helps; the operator must change the configuration.
+    /// The server refused *us*: wrong credentials, no STARTTLS where the URL requires it, an
+    /// unusable certificate setting, our sender address or relaying refused (a 5xx to `MAIL FROM`
+    /// or `DATA`, "relay access denied" or "authentication required" at `RCPT TO`). Nothing is
+    /// wrong with the message or the address and no waiting helps; the operator must change the
+    /// configuration.
     #[error("the mail server refused the connection: {0}")]
     Refused(String),
 }
@@ -141,8 +157,18 @@ impl Endpoint {
             ("", None) => None,
             (user, password) => Some(Credentials::new(percent_decode(user), percent_decode(password.unwrap_or("")))),
         };
+        if credentials.is_some() && security == Security::Plain && !is_loopback(&host) {
+            return Err(invalid(
+                "a password would cross the network unencrypted; use tls=required (STARTTLS) or smtps://",
+            ));
+        }
         Ok(Endpoint { host, port, security, credentials, hello })
     }
+}
+
+/// Whether a host is this machine (a relay on it may take a password over plain SMTP).
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Decodes `%XX` escapes of a URL's user or password (`+` stays `+`: this is not a form).
@@ -314,6 +340,14 @@ impl SmtpMailer {
                 }
             }
             if let Some(credentials) = &endpoint.credentials {
+                // With tls=opportunistic a server (or someone in between) that does not offer
+                // STARTTLS would get the password in the clear: refuse instead.
+                if matches!(endpoint.security, Security::StartTls { .. }) && !connection.is_encrypted() {
+                    return Err(SendError::Refused(format!(
+                        "{} did not offer STARTTLS, and the password is not sent unencrypted (tls=required makes this explicit)",
+                        endpoint.host
+                    )));
+                }
                 connection.auth(&[Mechanism::Plain, Mechanism::Login], credentials).await.map_err(connect_error)?;
             }
             Ok(connection)
@@ -346,19 +380,16 @@ impl SmtpMailer {
                 Some(connection) => connection,
                 None => self.connect().await?,
             };
-            let outcome = tokio::time::timeout(self.inner.timeout, connection.send(&envelope, &raw)).await;
+            let outcome = tokio::time::timeout(self.inner.timeout, transact(&mut connection, &envelope, &raw)).await;
             match outcome {
-                Ok(Ok(_)) => {
+                Ok(Ok(())) => {
                     self.put_back(connection);
                     return Ok(());
                 }
-                Ok(Err(err)) => {
+                Ok(Err((stage, err))) => {
                     connection.abort().await;
-                    if err.is_permanent() {
-                        return Err(SendError::Permanent(err.to_string()));
-                    }
-                    if err.is_transient() {
-                        return Err(SendError::Transient(err.to_string()));
+                    if let Some(judged) = judge_reply(stage, &err) {
+                        return Err(judged);
                     }
                     if was_reused {
                         continue;
@@ -375,6 +406,136 @@ impl SmtpMailer {
             }
         }
     }
+}
+
+/// The step of a message's exchange that a server answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// `MAIL FROM`: the server judges the sender (us).
+    MailFrom,
+    /// `RCPT TO`: the server judges the recipient (or our right to relay to it).
+    RcptTo,
+    /// `DATA`: the server is asked to take a message at all.
+    Data,
+    /// The message itself, after `DATA`: the server judges the content.
+    Content,
+}
+
+impl Stage {
+    fn name(self) -> &'static str {
+        match self {
+            Stage::MailFrom => "MAIL FROM",
+            Stage::RcptTo => "RCPT TO",
+            Stage::Data => "DATA",
+            Stage::Content => "the end of DATA",
+        }
+    }
+}
+
+/// One message's exchange (lettre's `send`, step by step, so that a refusal says at which step).
+async fn transact(
+    connection: &mut AsyncSmtpConnection,
+    envelope: &lettre::address::Envelope,
+    raw: &[u8],
+) -> Result<(), (Stage, lettre::transport::smtp::Error)> {
+    use lettre::transport::smtp::{
+        commands::{Data, Mail, Rcpt},
+        extension::{Extension, MailBodyParameter, MailParameter},
+    };
+    let mut options = Vec::new();
+    let mut addresses = envelope.from().into_iter().chain(envelope.to());
+    if addresses.any(|address| !AsRef::<str>::as_ref(address).is_ascii()) {
+        // Without SMTPUTF8 the server would mangle the address; the command fails either way,
+        // and its refusal names the step.
+        if connection.server_info().supports_feature(Extension::SmtpUtfEight) {
+            options.push(MailParameter::SmtpUtfEight);
+        }
+    }
+    if !raw.is_ascii() && connection.server_info().supports_feature(Extension::EightBitMime) {
+        options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    connection.command(Mail::new(envelope.from().cloned(), options)).await.map_err(|e| (Stage::MailFrom, e))?;
+    for recipient in envelope.to() {
+        connection.command(Rcpt::new(recipient.clone(), vec![])).await.map_err(|e| (Stage::RcptTo, e))?;
+    }
+    connection.command(Data).await.map_err(|e| (Stage::Data, e))?;
+    connection.message(raw).await.map_err(|e| (Stage::Content, e))?;
+    Ok(())
+}
+
+/// What a server's refusal at `stage` means, or `None` when it is no reply at all (the
+/// connection broke).
+fn judge_reply(stage: Stage, err: &lettre::transport::smtp::Error) -> Option<SendError> {
+    if err.is_transient() {
+        return Some(SendError::Transient(err.to_string()));
+    }
+    if !err.is_permanent() {
+        return None;
+    }
+    let reply = err.to_string();
+    let code = err.status().map_or(0, |code| code.to_string().parse::<u16>().unwrap_or(0));
+    Some(judge_permanent(stage, code, &reply))
+}
+
+/// A 5xx reply `code` (with its text) at `stage`: whose fault it is. Only a reply about the
+/// recipient's mailbox counts against the address; a refusal of the sender, of relaying or of
+/// authentication is about us, and a refusal of the content is about the message.
+fn judge_permanent(stage: Stage, code: u16, reply: &str) -> SendError {
+    let about_us = || SendError::Refused(format!("the mail server refused us at {}: {reply}", stage.name()));
+    let text = reply.to_ascii_lowercase();
+    let names_us = ["relay", "auth", "sender", "from address", "not permitted", "access denied"]
+        .iter()
+        .any(|word| text.contains(word));
+    let enhanced = enhanced_status(reply);
+    let mailbox = |hard_default: bool| -> Option<SendError> {
+        let hard = match enhanced {
+            // 5.1.7 and 5.1.8 are about the sender's address.
+            Some((1, 7 | 8)) => return None,
+            Some((1, _)) => true,
+            // 5.2.1 disabled mailbox: gone; 5.2.x otherwise (full, too large): may recover.
+            Some((2, 1)) => true,
+            Some((2, _)) => false,
+            // Routing to the recipient's domain failed (no such domain, no mail host).
+            Some((4, 4)) => true,
+            Some(_) => return None,
+            None => hard_default,
+        };
+        Some(SendError::Bounced { reply: reply.to_owned(), hard })
+    };
+    match stage {
+        Stage::MailFrom | Stage::Data => about_us(),
+        _ if code == 530 || code == 535 || code == 538 || names_us => about_us(),
+        Stage::RcptTo => {
+            // Without an enhanced code, the classic "no such user" replies are 550, 551 and
+            // 553, and 552 is a full mailbox; anything else (554, 5.7.x policy) is about us.
+            let bare = match code {
+                550 | 551 | 553 => Some(true),
+                552 => Some(false),
+                _ => None,
+            };
+            match (enhanced, bare) {
+                (Some(_), _) => mailbox(true).unwrap_or_else(about_us),
+                (None, Some(hard)) => mailbox(hard).unwrap_or_else(about_us),
+                (None, None) => about_us(),
+            }
+        }
+        Stage::Content => match enhanced {
+            Some((1 | 2, _)) | Some((4, 4)) => mailbox(true).unwrap_or_else(|| SendError::Rejected(reply.to_owned())),
+            _ => SendError::Rejected(reply.to_owned()),
+        },
+    }
+}
+
+/// The subject and detail of an RFC 3463 enhanced status code `5.X.Y` at the start of a reply's
+/// text (`permanent error (550): 5.1.1 <a@b>: no such user` -> `(1, 1)`).
+fn enhanced_status(reply: &str) -> Option<(u16, u16)> {
+    let text = reply.split_once("): ").map_or(reply, |(_, rest)| rest).trim_start();
+    let token = text.split_whitespace().next()?;
+    let mut parts = token.trim_end_matches([':', ',']).split('.');
+    let class = parts.next()?;
+    let subject = parts.next()?.parse().ok()?;
+    let detail = parts.next()?.parse().ok()?;
+    (class == "5" && parts.next().is_none()).then_some((subject, detail))
 }
 
 #[cfg(test)]
@@ -413,6 +574,49 @@ mod tests {
             assert!(err.starts_with("invalid SMTP URL"), "{err}");
         }
         assert!(!Endpoint::parse("smtps://me:secret@host?tls=nope").err().unwrap_or_default().contains("secret"));
+        let cleartext = Endpoint::parse("smtp://me:secret@mail.example.org:25").err().unwrap_or_default();
+        assert!(cleartext.contains("unencrypted") && !cleartext.contains("secret"), "{cleartext}");
+        assert!(Endpoint::parse("smtp://me:secret@127.0.0.1:2525").is_ok(), "a relay on this machine may");
+    }
+
+    #[test]
+    fn only_a_refusal_of_the_recipient_counts_against_the_address() {
+        let judge =
+            |stage, code, text: &str| judge_permanent(stage, code, &format!("permanent error ({code}): {text}"));
+        let bounced = |e: &SendError| matches!(e, SendError::Bounced { hard: true, .. });
+        let refused = |e: &SendError| matches!(e, SendError::Refused(_));
+        // The recipient's mailbox.
+        assert!(bounced(&judge(Stage::RcptTo, 550, "5.1.1 <a@b>: Recipient address rejected: User unknown")));
+        assert!(bounced(&judge(Stage::RcptTo, 550, "no such user here")), "a bare 550 is the classic bounce");
+        assert!(bounced(&judge(Stage::RcptTo, 553, "5.1.10 Null MX")));
+        assert!(bounced(&judge(Stage::Content, 550, "5.1.1 mailbox unavailable")));
+        assert!(matches!(judge(Stage::RcptTo, 552, "5.2.2 mailbox full"), SendError::Bounced { hard: false, .. }));
+        // Us: our credentials, our sender, relaying, our reputation.
+        assert!(refused(&judge(Stage::MailFrom, 530, "5.7.0 Authentication required")));
+        assert!(refused(&judge(Stage::MailFrom, 553, "5.1.8 sender address rejected")));
+        assert!(refused(&judge(Stage::MailFrom, 550, "5.1.1 no such user")), "MAIL FROM is about us, whatever it says");
+        assert!(refused(&judge(Stage::Data, 554, "5.5.1 no valid recipients")));
+        assert!(refused(&judge(Stage::RcptTo, 554, "5.7.1 <a@b>: Relay access denied")));
+        assert!(refused(&judge(Stage::RcptTo, 550, "Relaying denied")), "no enhanced code, but it says relay");
+        assert!(refused(&judge(Stage::RcptTo, 530, "Authentication required")));
+        assert!(refused(&judge(Stage::RcptTo, 554, "rejected")), "a bare 554 at RCPT TO is a policy refusal");
+        assert!(refused(&judge(Stage::RcptTo, 550, "5.7.1 client host blocked using zen.spamhaus.org")));
+        assert!(refused(&judge(Stage::Content, 554, "5.7.1 sender not authorized (DMARC)")));
+        // The message.
+        assert_eq!(
+            judge(Stage::Content, 554, "5.6.0 message content rejected"),
+            SendError::Rejected("permanent error (554): 5.6.0 message content rejected".into())
+        );
+        assert!(matches!(judge(Stage::Content, 554, "Transaction failed: spam"), SendError::Rejected(_)));
+    }
+
+    #[test]
+    fn enhanced_status_codes_are_read_from_the_reply() {
+        assert_eq!(enhanced_status("permanent error (550): 5.1.1 <a@b>: no such user"), Some((1, 1)));
+        assert_eq!(enhanced_status("permanent error (553): 5.1.10 Null MX"), Some((1, 10)));
+        assert_eq!(enhanced_status("permanent error (550): no such user"), None);
+        assert_eq!(enhanced_status("permanent error (550): 4.2.1 odd"), None, "a 5xx reply's code starts with 5");
+        assert_eq!(enhanced_status("5.7.1, relaying denied"), Some((7, 1)));
     }
 
     #[tokio::test]

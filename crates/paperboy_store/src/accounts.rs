@@ -53,9 +53,12 @@ pub struct Account {
     pub confirmed_at: Option<DateTime<Utc>>,
     /// The period of the last digest built for it (a day, or the Monday of a week).
     pub last_digest_on: Option<NaiveDate>,
-    /// Set when mail to it failed for good (bounces, 5xx): no more mail is sent.
+    /// Set when its mailbox refused mail for good (a bounce): no more mail is sent until an
+    /// operator lifts it (`paperboy subscriber unsuppress`) or the person confirms again.
     pub suppressed_at: Option<DateTime<Utc>>,
-    /// Permanent delivery failures so far.
+    /// The mail server's reply that suppressed it.
+    pub suppressed_reason: Option<String>,
+    /// Bounces so far.
     pub hard_failures: u32,
 }
 
@@ -190,13 +193,26 @@ pub enum Delivery {
         /// Why.
         reason: String,
     },
-    /// A permanent failure: give up; count it against the address.
+    /// A permanent failure: give up on the message.
     Failed {
         /// Why.
         error: String,
-        /// Suppress the address after this many permanent failures.
-        suppress_after: u32,
+        /// Whether it counts against the address (a bounce): `Some(n)` suppresses the address once
+        /// it has bounced `n` times; `None` for failures that say nothing about the address (the
+        /// content was refused, retries ran out, the message could not be rendered).
+        suppress_after: Option<u32>,
     },
+}
+
+/// What [`AccountStore::prune_stale`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Pruned {
+    /// Accounts that never confirmed, have nothing saved and are older than the cut-off.
+    pub unconfirmed_accounts: u64,
+    /// Rate-limit counters whose window ended.
+    pub rate_limits: u64,
+    /// Expired sign-in and confirmation tokens, and expired sessions.
+    pub expired_secrets: u64,
 }
 
 /// What paperboy needs of a store for accounts and mail.
@@ -227,6 +243,21 @@ pub trait AccountStore: Send + Sync {
     fn delete_account(&self, id: i64) -> Result<bool>;
     /// Counts accounts by status.
     fn count_accounts(&self) -> Result<Vec<(AccountStatus, u64)>>;
+    /// How many accounts are suppressed.
+    fn count_suppressed(&self) -> Result<u64>;
+    /// Suppressed accounts (mail to them bounced), by id, after `after_id`, at most `limit`.
+    fn suppressed_accounts(&self, after_id: i64, limit: usize) -> Result<Vec<Account>>;
+    /// Lifts an account's suppression (and forgets its bounces). Returns whether it was suppressed.
+    fn unsuppress(&self, id: i64) -> Result<bool>;
+    /// Forgets what has no use any more: accounts created before `unconfirmed_before` that never
+    /// confirmed and hold nothing (no library, no upvotes), rate-limit counters whose window
+    /// started before `limits_before`, and tokens and sessions expired at `now`.
+    fn prune_stale(
+        &self,
+        unconfirmed_before: DateTime<Utc>,
+        limits_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Pruned>;
 
     /// Stores a token's hash.
     fn insert_token(
@@ -250,6 +281,8 @@ pub trait AccountStore: Send + Sync {
     fn session(&self, hash: &[u8], now: DateTime<Utc>) -> Result<Option<i64>>;
     /// Ends a session.
     fn delete_session(&self, hash: &[u8]) -> Result<()>;
+    /// Ends every session (the signing key changed). Returns how many.
+    fn end_all_sessions(&self) -> Result<u64>;
 
     /// Saves (or re-tags) a paper in an account's library.
     fn save_paper(&self, account_id: i64, paper: ArxivId, tags: &[String], now: DateTime<Utc>) -> Result<()>;
@@ -276,6 +309,8 @@ pub trait AccountStore: Send + Sync {
     fn setting_or_insert(&self, key: &str, value: &str) -> Result<String>;
     /// Stores a setting, replacing any value.
     fn put_setting(&self, key: &str, value: &str) -> Result<()>;
+    /// Removes a setting.
+    fn delete_setting(&self, key: &str) -> Result<()>;
 
     /// Stored embeddings of saved searches (by the hash of their text) for `model`.
     fn query_vectors(&self, model: &str, hashes: &[i64]) -> Result<Vec<(i64, Vec<f32>)>>;

@@ -18,7 +18,8 @@ use paperboy_domain::{ArxivId, Paper, Signals};
 use serde::Serialize;
 
 pub use accounts::{
-    Account, AccountStatus, AccountStore, Delivery, MessageState, NewMessage, OutboxMessage, SavedPaper, TokenPurpose,
+    Account, AccountStatus, AccountStore, Delivery, MessageState, NewMessage, OutboxMessage, Pruned, SavedPaper,
+    TokenPurpose,
 };
 pub use sqlite::SqliteStore;
 

@@ -158,6 +158,10 @@ const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX outbox_created ON outbox (created_at);
     "#,
+    // 4: why an address is suppressed (the mail server's reply), for operators and for the person.
+    r#"
+    ALTER TABLE accounts ADD COLUMN suppressed_reason TEXT;
+    "#,
 ];
 
 const READ_POOL_SIZE: usize = 8;

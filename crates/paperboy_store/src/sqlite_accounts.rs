@@ -5,13 +5,13 @@ use paperboy_domain::{ArxivId, EmailAddress, Preferences};
 use rusqlite::{OptionalExtension, Row, params};
 
 use crate::{
-    Account, AccountStatus, AccountStore, Delivery, Error, MessageState, NewMessage, OutboxMessage, Result, SavedPaper,
-    SqliteStore, TokenPurpose,
+    Account, AccountStatus, AccountStore, Delivery, Error, MessageState, NewMessage, OutboxMessage, Pruned, Result,
+    SavedPaper, SqliteStore, TokenPurpose,
     sqlite::{parse_day, parse_id, parse_time},
 };
 
-const ACCOUNT_COLUMNS: &str =
-    "id, email, status, preferences, created_at, confirmed_at, last_digest_on, suppressed_at, hard_failures";
+const ACCOUNT_COLUMNS: &str = "id, email, status, preferences, created_at, confirmed_at, last_digest_on, suppressed_at, \
+     hard_failures, suppressed_reason";
 
 struct RawAccount {
     id: i64,
@@ -23,6 +23,7 @@ struct RawAccount {
     last_digest_on: Option<String>,
     suppressed_at: Option<String>,
     hard_failures: i64,
+    suppressed_reason: Option<String>,
 }
 
 fn read_account(row: &Row<'_>) -> rusqlite::Result<RawAccount> {
@@ -36,6 +37,7 @@ fn read_account(row: &Row<'_>) -> rusqlite::Result<RawAccount> {
         last_digest_on: row.get(6)?,
         suppressed_at: row.get(7)?,
         hard_failures: row.get(8)?,
+        suppressed_reason: row.get(9)?,
     })
 }
 
@@ -50,6 +52,7 @@ fn decode_account(raw: RawAccount) -> Result<Account> {
         confirmed_at: raw.confirmed_at.as_deref().map(parse_time).transpose()?,
         last_digest_on: raw.last_digest_on.as_deref().map(parse_day).transpose()?,
         suppressed_at: raw.suppressed_at.as_deref().map(parse_time).transpose()?,
+        suppressed_reason: raw.suppressed_reason,
         hard_failures: raw.hard_failures.clamp(0, u32::MAX as i64) as u32,
     })
 }
@@ -207,7 +210,9 @@ impl AccountStore for SqliteStore {
             tx.execute("UPDATE accounts SET status = ?2 WHERE id = ?1", params![id, status.as_str()])?;
             if status == AccountStatus::Active {
                 tx.execute(
-                    "UPDATE accounts SET confirmed_at = COALESCE(confirmed_at, ?2), suppressed_at = NULL, hard_failures = 0 WHERE id = ?1",
+                    "UPDATE accounts SET confirmed_at = COALESCE(confirmed_at, ?2), suppressed_at = NULL,
+                         suppressed_reason = NULL, hard_failures = 0
+                     WHERE id = ?1",
                     params![id, now.to_rfc3339()],
                 )?;
             }
@@ -235,6 +240,57 @@ impl AccountStore for SqliteStore {
             let mut statement = c.prepare("SELECT status, COUNT(*) FROM accounts GROUP BY status ORDER BY status")?;
             let rows = statement.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?;
             rows.map(|r| r.map(|(s, n)| (AccountStatus::parse(&s), n as u64)).map_err(Error::from)).collect()
+        })
+    }
+
+    fn count_suppressed(&self) -> Result<u64> {
+        self.with_reader(|c| {
+            Ok(c.query_row("SELECT COUNT(*) FROM accounts WHERE suppressed_at IS NOT NULL", [], |row| {
+                row.get::<_, i64>(0)
+            })? as u64)
+        })
+    }
+
+    fn suppressed_accounts(&self, after_id: i64, limit: usize) -> Result<Vec<Account>> {
+        self.with_reader(|c| {
+            let mut statement = c.prepare_cached(&format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id > ?1 AND suppressed_at IS NOT NULL ORDER BY id LIMIT ?2"
+            ))?;
+            let rows = statement.query_map(params![after_id, limit as i64], read_account)?;
+            rows.map(|r| decode_account(r?)).collect()
+        })
+    }
+
+    fn unsuppress(&self, id: i64) -> Result<bool> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "UPDATE accounts SET suppressed_at = NULL, suppressed_reason = NULL, hard_failures = 0
+                 WHERE id = ?1 AND (suppressed_at IS NOT NULL OR hard_failures > 0)",
+                [id],
+            )? == 1)
+        })
+    }
+
+    fn prune_stale(
+        &self,
+        unconfirmed_before: DateTime<Utc>,
+        limits_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Pruned> {
+        self.write(|tx| {
+            let unconfirmed_accounts = tx.execute(
+                "DELETE FROM accounts
+                 WHERE status = 'pending' AND confirmed_at IS NULL AND created_at < ?1
+                   AND NOT EXISTS (SELECT 1 FROM library WHERE library.account_id = accounts.id)
+                   AND NOT EXISTS (SELECT 1 FROM upvotes WHERE upvotes.account_id = accounts.id)",
+                [unconfirmed_before.to_rfc3339()],
+            )? as u64;
+            let rate_limits =
+                tx.execute("DELETE FROM rate_limits WHERE window_start < ?1", [limits_before.to_rfc3339()])? as u64;
+            let now = now.to_rfc3339();
+            let expired_secrets = tx.execute("DELETE FROM auth_tokens WHERE expires_at < ?1", [&now])? as u64
+                + tx.execute("DELETE FROM sessions WHERE expires_at < ?1", [&now])? as u64;
+            Ok(Pruned { unconfirmed_accounts, rate_limits, expired_secrets })
         })
     }
 
@@ -313,6 +369,10 @@ impl AccountStore for SqliteStore {
             tx.execute("DELETE FROM sessions WHERE hash = ?1", [hash])?;
             Ok(())
         })
+    }
+
+    fn end_all_sessions(&self) -> Result<u64> {
+        self.write(|tx| Ok(tx.execute("DELETE FROM sessions", [])? as u64))
     }
 
     fn save_paper(&self, account_id: i64, paper: ArxivId, tags: &[String], now: DateTime<Utc>) -> Result<()> {
@@ -451,6 +511,13 @@ impl AccountStore for SqliteStore {
                 "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 params![key, value],
             )?;
+            Ok(())
+        })
+    }
+
+    fn delete_setting(&self, key: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM settings WHERE key = ?1", [key])?;
             Ok(())
         })
     }
@@ -621,12 +688,15 @@ impl AccountStore for SqliteStore {
                 Delivery::Failed { error, suppress_after } => {
                     tx.execute("UPDATE outbox SET state = 'failed', last_error = ?2 WHERE id = ?1", params![id, error])?;
                     scrub_secrets(tx, id)?;
-                    tx.execute(
-                        "UPDATE accounts SET hard_failures = hard_failures + 1,
-                             suppressed_at = CASE WHEN hard_failures + 1 >= ?2 THEN COALESCE(suppressed_at, ?3) ELSE suppressed_at END
-                         WHERE id = (SELECT account_id FROM outbox WHERE id = ?1)",
-                        params![id, *suppress_after as i64, now_text],
-                    )?;
+                    if let Some(suppress_after) = suppress_after {
+                        tx.execute(
+                            "UPDATE accounts SET hard_failures = hard_failures + 1,
+                                 suppressed_reason = CASE WHEN suppressed_at IS NULL AND hard_failures + 1 >= ?2 THEN ?4 ELSE suppressed_reason END,
+                                 suppressed_at = CASE WHEN hard_failures + 1 >= ?2 THEN COALESCE(suppressed_at, ?3) ELSE suppressed_at END
+                             WHERE id = (SELECT account_id FROM outbox WHERE id = ?1)",
+                            params![id, *suppress_after as i64, now_text, error],
+                        )?;
+                    }
                 }
             }
             Ok(())
@@ -830,10 +900,77 @@ mod tests {
         assert!(store.claim_due(10, now).unwrap().is_empty(), "not before its retry time");
         let again = store.claim_due(10, now + Duration::seconds(31)).unwrap();
         assert_eq!(again[0].attempts, 2);
-        store.record_delivery(again[0].id, &Delivery::Failed { error: "550".into(), suppress_after: 1 }, now).unwrap();
+        store
+            .record_delivery(
+                again[0].id,
+                &Delivery::Failed { error: "550 5.1.1 no such user".into(), suppress_after: Some(1) },
+                now,
+            )
+            .unwrap();
         let account = store.account(account.id).unwrap().unwrap();
-        assert!(account.suppressed_at.is_some(), "a permanent failure suppresses the address");
+        assert!(account.suppressed_at.is_some(), "a bounce suppresses the address");
+        assert_eq!(account.suppressed_reason.as_deref(), Some("550 5.1.1 no such user"), "and says why");
         assert!(store.active_accounts(0, 10).unwrap().is_empty());
+        assert_eq!(store.suppressed_accounts(0, 10).unwrap().len(), 1);
+        assert!(store.unsuppress(account.id).unwrap(), "an operator lifts it");
+        let account = store.account(account.id).unwrap().unwrap();
+        assert_eq!((account.suppressed_at, account.suppressed_reason, account.hard_failures), (None, None, 0));
+        assert!(store.suppressed_accounts(0, 10).unwrap().is_empty());
+        assert!(!store.unsuppress(account.id).unwrap(), "nothing to lift twice");
+    }
+
+    #[test]
+    fn failures_that_are_not_the_addresss_fault_do_not_count_against_it() {
+        let (_dir, store) = store();
+        let now = Utc::now();
+        let (account, _) = store.account_for_email(&email("a@example.org"), now).unwrap();
+        store.set_status(account.id, AccountStatus::Active, now).unwrap();
+        for key in ["one", "two", "three"] {
+            let message = NewMessage {
+                account_id: account.id,
+                kind: "digest".into(),
+                dedupe_key: key.into(),
+                message_id: format!("<{key}@x>"),
+                recipient: account.email.clone(),
+                payload: "{}".into(),
+                papers: vec![],
+            };
+            store.enqueue(&[message], None, now).unwrap();
+        }
+        let claimed = store.claim_due(10, now).unwrap();
+        let content = Delivery::Failed { error: "554 spam".into(), suppress_after: None };
+        store.record_delivery(claimed[0].id, &content, now).unwrap();
+        let account_now = store.account(account.id).unwrap().unwrap();
+        assert_eq!((account_now.suppressed_at, account_now.hard_failures), (None, 0));
+        // A mailbox that is full twice is not gone; the third time it counts as gone.
+        let full = Delivery::Failed { error: "552 5.2.2 mailbox full".into(), suppress_after: Some(3) };
+        store.record_delivery(claimed[1].id, &full, now).unwrap();
+        store.record_delivery(claimed[2].id, &full, now).unwrap();
+        let account_now = store.account(account.id).unwrap().unwrap();
+        assert_eq!((account_now.suppressed_at, account_now.hard_failures), (None, 2));
+    }
+
+    #[test]
+    fn stale_rows_are_pruned_and_accounts_holding_something_are_kept() {
+        let (_dir, store) = store();
+        let long_ago = Utc::now() - Duration::days(40);
+        let now = Utc::now();
+        let (stale, _) = store.account_for_email(&email("stale@example.org"), long_ago).unwrap();
+        let (saver, _) = store.account_for_email(&email("saver@example.org"), long_ago).unwrap();
+        store.save_paper(saver.id, ArxivId::parse("2401.00001").unwrap(), &[], long_ago).unwrap();
+        let (fresh, _) = store.account_for_email(&email("fresh@example.org"), now).unwrap();
+        let (active, _) = store.account_for_email(&email("active@example.org"), long_ago).unwrap();
+        store.set_status(active.id, AccountStatus::Active, long_ago).unwrap();
+        assert!(store.rate_limit("old", 3, 60, long_ago).unwrap());
+        assert!(store.rate_limit("new", 3, 60, now).unwrap());
+        store.insert_token(b"t", fresh.id, TokenPurpose::SignIn, long_ago + Duration::minutes(30), long_ago).unwrap();
+        let pruned = store.prune_stale(now - Duration::days(30), now - Duration::days(1), now).unwrap();
+        assert_eq!(pruned, Pruned { unconfirmed_accounts: 1, rate_limits: 1, expired_secrets: 1 });
+        assert!(store.account(stale.id).unwrap().is_none());
+        for kept in [saver.id, fresh.id, active.id] {
+            assert!(store.account(kept).unwrap().is_some(), "account {kept} is kept");
+        }
+        assert!(!store.rate_limit("new", 1, 60, now).unwrap(), "a live counter is kept");
     }
 
     #[test]

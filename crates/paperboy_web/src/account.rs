@@ -5,13 +5,14 @@
 //! Forgery protection: every POST must come from this site (its `Origin`, or failing that its
 //! `Referer`), except the one-click unsubscribe, which mail providers send and whose signed token
 //! is its authority; forms of a signed-in person also carry a token derived from their session.
-//! The session cookie is `HttpOnly`, `SameSite=Lax`, and `Secure` when the site is served over TLS.
+//! The session cookie is `HttpOnly`, `SameSite=Lax`; a site served over TLS names it
+//! `__Host-pb_session` (so it is `Secure`, for this host only, for every path) and sends HSTS.
 
-use std::{collections::HashMap, net::SocketAddr};
+use std::collections::HashMap;
 
 use axum::{
     Form,
-    extract::{ConnectInfo, FromRequestParts, Query, Request, State},
+    extract::{FromRequestParts, Query, Request, State},
     http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts},
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
@@ -19,16 +20,25 @@ use axum::{
 use chrono::Utc;
 use maud::{Markup, html};
 use paperboy_app::{Error, accounts::NewSession};
-use paperboy_domain::{Cadence, Category, Preferences};
+use paperboy_domain::{Cadence, Category, EmailAddress, Preferences};
 use paperboy_store::{Account, AccountStatus, TokenPurpose};
 
 use crate::{
     AppState, PageError,
+    client::Client,
     render::{self, Head},
 };
 
-/// The session cookie's name.
+/// The session cookie's name on a site served over plain HTTP.
 pub const SESSION_COOKIE: &str = "pb_session";
+/// The session cookie's name on a site served over TLS: browsers take a `__Host-` cookie only when
+/// it is `Secure`, has no `Domain` and is for `/`, so no other host or path can plant one.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-pb_session";
+
+/// The session cookie's name for this site.
+pub fn session_cookie_name(state: &AppState) -> &'static str {
+    if state.config.is_https() { SECURE_SESSION_COOKIE } else { SESSION_COOKIE }
+}
 
 /// The person signed in, for the pages of this request.
 #[derive(Clone)]
@@ -75,7 +85,7 @@ pub async fn session_layer(State(state): State<AppState>, request: Request, next
         )
         .into_response();
     }
-    let viewer = match cookie(request.headers(), SESSION_COOKIE).map(str::to_owned) {
+    let viewer = match cookie(request.headers(), session_cookie_name(&state)).map(str::to_owned) {
         Some(token) => state
             .blocking(move |library| -> Result<Option<Viewer>, Error> {
                 let Some(account) = library.session_account(&token, Utc::now())? else { return Ok(None) };
@@ -132,41 +142,24 @@ impl<S: Send + Sync> FromRequestParts<S> for MaybeViewer {
     }
 }
 
-/// Who is asking, for rate limits: the peer's IP address (behind a proxy on the same machine, the
-/// first `X-Forwarded-For` address).
-pub struct Client(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for Client {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-        let forwarded = parts
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(|v| v.trim().to_owned());
-        Ok(Client(match (peer, forwarded) {
-            (Some(ip), Some(forwarded)) if ip.is_loopback() && !forwarded.is_empty() => forwarded,
-            (Some(ip), _) => ip.to_string(),
-            (None, _) => "unknown".into(),
-        }))
-    }
-}
-
 fn session_cookie(state: &AppState, session: &NewSession) -> HeaderValue {
-    let secure = if state.config.base_url.starts_with("https://") { "; Secure" } else { "" };
+    let secure = if state.config.is_https() { "; Secure" } else { "" };
     let max_age = (session.expires_at - Utc::now()).num_seconds().max(0);
     HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+        "{}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+        session_cookie_name(state),
         session.token.expose()
     ))
     .expect("tokens are base64url")
 }
 
-fn clear_cookie() -> HeaderValue {
-    HeaderValue::from_static("pb_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")
+fn clear_cookie(state: &AppState) -> HeaderValue {
+    let secure = if state.config.is_https() { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}",
+        session_cookie_name(state)
+    ))
+    .expect("a valid cookie")
 }
 
 fn signed_in_redirect(state: &AppState, session: &NewSession, to: &str) -> Response {
@@ -200,6 +193,9 @@ fn check_inbox() -> Response {
 fn user_error(err: Error) -> Result<Response, PageError> {
     match err {
         Error::Invalid(message) => Ok(message_page(StatusCode::BAD_REQUEST, "That did not work", &[&message])),
+        Error::Undeliverable(message) => {
+            Ok(message_page(StatusCode::UNPROCESSABLE_ENTITY, "We cannot mail this address", &[&message]))
+        }
         Error::RateLimited(message) => {
             let mut response = message_page(StatusCode::TOO_MANY_REQUESTS, "Slow down", &[&message]);
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("3600"));
@@ -219,15 +215,24 @@ fn field<'a>(form: &'a FormData, name: &str) -> &'a str {
     form.get(name).map(|v| v.trim()).unwrap_or("")
 }
 
+/// The address typed into a form, or the page saying what is wrong with it.
+fn email_field(form: &FormData) -> Result<EmailAddress, Box<Response>> {
+    EmailAddress::parse(field(form, "email"))
+        .map_err(|e| Box::new(message_page(StatusCode::BAD_REQUEST, "That did not work", &[&e.to_string()])))
+}
+
 /// `POST /subscribe`.
 pub async fn subscribe(
     State(state): State<AppState>,
     Client(client): Client,
     Form(form): Form<FormData>,
 ) -> Result<Response, PageError> {
-    let email = field(&form, "email").to_owned();
+    let email = match email_field(&form) {
+        Ok(email) => email,
+        Err(page) => return Ok(*page),
+    };
     let host = host(&state);
-    match state.blocking(move |library| library.subscribe(&email, &client, &host, Utc::now())).await? {
+    match state.blocking(move |library| library.subscribe(&email, client, &host, Utc::now())).await? {
         Ok(()) => Ok(check_inbox()),
         Err(err) => user_error(err),
     }
@@ -255,18 +260,35 @@ pub async fn sign_in_form(MaybeViewer(viewer): MaybeViewer) -> Response {
     )
 }
 
-/// `POST /signin`.
+/// How long after answering a sign-in request its mail is queued.
+const SIGN_IN_QUEUE_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// `POST /signin`. The answer does not wait for the mail to be queued, so that it takes as long
+/// for an address without an account (nothing to queue) as for one with.
 pub async fn sign_in(
     State(state): State<AppState>,
     Client(client): Client,
     Form(form): Form<FormData>,
 ) -> Result<Response, PageError> {
-    let email = field(&form, "email").to_owned();
-    let host = host(&state);
-    match state.blocking(move |library| library.request_sign_in(&email, &client, &host, Utc::now())).await? {
-        Ok(()) => Ok(check_inbox()),
-        Err(err) => user_error(err),
+    let email = match email_field(&form) {
+        Ok(email) => email,
+        Err(page) => return Ok(*page),
+    };
+    let checked = email.clone();
+    if let Err(err) = state.blocking(move |library| library.admit_mail_request(&checked, client, Utc::now())).await? {
+        return user_error(err);
     }
+    let host = host(&state);
+    let background = state.clone();
+    tokio::spawn(async move {
+        // After the answer has left: the work must not even share the CPU with it.
+        tokio::time::sleep(SIGN_IN_QUEUE_DELAY).await;
+        let queued = background.blocking(move |library| library.mail_sign_in_link(&email, &host, Utc::now())).await;
+        if let Ok(Err(err)) = queued {
+            tracing::error!(error = %err, "cannot queue a sign-in link");
+        }
+    });
+    Ok(check_inbox())
 }
 
 fn token_param(params: &HashMap<String, String>) -> String {
@@ -345,19 +367,49 @@ pub async fn verify(State(state): State<AppState>, Form(form): Form<FormData>) -
     }
 }
 
-/// `GET /manage?token=`: a digest's "change what you get" link signs in and opens the preferences.
-pub async fn manage(
+fn dead_manage_link() -> Response {
+    message_page(
+        StatusCode::GONE,
+        "This link no longer works",
+        &["Links in digests open your preferences for 60 days. Sign in to change them."],
+    )
+}
+
+/// `GET /manage?token=`: a digest's "change what you get" link opens a page with a button; only
+/// the button signs in. A forwarded digest, a mail archive or a link scanner that opens the link
+/// gets no session, and another site cannot sign a visitor into someone else's account with it.
+pub async fn manage_page(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
     let token = token_param(&params);
+    let check = token.clone();
+    let account = state
+        .blocking(move |library| library.verify_link(&check, paperboy_app::accounts::LinkPurpose::Manage, Utc::now()))
+        .await??;
+    let Some(account) = account else { return Ok(dead_manage_link()) };
+    Ok(page(
+        StatusCode::OK,
+        "Your preferences",
+        html! {
+            section.account {
+                h1 { "Your preferences" }
+                p { "Change what " (account.email.redacted()) " gets: press the button to sign in and open the preferences." }
+                form method="post" action="/manage" {
+                    input type="hidden" name="token" value=(token);
+                    button.primary type="submit" { "Open my preferences" }
+                }
+            }
+        },
+    ))
+}
+
+/// `POST /manage`: the button of [`manage_page`] signs in and opens the preferences.
+pub async fn manage(State(state): State<AppState>, Form(form): Form<FormData>) -> Result<Response, PageError> {
+    let token = field(&form, "token").to_owned();
     match state.blocking(move |library| library.manage_session(&token, Utc::now())).await?? {
         Some(session) => Ok(signed_in_redirect(&state, &session, "/preferences")),
-        None => Ok(message_page(
-            StatusCode::GONE,
-            "This link no longer works",
-            &["Links in digests open your preferences for 60 days. Sign in to change them."],
-        )),
+        None => Ok(dead_manage_link()),
     }
 }
 
@@ -385,7 +437,7 @@ impl IntoResponse for Denied {
 /// Checks a signed-in form: the viewer and the anti-forgery token.
 fn require(viewer: Option<Viewer>, form: &FormData) -> Result<Viewer, Denied> {
     let Some(viewer) = viewer else { return Err(Denied::SignIn) };
-    if field(form, "csrf") != viewer.form_token {
+    if !paperboy_app::accounts::secrets_equal(field(form, "csrf"), &viewer.form_token) {
         return Err(Denied::Stale);
     }
     Ok(viewer)
@@ -403,7 +455,7 @@ pub async fn sign_out(
     };
     state.blocking(move |library| library.sign_out(&viewer.session)).await??;
     let mut response = Redirect::to("/").into_response();
-    response.headers_mut().insert(header::SET_COOKIE, clear_cookie());
+    response.headers_mut().insert(header::SET_COOKIE, clear_cookie(&state));
     Ok(response)
 }
 
@@ -798,7 +850,7 @@ pub async fn delete(
         "Your account is deleted",
         &["Your address, preferences, library, upvotes and the record of what we sent you are gone."],
     );
-    response.headers_mut().insert(header::SET_COOKIE, clear_cookie());
+    response.headers_mut().insert(header::SET_COOKIE, clear_cookie(&state));
     Ok(response)
 }
 

@@ -1,8 +1,13 @@
 //! A micro-cache for what anonymous readers see: pages and API answers that are the same for
 //! everyone (the home page, papers, days, trending, categories, feeds) are kept for a few seconds.
 //! A popular paper page then costs one render per ten seconds, not one per request. Searches are
-//! not cached (each query is its own answer), nor is anything for a signed-in reader, nor any
-//! response that sets a cookie or is not a 200.
+//! not cached (each query is its own answer), nor is anything for a signed-in reader (the session
+//! layer, which runs first, says who is signed in: a made-up cookie is an anonymous reader), nor
+//! any response that sets a cookie or is not a 200.
+//!
+//! Bounded against abuse: an entry is keyed by the path and only the query parameters some page
+//! reads ([`PARAMETERS`]), so `?x=1`, `?x=2` … are one entry, and the entries' bodies together stay
+//! under [`MAX_BYTES`] (the oldest go first).
 
 use std::{
     collections::HashMap,
@@ -18,14 +23,17 @@ use axum::{
     response::Response,
 };
 
-use crate::account::SESSION_COOKIE;
+use crate::account::Viewer;
 
 /// How long an answer is reused.
 pub const TTL: Duration = Duration::from_secs(10);
-/// Answers kept at most (about 40 KB each: a few hundred MB at worst).
-const CAPACITY: usize = 10_000;
+/// The cached bodies' total size at most.
+const MAX_BYTES: usize = 64 * 1024 * 1024;
 /// Larger bodies are not kept.
-const MAX_BODY: usize = 512 * 1024;
+const MAX_BODY: usize = 1024 * 1024;
+/// Every query parameter a cacheable page or API answer reads. Others change nothing in the
+/// answer, so they are left out of the key. A page that reads a new parameter adds it here.
+const PARAMETERS: &[&str] = &["category", "date", "limit", "mode", "page", "per_page", "q", "since", "sort", "until"];
 
 struct Entry {
     at: Instant,
@@ -36,7 +44,41 @@ struct Entry {
 /// The cached answers by request target.
 #[derive(Default)]
 pub struct PageCache {
-    entries: Mutex<HashMap<String, Entry>>,
+    entries: Mutex<Entries>,
+}
+
+#[derive(Default)]
+struct Entries {
+    by_key: HashMap<String, Entry>,
+    bytes: usize,
+}
+
+impl Entries {
+    fn insert(&mut self, key: String, entry: Entry) {
+        if let Some(old) = self.by_key.remove(&key) {
+            self.bytes -= key.len() + old.body.len();
+        }
+        let size = key.len() + entry.body.len();
+        if self.bytes + size > MAX_BYTES {
+            self.by_key.retain(|_, e| e.at.elapsed() < TTL);
+            self.recount();
+        }
+        if self.bytes + size > MAX_BYTES {
+            // Still full of live entries: the older half goes.
+            let mut ages: Vec<Instant> = self.by_key.values().map(|e| e.at).collect();
+            ages.sort_unstable();
+            if let Some(&cut) = ages.get(ages.len() / 2) {
+                self.by_key.retain(|_, e| e.at > cut);
+            }
+            self.recount();
+        }
+        self.bytes += size;
+        self.by_key.insert(key, entry);
+    }
+
+    fn recount(&mut self) {
+        self.bytes = self.by_key.iter().map(|(k, e)| k.len() + e.body.len()).sum();
+    }
 }
 
 fn cacheable(path: &str) -> bool {
@@ -49,22 +91,36 @@ fn cacheable(path: &str) -> bool {
         || ["/api/v1/papers/", "/api/v1/daily", "/api/v1/trending"].iter().any(|prefix| path.starts_with(prefix))
 }
 
-fn signed_in(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(';').any(|c| c.trim().strip_prefix(SESSION_COOKIE).is_some_and(|rest| rest.starts_with('='))))
+/// The path and the parameters that matter, in a fixed order.
+fn cache_key(request: &Request) -> String {
+    let mut key = request.uri().path().to_owned();
+    let Some(query) = request.uri().query() else { return key };
+    let mut pairs: Vec<(&str, &str)> = query
+        .split('&')
+        .filter_map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            PARAMETERS.contains(&name).then_some((name, value))
+        })
+        .collect();
+    pairs.sort_unstable();
+    for (i, (name, value)) in pairs.iter().enumerate() {
+        key.push(if i == 0 { '?' } else { '&' });
+        key.push_str(name);
+        key.push('=');
+        key.push_str(value);
+    }
+    key
 }
 
 impl PageCache {
     /// Answers from the cache, or runs the request and keeps what it answered.
     pub async fn serve(&self, request: Request, next: Next) -> Response {
-        if request.method() != Method::GET || !cacheable(request.uri().path()) || signed_in(request.headers()) {
+        let signed_in = request.extensions().get::<Option<Viewer>>().is_some_and(Option::is_some);
+        if request.method() != Method::GET || !cacheable(request.uri().path()) || signed_in {
             return next.run(request).await;
         }
-        let key = request.uri().to_string();
-        if let Some(entry) = self.entries.lock().unwrap_or_else(|p| p.into_inner()).get(&key)
+        let key = cache_key(&request);
+        if let Some(entry) = self.entries.lock().unwrap_or_else(|p| p.into_inner()).by_key.get(&key)
             && entry.at.elapsed() < TTL
         {
             let mut response = Response::new(Body::from(entry.body.clone()));
@@ -90,17 +146,17 @@ impl PageCache {
         if bytes.len() > MAX_BODY {
             return Response::from_parts(parts, Body::from(bytes));
         }
-        {
-            let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            if entries.len() >= CAPACITY {
-                entries.retain(|_, e| e.at.elapsed() < TTL);
-                if entries.len() >= CAPACITY {
-                    entries.clear();
-                }
-            }
-            entries.insert(key, Entry { at: Instant::now(), headers: parts.headers.clone(), body: bytes.clone() });
-        }
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, Entry { at: Instant::now(), headers: parts.headers.clone(), body: bytes.clone() });
         Response::from_parts(parts, Body::from(bytes))
+    }
+
+    /// Entries kept and their bodies' bytes (for tests and metrics).
+    pub fn size(&self) -> (usize, usize) {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        (entries.by_key.len(), entries.bytes)
     }
 }
 
@@ -132,10 +188,27 @@ mod tests {
         ] {
             assert!(!cacheable(path), "{path}");
         }
-        let mut headers = HeaderMap::new();
-        headers.insert(header::COOKIE, format!("theme=dark; {SESSION_COOKIE}=abc").parse().unwrap());
-        assert!(signed_in(&headers));
-        headers.insert(header::COOKIE, "theme=dark".parse().unwrap());
-        assert!(!signed_in(&headers));
+    }
+
+    #[test]
+    fn parameters_no_page_reads_do_not_make_new_entries() {
+        let key = |uri: &str| cache_key(&Request::builder().uri(uri).body(Body::empty()).unwrap());
+        assert_eq!(key("/daily/2026-06-16?x=1"), "/daily/2026-06-16");
+        assert_eq!(key("/daily/2026-06-16?x=2&page=2"), "/daily/2026-06-16?page=2");
+        assert_eq!(key("/trending?date=2026-06-16&page=2&utm=1"), key("/trending?page=2&date=2026-06-16"));
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_bytes() {
+        let mut entries = Entries::default();
+        let body = Bytes::from(vec![b'x'; 512 * 1024]);
+        for i in 0..1_000 {
+            let entry = Entry { at: Instant::now(), headers: HeaderMap::new(), body: body.clone() };
+            entries.insert(format!("/papers/{i}"), entry);
+            assert!(entries.bytes <= MAX_BYTES, "{} bytes after {i} entries", entries.bytes);
+        }
+        entries.recount();
+        let counted = entries.bytes;
+        assert!(counted <= MAX_BYTES && entries.by_key.len() > 10);
     }
 }

@@ -61,7 +61,8 @@ impl IntoResponse for ApiError {
 impl From<paperboy_app::Error> for ApiError {
     fn from(err: paperboy_app::Error) -> Self {
         let (status, code) = classify(&err);
-        if status.is_server_error() {
+        // A 503 (semantic search off) explains itself; only a 500 hides what went wrong.
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %err, "request failed");
             return ApiError::internal();
         }
@@ -85,6 +86,7 @@ fn classify(err: &paperboy_app::Error) -> (StatusCode, &'static str) {
         Error::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_parameter"),
         Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
         Error::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+        Error::Undeliverable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "undeliverable_address"),
         Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "semantic_search_unavailable"),
         Error::Store(_) | Error::Search(_) | Error::Source(_) | Error::Embed(_) => {
             (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
@@ -141,7 +143,7 @@ impl IntoResponse for PageError {
 impl From<paperboy_app::Error> for PageError {
     fn from(err: paperboy_app::Error) -> Self {
         let (status, _) = classify(&err);
-        if status.is_server_error() {
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %err, "page failed");
             return PageError::internal();
         }

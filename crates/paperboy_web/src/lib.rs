@@ -13,12 +13,14 @@
 mod account;
 mod api;
 mod cache;
+mod client;
 mod error;
 mod feeds;
 pub mod math;
 mod openapi;
 mod pages;
 mod render;
+mod server;
 
 use std::{sync::Arc, time::Instant};
 
@@ -34,7 +36,9 @@ use axum::{
 };
 use paperboy_app::Library;
 
+pub use client::TrustedProxies;
 pub use error::{ApiError, PageError};
+pub use server::{HEADER_READ_TIMEOUT, serve};
 
 /// Settings of the web app.
 #[derive(Debug, Clone)]
@@ -49,6 +53,18 @@ pub struct WebConfig {
     /// Searches by meaning at once, apart from `workers`: they spend part of their time parked
     /// while a shared vector scan runs, and the more of them wait, the more one scan serves.
     pub semantic_workers: usize,
+    /// Proxies whose `X-Forwarded-For` names the client (none by default: the socket's peer is).
+    pub trusted_proxies: TrustedProxies,
+    /// Whether `/metrics` is served by the site (off when the operator serves it on an address of
+    /// its own).
+    pub serve_metrics: bool,
+}
+
+impl WebConfig {
+    /// Whether the site is served over TLS (its public URL is `https://`).
+    pub fn is_https(&self) -> bool {
+        self.base_url.starts_with("https://")
+    }
 }
 
 fn cores() -> usize {
@@ -63,6 +79,8 @@ impl Default for WebConfig {
             // Four per core: a request's work is mostly CPU, with short waits on the store.
             workers: 4 * cores(),
             semantic_workers: 8 * cores(),
+            trusted_proxies: TrustedProxies::default(),
+            serve_metrics: true,
         }
     }
 }
@@ -81,7 +99,13 @@ pub struct AppState {
     workers: Arc<tokio::sync::Semaphore>,
     /// Searches by meaning running at once ([`WebConfig::semantic_workers`]).
     semantic_workers: Arc<tokio::sync::Semaphore>,
+    /// Health checks and metrics scrapes at once: they skip the queue of library work, so a flood
+    /// of them must not become a flood of blocking tasks.
+    operator_workers: Arc<tokio::sync::Semaphore>,
 }
+
+/// Health checks and scrapes running at once at most; more wait.
+const OPERATOR_WORKERS: usize = 2;
 
 impl AppState {
     /// The state of a site serving `library`.
@@ -89,7 +113,8 @@ impl AppState {
         let workers = Arc::new(tokio::sync::Semaphore::new(config.workers.max(1)));
         let semantic_workers = Arc::new(tokio::sync::Semaphore::new(config.semantic_workers.max(1)));
         let cache = Arc::new(cache::PageCache::default());
-        AppState { library, config: Arc::new(config), cache, workers, semantic_workers }
+        let operator_workers = Arc::new(tokio::sync::Semaphore::new(OPERATOR_WORKERS));
+        AppState { library, config: Arc::new(config), cache, workers, semantic_workers, operator_workers }
     }
 
     /// Runs library work on the blocking pool.
@@ -128,14 +153,14 @@ impl AppState {
         .await
     }
 
-    /// Runs library work on the blocking pool without waiting for a worker: for the operator's
-    /// health and metrics endpoints, which must answer even when searches queue.
+    /// Runs library work on the blocking pool without waiting behind searches: for the operator's
+    /// health and metrics endpoints, which must answer even when searches queue. They have a small
+    /// pool of their own.
     async fn unqueued<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Library) -> T + Send + 'static,
     ) -> Result<T, tokio::task::JoinError> {
-        let library = self.library.clone();
-        tokio::task::spawn_blocking(move || work(&library)).await
+        self.run_on(&self.operator_workers, work).await
     }
 }
 
@@ -144,6 +169,9 @@ const MAX_FORM_BYTES: usize = 64 * 1024;
 
 /// The longest request target accepted (path and query), in bytes.
 const MAX_URI_BYTES: usize = 4096;
+
+/// The longest a request may take, its body included, before it is answered 503.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Every route.
 pub fn router(state: AppState) -> Router {
@@ -178,7 +206,7 @@ pub fn router(state: AppState) -> Router {
         .route("/signin", get(account::sign_in_form).post(account::sign_in))
         .route("/signin/verify", get(account::verify_page).post(account::verify))
         .route("/signout", post(account::sign_out))
-        .route("/manage", get(account::manage))
+        .route("/manage", get(account::manage_page).post(account::manage))
         .route("/preferences", get(account::preferences_page).post(account::save_preferences))
         .route("/preferences/resubscribe", post(account::resubscribe))
         .route("/unsubscribe", get(account::unsubscribe_page).post(account::unsubscribe))
@@ -191,11 +219,17 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(pages::not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), account::session_layer))
         .layer(middleware::from_fn_with_state(state.clone(), micro_cache))
+        .layer(middleware::from_fn_with_state(state.clone(), account::session_layer))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
-        .layer(middleware::from_fn(guard))
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
+}
+
+/// `/metrics` and `/healthz` alone, for an address of the operator's (`serve --metrics-addr`).
+pub fn operator_router(state: AppState) -> Router {
+    let state = AppState { config: Arc::new(WebConfig { serve_metrics: true, ..(*state.config).clone() }), ..state };
+    Router::new().route("/metrics", get(metrics)).route("/healthz", get(healthz)).with_state(state)
 }
 
 async fn micro_cache(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -214,8 +248,12 @@ async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Prometheus metrics (text format 0.0.4).
+/// Prometheus metrics (text format 0.0.4); not found when they are served on an address of their
+/// own.
 async fn metrics(State(state): State<AppState>) -> Response {
+    if !state.config.serve_metrics {
+        return pages::not_found().await.into_response();
+    }
     match state.unqueued(|library| library.metrics_text()).await {
         Ok(Ok(text)) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"), (header::CACHE_CONTROL, "no-store")],
@@ -230,9 +268,10 @@ async fn asset(content_type: &'static str, body: &'static str) -> Response {
     ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=86400")], body).into_response()
 }
 
-/// Security headers on every response, oversized request targets refused, panics turned into
-/// 500s that say nothing internal, and one log line per request.
-async fn guard(request: Request, next: Next) -> Response {
+/// Security headers on every response (HSTS too on a site served over TLS), oversized request
+/// targets refused, requests over [`REQUEST_TIMEOUT`] answered 503, panics turned into 500s that
+/// say nothing internal, and one log line per request.
+async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
@@ -247,11 +286,23 @@ async fn guard(request: Request, next: Next) -> Response {
         }
     } else {
         // A panic in a handler is a bug: answer 500 and keep serving.
-        match tokio::spawn(next.run(request)).await {
-            Ok(response) => response,
-            Err(err) => {
+        let handler = tokio::spawn(next.run(request));
+        let abort = handler.abort_handle();
+        match tokio::time::timeout(REQUEST_TIMEOUT, handler).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(err)) => {
                 tracing::error!(%path, error = %err, "a request handler panicked");
                 if is_api { ApiError::internal().into_response() } else { PageError::internal().into_response() }
+            }
+            Err(_) => {
+                abort.abort();
+                tracing::warn!(%path, "a request took too long");
+                let message = "the request took too long; try again";
+                if is_api {
+                    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", message).into_response()
+                } else {
+                    PageError::new(StatusCode::SERVICE_UNAVAILABLE, message).into_response()
+                }
             }
         }
     };
@@ -266,6 +317,9 @@ async fn guard(request: Request, next: Next) -> Response {
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if state.config.is_https() {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+    }
     tracing::info!(%method, %path, status = response.status().as_u16(), ms = started.elapsed().as_secs_f64() * 1e3, "request");
     response
 }

@@ -31,7 +31,7 @@ pub fn run(context: &Context, data_dir_given: bool, args: DemoArgs) -> anyhow::R
     }
     let data_dir = if data_dir_given { context.data_dir.clone() } else { PathBuf::from(".paperboy/demo") };
     let context =
-        Context { data_dir: data_dir.clone(), model: context.model.clone(), models_dir: context.models_dir.clone() };
+        Context { data_dir: data_dir.clone(), signing_key_file: context.signing_key_file.clone(), ..context.clone() };
     println!("paperboy demo: {} days of real arXiv listings from {}", files.len(), sample.display());
     println!("data directory: {}", data_dir.display());
 

@@ -190,11 +190,13 @@ fn send(library: Arc<Library>, args: &DigestSendArgs) -> anyhow::Result<SendRepo
 
 fn status(library: &Library, json: bool) -> anyhow::Result<()> {
     let counts = library.outbox_status()?;
+    let suppressed = library.suppressed_count()?;
     if json {
-        let map: serde_json::Map<String, serde_json::Value> = counts
+        let mut map: serde_json::Map<String, serde_json::Value> = counts
             .iter()
             .map(|(state, n)| (serde_json::to_value(state).unwrap().as_str().unwrap_or("").to_owned(), (*n).into()))
             .collect();
+        map.insert("suppressed_addresses".into(), suppressed.into());
         return print_json(&map);
     }
     println!("outbox:");
@@ -202,6 +204,11 @@ fn status(library: &Library, json: bool) -> anyhow::Result<()> {
         let name = serde_json::to_value(state)?.as_str().unwrap_or("").to_owned();
         println!("  {name:<8} {:>10}", thousands(n));
     }
+    println!(
+        "suppressed addresses (their mail bounced): {}{}",
+        thousands(suppressed),
+        if suppressed > 0 { " — `paperboy subscriber suppressed` lists them" } else { "" }
+    );
     Ok(())
 }
 

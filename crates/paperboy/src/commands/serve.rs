@@ -44,6 +44,13 @@ pub fn serve(library: Arc<Library>, args: &ServeArgs) -> anyhow::Result<()> {
         let address = listener.local_addr()?;
         let base_url =
             args.base_url.clone().unwrap_or_else(|| format!("http://{address}")).trim_end_matches('/').to_owned();
+        if let paperboy_app::accounts::KeyChange::Replaced { sessions_ended } = library.open_signing_key()? {
+            println!(
+                "signing key: {} is not the key used before, so {sessions_ended} sessions ended and links in mail \
+                 already sent no longer work",
+                library.signing_key_path().display()
+            );
+        }
         let stats = library.stats()?;
         match library.semantic_status() {
             Ok(model) => {
@@ -131,7 +138,11 @@ pub fn serve(library: Arc<Library>, args: &ServeArgs) -> anyhow::Result<()> {
             );
             tokio::spawn(job.run());
         }
-        let mut config = WebConfig { base_url, ..WebConfig::default() };
+        let trusted_proxies = paperboy_web::TrustedProxies::parse(&args.trusted_proxies)
+            .map_err(anyhow::Error::msg)
+            .context("PAPERBOY_WEB__TRUSTED_PROXIES")?;
+        let mut config =
+            WebConfig { base_url, trusted_proxies, serve_metrics: args.metrics_addr.is_none(), ..WebConfig::default() };
         if let Some(workers) = args.web_workers {
             config.workers = workers.clamp(1, 1024);
         }
@@ -139,13 +150,19 @@ pub fn serve(library: Arc<Library>, args: &ServeArgs) -> anyhow::Result<()> {
             config.semantic_workers = workers.clamp(1, 1024);
         }
         let state = AppState::new(library, config);
-        axum::serve(
-            listener,
-            paperboy_web::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown())
-        .await
-        .context("serving")?;
+        if let Some(metrics_addr) = &args.metrics_addr {
+            let metrics_listener = tokio::net::TcpListener::bind(metrics_addr)
+                .await
+                .with_context(|| format!("listening on {metrics_addr} for /metrics"))?;
+            println!("metrics: /metrics and /healthz at http://{}/", metrics_listener.local_addr()?);
+            let operator = paperboy_web::operator_router(state.clone());
+            tokio::spawn(async move {
+                if let Err(err) = paperboy_web::serve(metrics_listener, operator, std::future::pending()).await {
+                    tracing::error!(error = %err, "serving /metrics failed");
+                }
+            });
+        }
+        paperboy_web::serve(listener, paperboy_web::router(state), shutdown()).await.context("serving")?;
         println!("stopped");
         anyhow::Ok(())
     })

@@ -1,4 +1,4 @@
-//! `paperboy subscriber add|list|show|remove`: the operator's view of accounts.
+//! `paperboy subscriber add|list|show|remove|import|unsuppress|suppressed`: the operator's view of accounts.
 
 use std::process::ExitCode;
 
@@ -63,8 +63,15 @@ pub fn run(context: &Context, command: SubscriberCommand) -> anyhow::Result<Exit
                     if p.send_empty { "on" } else { "off" }
                 );
                 println!("  last digest {}", account.last_digest_on.map_or("never".into(), |d| d.to_string()));
-                if account.suppressed_at.is_some() {
-                    println!("  SUPPRESSED after {} permanent delivery failures", account.hard_failures);
+                if let Some(at) = account.suppressed_at {
+                    println!(
+                        "  SUPPRESSED since {} ({}); `paperboy subscriber unsuppress {}` lifts it",
+                        at.format("%Y-%m-%d %H:%M"),
+                        account.suppressed_reason.as_deref().unwrap_or("no reason recorded"),
+                        account.id
+                    );
+                } else if account.hard_failures > 0 {
+                    println!("  {} bounces so far (not suppressed)", account.hard_failures);
                 }
                 for search in &p.searches {
                     println!("  search    {search}");
@@ -120,7 +127,44 @@ pub fn run(context: &Context, command: SubscriberCommand) -> anyhow::Result<Exit
             println!("removed {} (account {}) and everything about it", account.email.as_str(), account.id);
             Ok(ExitCode::SUCCESS)
         }
+        SubscriberCommand::Unsuppress { who } => {
+            let Some(account) = library.subscriber(&who)? else { bail!("no subscriber {who}") };
+            if library.unsuppress(account.id)? {
+                println!("{} (account {}) gets mail again", account.email.as_str(), account.id);
+            } else {
+                println!("{} (account {}) was not suppressed", account.email.as_str(), account.id);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        SubscriberCommand::Suppressed(json) => suppressed(&library, json.json),
     }
+}
+
+/// `paperboy subscriber suppressed`: every suppressed address, with why.
+fn suppressed(library: &paperboy_app::Library, json: bool) -> anyhow::Result<ExitCode> {
+    let mut accounts = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = library.suppressed_subscribers(after, 1_000)?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        accounts.extend(page);
+    }
+    if json {
+        print_json(&accounts)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{} suppressed addresses", thousands(accounts.len() as u64));
+    for account in &accounts {
+        println!(
+            "{:>7}  {:<40}  since {}  {}",
+            account.id,
+            account.email.as_str(),
+            account.suppressed_at.map_or(String::new(), |at| at.format("%Y-%m-%d").to_string()),
+            account.suppressed_reason.as_deref().unwrap_or("")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn add(library: &paperboy_app::Library, args: SubscriberAddArgs) -> anyhow::Result<ExitCode> {

@@ -157,6 +157,87 @@ fn a_hard_bounce_fails_and_suppresses_the_address_and_the_rest_is_sent() {
 }
 
 #[test]
+fn a_relay_refusing_us_stops_the_run_keeps_the_queue_and_suppresses_nobody() {
+    for reply in ["530 5.7.0 Authentication required", "553 5.1.8 Sender address rejected: not owned by user"] {
+        let dir = tempfile::tempdir().unwrap();
+        let Some(sink) = start_sink(&dir.path().join("mail"), &["--mail-fail", reply]) else { return };
+        let data = dir.path().join("data");
+        queued_digests(&data, &["first@example.org".into(), "second@example.org".into()]);
+        let output = send(&data, &sink.url(), &[]);
+        assert!(!output.status.success(), "{reply}: {}", stdout(&output));
+        assert!(stderr(&output).contains("refused us"), "{reply}: {}", stderr(&output));
+        let status_now = status(&data);
+        assert_eq!(
+            (status_now["queued"].as_u64(), status_now["failed"].as_u64(), status_now["suppressed_addresses"].as_u64()),
+            (Some(2), Some(0), Some(0)),
+            "{reply}: {status_now}"
+        );
+        for who in ["first@example.org", "second@example.org"] {
+            let output = paperboy(&data).args(["subscriber", "show", who]).output().unwrap();
+            assert!(!stdout(&output).contains("SUPPRESSED"), "{reply}: {}", stdout(&output));
+        }
+        assert_eq!(sink.count(), 0);
+    }
+}
+
+#[test]
+fn a_relay_refusing_every_message_for_its_content_stops_after_a_few_and_counts_against_nobody() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(sink) = start_sink(&dir.path().join("mail"), &["--content-fail", "554 5.6.0 Content rejected"]) else {
+        return;
+    };
+    let data = dir.path().join("data");
+    let emails: Vec<String> = (0..6).map(|i| format!("reader{i}@example.org")).collect();
+    queued_digests(&data, &emails);
+    let output = send(&data, &sink.url(), &[]);
+    assert!(!output.status.success(), "{}", stdout(&output));
+    assert!(stderr(&output).contains("in a row for their content"), "{}", stderr(&output));
+    let status_now = status(&data);
+    assert_eq!(
+        (status_now["failed"].as_u64(), status_now["queued"].as_u64(), status_now["suppressed_addresses"].as_u64()),
+        (Some(3), Some(3), Some(0)),
+        "{status_now}"
+    );
+}
+
+#[test]
+fn a_suppressed_address_is_listed_with_its_reason_and_an_operator_lifts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(sink) = start_sink(&dir.path().join("mail"), &["--rcpt-fail", "550:bounce"]) else { return };
+    let data = dir.path().join("data");
+    queued_digests(&data, &["bounce@example.org".into()]);
+    let output = send(&data, &sink.url(), &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = paperboy(&data).args(["subscriber", "suppressed", "--json"]).output().unwrap();
+    let listed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(listed[0]["email"], "bounce@example.org", "{listed}");
+    assert!(listed[0]["suppressed_reason"].as_str().unwrap().contains("5.1.1"), "{listed}");
+    assert_eq!(status(&data)["suppressed_addresses"], 1);
+    let output = paperboy(&data).args(["subscriber", "unsuppress", "bounce@example.org"]).output().unwrap();
+    assert!(output.status.success() && stdout(&output).contains("gets mail again"), "{}", stdout(&output));
+    let output = paperboy(&data).args(["subscriber", "show", "bounce@example.org"]).output().unwrap();
+    assert!(!stdout(&output).contains("SUPPRESSED"), "{}", stdout(&output));
+    assert_eq!(status(&data)["suppressed_addresses"], 0);
+}
+
+#[test]
+fn a_password_is_not_sent_when_starttls_is_missing() {
+    // A relay that takes AUTH over plain SMTP and does not offer STARTTLS: what a STARTTLS
+    // stripper in between would show a client configured with tls=opportunistic.
+    let dir = tempfile::tempdir().unwrap();
+    let Some(sink) = start_sink(&dir.path().join("mail"), &["--auth", "relay-user:s3cret"]) else { return };
+    let data = dir.path().join("data");
+    queued_digests(&data, &["careful@example.org".into()]);
+    let port = sink.url().rsplit(':').next().unwrap().to_owned();
+    let url = format!("smtp://relay-user:s3cret@127.0.0.1:{port}?tls=opportunistic");
+    let output = send(&data, &url, &[]);
+    assert!(!output.status.success(), "{}", stdout(&output));
+    assert!(stderr(&output).contains("not sent unencrypted"), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("s3cret"), "the password is never printed");
+    assert_eq!((sink.count(), status(&data)["queued"].as_u64()), (0, Some(1)));
+}
+
+#[test]
 fn temporary_failures_and_stalls_are_retried_with_backoff_until_sent() {
     let dir = tempfile::tempdir().unwrap();
     let Some(sink) = start_sink(&dir.path().join("mail"), &["--data-fail", "451:1", "--stall", "3:1"]) else { return };

@@ -120,25 +120,40 @@ fn models_install_from_a_folder_and_from_a_hub_on_loopback() {
     assert_eq!(provision::list(models.path()).len(), 1);
     assert!(provision::installed_dir(models.path(), "all-MiniLM-L6-v2").is_some());
 
-    // A hub that serves the files (Hugging Face's URL layout), on loopback.
-    let served = dir.clone();
-    let hub = ReplayServer::start(move |request| {
-        let file = request.path.splitn(5, '/').nth(4).unwrap_or("").trim_start_matches("main/").to_owned();
-        let file = file.strip_prefix("resolve/main/").map(str::to_owned).unwrap_or(file);
-        match std::fs::read(served.join(&file)) {
-            Ok(bytes) => Response::ok(bytes),
-            Err(_) => Response::status(404, "Entry not found"),
-        }
-    });
+    // A hub that serves the files (Hugging Face's URL layout: /{repo}/resolve/{revision}/{file}), on
+    // loopback; `tamper` swaps the weights for other bytes.
+    let hub_serving = |tamper: bool| {
+        let served = dir.clone();
+        ReplayServer::start(move |request| {
+            let file = request.path.splitn(6, '/').nth(5).unwrap_or("").to_owned();
+            match std::fs::read(served.join(&file)) {
+                Ok(mut bytes) if tamper && file == "model.safetensors" => {
+                    let last = bytes.len() - 1;
+                    bytes[last] ^= 1;
+                    Response::ok(bytes)
+                }
+                Ok(bytes) => Response::ok(bytes),
+                Err(_) => Response::status(404, "Entry not found"),
+            }
+        })
+    };
+    let hub = hub_serving(false);
     let models = tempfile::tempdir().unwrap();
     let installed =
         provision::install(models.path(), "all-MiniLM-L6-v2", &From::Auto { hub: hub.url().to_owned() }).unwrap();
     assert!(matches!(installed.source, provision::Source::Hub { .. }));
-    assert!(
-        hub.requests()
-            .iter()
-            .any(|r| r.path == "/sentence-transformers/all-MiniLM-L6-v2/resolve/main/model.safetensors")
-    );
+    let pinned = provision::known_model("all-MiniLM-L6-v2").unwrap().revision;
+    let wanted = format!("/sentence-transformers/all-MiniLM-L6-v2/resolve/{pinned}/model.safetensors");
+    assert!(hub.requests().iter().any(|r| r.path == wanted), "the pinned revision is asked for, not main");
+
+    // Weights that differ from the pinned hash are refused, and nothing is installed.
+    let hub = hub_serving(true);
+    let models = tempfile::tempdir().unwrap();
+    let err = provision::install(models.path(), "all-MiniLM-L6-v2", &From::Auto { hub: hub.url().to_owned() })
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not the pinned"), "{err}");
+    assert!(provision::list(models.path()).is_empty());
 }
 
 #[test]

@@ -16,6 +16,7 @@ use paperboy_web::{AppState, WebConfig};
 use serde_json::Value;
 use tower::ServiceExt;
 
+mod accounts;
 mod browser;
 
 const HOSTILE_ID: &str = "2606.99999";
@@ -166,6 +167,8 @@ async fn every_response_carries_the_security_headers() {
         assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{uri}: {csp}");
         assert_eq!(answer.headers.get(header::X_CONTENT_TYPE_OPTIONS).unwrap(), "nosniff", "{uri}");
         assert!(answer.headers.contains_key(header::REFERRER_POLICY), "{uri}");
+        // This site is served over TLS: browsers must keep to it.
+        assert_eq!(answer.headers.get(header::STRICT_TRANSPORT_SECURITY).unwrap(), "max-age=31536000", "{uri}");
     }
 }
 
@@ -198,7 +201,6 @@ async fn search_highlights_matches_and_round_trips_filters() {
 async fn malformed_searches_explain_themselves() {
     for (uri, message) in [
         ("/search?q=ti%3A", "needs a word"),
-        ("/search?q=%22unclosed", "never closed"),
         ("/search?q=((((", "never closed"),
         ("/search?q=x&since=yesterday", "since must be a date"),
         ("/search?q=x&sort=random", "sort must be"),
@@ -215,6 +217,10 @@ async fn malformed_searches_explain_themselves() {
     assert!(answer.body.contains("too long"));
     let huge = format!("/search?q={}", "x".repeat(20_000));
     assert_eq!(get(&huge).await.status, StatusCode::URI_TOO_LONG);
+    // Syntax that does not parse, with words: the words are searched, and the page says so.
+    let answer = get("/search?q=%22unclosed+diffusion").await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(answer.body.contains("never closed"), "{}", answer.body);
 }
 
 #[tokio::test]

@@ -1,0 +1,94 @@
+//! The server and the operator's commands against misbehaving clients and mistakes: a client that
+//! trickles its request, metrics kept off the public address, the signing key rotated.
+
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+    time::{Duration, Instant},
+};
+
+use super::{
+    mail::{http, serve_with},
+    paperboy, stderr, stdout,
+};
+
+#[test]
+fn a_client_that_trickles_its_headers_is_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = serve_with(&data, "smtp://127.0.0.1:9", &[], &[]);
+    let authority = server.base.trim_start_matches("http://").to_owned();
+    let mut stream = TcpStream::connect(&authority).unwrap();
+    stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let started = Instant::now();
+    // A slowloris: one more header line a second, never the end of the headers.
+    let closed = loop {
+        if started.elapsed() > Duration::from_secs(30) {
+            break false;
+        }
+        let mut buffer = [0u8; 512];
+        match stream.read(&mut buffer) {
+            Ok(0) => break true,
+            Ok(_) => {} // a 408, say; the close follows
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => break true,
+        }
+        if stream.write_all(b"X-Trickle: 1\r\n").is_err() {
+            break true;
+        }
+        std::thread::sleep(Duration::from_millis(800));
+    };
+    let elapsed = started.elapsed();
+    assert!(closed, "the connection was still open after {elapsed:?}");
+    assert!(elapsed >= Duration::from_secs(8) && elapsed < Duration::from_secs(16), "closed after {elapsed:?}");
+    // Everyone else is still served.
+    let reply = http("GET", &format!("{}/healthz", server.base), None, None, false);
+    assert_eq!(reply.status, 200);
+}
+
+#[test]
+fn metrics_can_live_on_an_address_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let metrics_addr = format!("127.0.0.1:{port}");
+    let server = serve_with(&data, "smtp://127.0.0.1:9", &["--metrics-addr", &metrics_addr], &[]);
+    let public = http("GET", &format!("{}/metrics", server.base), None, None, false);
+    assert_eq!(public.status, 404, "not on the public address");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let private = loop {
+        if let Ok(stream) = TcpStream::connect(&metrics_addr) {
+            drop(stream);
+            break http("GET", &format!("http://{metrics_addr}/metrics"), None, None, false);
+        }
+        assert!(Instant::now() < deadline, "the metrics address never listened");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(private.status, 200);
+    assert!(private.body.contains("paperboy_papers "), "{}", private.body);
+    assert!(private.body.contains("paperboy_suppressed_accounts 0"), "{}", private.body);
+}
+
+#[test]
+fn rotating_the_signing_key_says_what_it_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let output = paperboy(&data).args(["signing-key", "path"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim(), data.join("signing.key").display().to_string());
+    let output = paperboy(&data).args(["signing-key", "rotate"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("no longer work"), "{}", stdout(&output));
+    let first = std::fs::read_to_string(data.join("signing.key")).unwrap();
+    let output = paperboy(&data).args(["signing-key", "rotate", "--json"]).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["sessions_ended"], 0, "{report}");
+    assert_ne!(std::fs::read_to_string(data.join("signing.key")).unwrap(), first, "a new key");
+    // A key file the operator names (several nodes share one) is used instead.
+    let shared = dir.path().join("shared.key");
+    let output =
+        paperboy(&data).env("PAPERBOY_SIGNING_KEY_FILE", &shared).args(["signing-key", "rotate"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(shared.is_file());
+}
