@@ -476,6 +476,7 @@ pub struct ModelInstallArgs {
 pub enum SortArg {
     Relevance,
     Date,
+    Trending,
 }
 
 #[derive(Debug, Args)]

@@ -17,7 +17,6 @@ use std::collections::HashMap;
 use chrono::{Duration, NaiveDate};
 use paperboy_domain::{ArxivId, Category, Paper, Signals, query::CategoryFilter};
 use paperboy_search::{Filters, SearchRequest, Sort};
-use paperboy_store::PaperStore;
 use serde::Serialize;
 
 use crate::{Error, Library, Result};
@@ -97,7 +96,7 @@ impl Library {
             Some(date) => date,
             None => match self.store.last_announced()? {
                 Some(day) => day,
-                None => return Err(Error::NotFound("no announcements are stored yet".into())),
+                None => return Err(Error::NoAnnouncements),
             },
         };
         let (previous, next) = self.store.announcement_days_around(date)?;

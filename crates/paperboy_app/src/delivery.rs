@@ -8,13 +8,14 @@ use std::{collections::HashMap, sync::Arc};
 use chrono::{DateTime, Duration, Utc};
 use paperboy_domain::{ArxivId, Paper};
 use paperboy_mail::{DigestItem, DigestView, MailContext, SendError, SmtpMailer};
-use paperboy_store::{AccountStatus, AccountStore, Delivery, OutboxMessage, PaperStore};
+use paperboy_store::{AccountStatus, Delivery, OutboxMessage};
 use serde::Serialize;
 
 use crate::{
     Error, Library, Result,
-    accounts::{LinkPurpose, MailPayload, SIGN_IN_MINUTES},
-    digest::DigestEntry,
+    accounts::SIGN_IN_MINUTES,
+    outbox::{DigestEntry, MailPayload},
+    signing::LinkPurpose,
 };
 
 /// Attempts after which a message that keeps failing temporarily is given up.
@@ -50,9 +51,9 @@ impl MailSettings {
         let host = host_of(&base_url);
         let from_text =
             from.map(str::to_owned).unwrap_or_else(|| format!("paperboy <paperboy@{}>", mail_domain(&host)));
-        let from = from_text
-            .parse()
-            .map_err(|e| Error::Invalid(format!("the sender address {from_text:?} is not valid: {e}")))?;
+        let from = from_text.parse().map_err(|e| {
+            Error::Config(format!("PAPERBOY_MAIL__FROM: the sender address {from_text:?} is not valid: {e}"))
+        })?;
         Ok(MailSettings {
             context: MailContext { from, base_url, host },
             unsubscribe_mailto: unsubscribe_mailto.map(str::to_owned),
@@ -121,7 +122,7 @@ impl Library {
         papers: &mut HashMap<ArxivId, Paper>,
         now: DateTime<Utc>,
     ) -> Result<std::result::Result<paperboy_mail::Message, String>> {
-        let store: &dyn AccountStore = &self.store;
+        let store = &self.store;
         let Some(account) = message.account_id.map(|id| store.account(id)).transpose()?.flatten() else {
             return Ok(Err("the account no longer exists".into()));
         };
@@ -129,12 +130,12 @@ impl Library {
             return Ok(Err("mail to this address bounced before (it is suppressed)".into()));
         }
         let payload: MailPayload = serde_json::from_str(&message.payload)
-            .map_err(|e| Error::Invalid(format!("outbox message {} cannot be read: {e}", message.id)))?;
+            .map_err(|e| Error::Corrupt(format!("outbox message {} cannot be read: {e}", message.id)))?;
         let context = &settings.context;
         let base = &context.base_url;
         let token = |secret| -> Result<String> {
             self.link_token(secret)?
-                .ok_or_else(|| Error::Invalid(format!("outbox message {} has no link to send", message.id)))
+                .ok_or_else(|| Error::Corrupt(format!("outbox message {} has no link to send", message.id)))
         };
         let built = match &payload {
             MailPayload::Confirm(secret) => paperboy_mail::confirm_message(
@@ -154,44 +155,51 @@ impl Library {
                 if account.status != AccountStatus::Active {
                     return Ok(Err("the subscriber unsubscribed after the digest was queued".into()));
                 }
-                let wanted: Vec<ArxivId> = digest
-                    .items
-                    .iter()
-                    .chain(&digest.trending)
-                    .filter_map(|e| ArxivId::parse(&e.paper).ok())
-                    .filter(|id| !papers.contains_key(id))
-                    .collect();
-                if !wanted.is_empty() {
-                    if papers.len() > 20_000 {
-                        papers.clear();
-                    }
-                    papers.extend(self.store.papers(&wanted)?.into_iter().map(|s| (s.paper.id, s.paper)));
-                }
-                let item = |entry: &DigestEntry| -> Option<DigestItem> {
-                    let paper = papers.get(&ArxivId::parse(&entry.paper).ok()?)?;
-                    Some(digest_item(paper, entry, base))
-                };
-                let unsubscribe = self.signed_link(&account, LinkPurpose::Unsubscribe, now)?;
-                let manage = self.signed_link(&account, LinkPurpose::Manage, now)?;
-                let view = DigestView {
-                    date: digest.date,
-                    cadence: match digest.cadence {
-                        paperboy_domain::Cadence::Weekly => "weekly".into(),
-                        _ => "daily".into(),
-                    },
-                    items: digest.items.iter().filter_map(item).collect(),
-                    trending: digest.trending.iter().filter_map(item).collect(),
-                    preferences_url: format!("{base}/manage?token={manage}"),
-                    unsubscribe_url: format!("{base}/unsubscribe?token={unsubscribe}"),
-                    unsubscribe_mailto: settings
-                        .unsubscribe_mailto
-                        .as_ref()
-                        .map(|address| format!("mailto:{address}?subject=unsubscribe%20{unsubscribe}")),
-                };
+                let view = self.digest_view(&account, digest, settings, papers, now)?;
                 paperboy_mail::digest_message(context, &account.email, &message.message_id, &view)
             }
         };
-        built.map(Ok).map_err(|e| Error::Invalid(e.to_string()))
+        built.map(Ok).map_err(|e| Error::Corrupt(format!("outbox message {} cannot be rendered: {e}", message.id)))
+    }
+}
+
+impl Library {
+    /// What a digest shows: its papers read from the store (through `papers`, a cache shared by a
+    /// run's messages), its reasons in words, fresh signed links.
+    fn digest_view(
+        &self,
+        account: &paperboy_store::Account,
+        digest: &crate::outbox::DigestPayload,
+        settings: &MailSettings,
+        papers: &mut HashMap<ArxivId, Paper>,
+        now: DateTime<Utc>,
+    ) -> Result<DigestView> {
+        let base = &settings.context.base_url;
+        let wanted: Vec<ArxivId> = digest.papers().filter(|id| !papers.contains_key(id)).collect();
+        if !wanted.is_empty() {
+            if papers.len() > 20_000 {
+                papers.clear();
+            }
+            papers.extend(self.store.papers(&wanted)?.into_iter().map(|s| (s.paper.id, s.paper)));
+        }
+        let item = |entry: &DigestEntry| papers.get(&entry.paper).map(|paper| digest_item(paper, entry, base));
+        let unsubscribe = self.signed_link(account, LinkPurpose::Unsubscribe, now)?;
+        let manage = self.signed_link(account, LinkPurpose::Manage, now)?;
+        Ok(DigestView {
+            date: digest.date,
+            cadence: match digest.cadence {
+                paperboy_domain::Cadence::Weekly => "weekly".into(),
+                _ => "daily".into(),
+            },
+            items: digest.items.iter().filter_map(item).collect(),
+            trending: digest.trending.iter().filter_map(item).collect(),
+            preferences_url: format!("{base}/manage?token={manage}"),
+            unsubscribe_url: format!("{base}/unsubscribe?token={unsubscribe}"),
+            unsubscribe_mailto: settings
+                .unsubscribe_mailto
+                .as_ref()
+                .map(|address| format!("mailto:{address}?subject=unsubscribe%20{unsubscribe}")),
+        })
     }
 }
 
@@ -264,22 +272,18 @@ impl Library {
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(|e| Error::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+            .map_err(|e| Error::io(&path, e))?;
         match file.try_lock() {
             Ok(()) => Ok(SenderLock { _file: file }),
-            Err(std::fs::TryLockError::WouldBlock) => Err(Error::Unavailable(
-                "another paperboy process is sending the outbox; try again when it is done".into(),
-            )),
-            Err(std::fs::TryLockError::Error(e)) => {
-                Err(Error::Unavailable(format!("cannot lock {}: {e}", path.display())))
-            }
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::SenderBusy),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
         }
     }
 
     /// Message counts by state, every state listed.
     pub fn outbox_status(&self) -> Result<Vec<(paperboy_store::MessageState, u64)>> {
         use paperboy_store::MessageState::*;
-        let counts = AccountStore::outbox_counts(&self.store)?;
+        let counts = self.store.outbox_counts()?;
         Ok([Queued, Sending, Sent, Failed]
             .into_iter()
             .map(|state| (state, counts.iter().filter(|(s, _)| *s == state).map(|(_, n)| n).sum()))
@@ -334,14 +338,180 @@ impl Tally {
     }
 }
 
-async fn record(library: &Arc<Library>, id: i64, delivery: Delivery, tally: &Tally) -> Result<()> {
-    tally.count(&delivery);
-    crate::metrics::delivery(&delivery);
-    let lib = library.clone();
-    tokio::task::spawn_blocking(move || AccountStore::record_delivery(&lib.store, id, &delivery, Utc::now()))
-        .await
-        .map_err(|e| Error::Unavailable(format!("the sender stopped: {e}")))??;
-    Ok(())
+/// What the workers and the producer of one sending run share.
+struct Run {
+    library: Arc<Library>,
+    mailer: SmtpMailer,
+    pace: Pace,
+    tally: Tally,
+    options: SendOptions,
+    /// Why the run stopped early (the server refused us, stayed unreachable, refused content
+    /// after content), once it has.
+    stopped: std::sync::Mutex<Option<String>>,
+    /// Messages refused for their content in a row.
+    rejections_in_a_row: std::sync::atomic::AtomicU32,
+}
+
+impl Run {
+    fn stopped(&self) -> bool {
+        self.stopped.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+    }
+
+    fn stop(&self, reason: String) {
+        self.stopped.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(reason);
+    }
+
+    /// Records how a message's attempt ended, on the blocking pool.
+    async fn record(&self, id: i64, delivery: Delivery) -> Result<()> {
+        self.tally.count(&delivery);
+        crate::metrics::delivery(&delivery);
+        let library = self.library.clone();
+        tokio::task::spawn_blocking(move || library.store.record_delivery(id, &delivery, Utc::now()))
+            .await
+            .map_err(|e| Error::Internal(format!("the sender stopped: {e}")))??;
+        Ok(())
+    }
+
+    /// Sends one message: waits its turn at the global rate, and waits (1, 2, 4 … 30 s) for an
+    /// unreachable server up to the run's patience. Stops the run when the server refuses us, or
+    /// refuses [`MAX_REJECTIONS_IN_A_ROW`] messages in a row for their content.
+    async fn deliver(&self, message: &OutboxMessage, mail: &paperboy_mail::Message) -> Delivery {
+        let mut pause = std::time::Duration::from_secs(1);
+        let waiting_since = std::time::Instant::now();
+        loop {
+            self.pace.wait().await;
+            let sent_at = std::time::Instant::now();
+            let outcome = self.mailer.send(mail.clone()).await;
+            crate::metrics::smtp_latency(sent_at.elapsed().as_secs_f64());
+            // Refused (our credentials, TLS settings, sender): the run stops at once; the message,
+            // and every other, stays queued for when the configuration is fixed.
+            if let Err(SendError::Refused(error) | SendError::RefusedRecipient(error)) = &outcome {
+                self.stop(format!("{error}; check PAPERBOY_SMTP__URL and PAPERBOY_MAIL__FROM"));
+            }
+            if let Err(SendError::Refused(error)) = &outcome {
+                return Delivery::Deferred { error: error.clone(), at: Utc::now() };
+            }
+            match &outcome {
+                Err(SendError::Rejected(error)) => {
+                    let in_a_row = self.rejections_in_a_row.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    if in_a_row >= MAX_REJECTIONS_IN_A_ROW {
+                        self.stop(format!(
+                            "the mail server refused {in_a_row} messages in a row for their content (the last: {error}); check the relay's policy"
+                        ));
+                    }
+                }
+                Ok(()) => self.rejections_in_a_row.store(0, std::sync::atomic::Ordering::SeqCst),
+                Err(_) => {}
+            }
+            match judge(outcome, message.attempts, message.id, self.options.retry_base) {
+                Delivery::Deferred { error, at } => {
+                    if waiting_since.elapsed() >= self.options.patience {
+                        self.stop(format!(
+                            "the mail server stayed unreachable for {} s ({error})",
+                            self.options.patience.as_secs()
+                        ));
+                        return Delivery::Deferred { error, at };
+                    }
+                    tracing::warn!(error = %error, retry_in_s = pause.as_secs(), "the mail server is unreachable; waiting");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(30));
+                }
+                delivery => return delivery,
+            }
+        }
+    }
+
+    /// A worker: takes rendered messages from the producer and sends them one at a time, each
+    /// outcome recorded before the next message starts.
+    async fn work(
+        self: Arc<Run>,
+        inbox: Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<(OutboxMessage, paperboy_mail::Message)>>>,
+    ) -> Result<()> {
+        loop {
+            let next = inbox.lock().await.recv().await;
+            let Some((message, mail)) = next else { return Ok(()) };
+            let delivery = if self.stopped() {
+                let error = "not attempted: the run stopped (the mail server was unreachable or refused us)";
+                Delivery::Deferred { error: error.into(), at: Utc::now() }
+            } else {
+                self.deliver(&message, &mail).await
+            };
+            self.record(message.id, delivery).await?;
+        }
+    }
+
+    /// The producer: claims due messages in batches, renders them and hands them to the workers;
+    /// a message that should not go (unsubscribed, suppressed) is cancelled, one that cannot be
+    /// rendered fails (a bug or damage) and the run goes on.
+    async fn produce(
+        &self,
+        settings: &MailSettings,
+        queue: tokio::sync::mpsc::Sender<(OutboxMessage, paperboy_mail::Message)>,
+    ) -> Result<()> {
+        let mut papers: HashMap<ArxivId, Paper> = HashMap::new();
+        let mut handed = 0u64;
+        while !self.stopped() {
+            let remaining = self.options.limit.map_or(u64::MAX, |l| l.saturating_sub(handed));
+            if remaining == 0 {
+                break;
+            }
+            let take = CLAIM_BATCH.min(remaining as usize);
+            let (library, settings_now) = (self.library.clone(), settings.clone());
+            let (rendered, papers_back) = tokio::task::spawn_blocking(move || -> Result<_> {
+                let now = Utc::now();
+                let claimed = library.store.claim_due(take, now)?;
+                let rendered: Vec<_> = claimed
+                    .into_iter()
+                    .map(|message| {
+                        let mail = library.render_message(&message, &settings_now, &mut papers, now);
+                        (message, mail)
+                    })
+                    .collect();
+                Ok((rendered, papers))
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("the sender stopped: {e}")))??;
+            papers = papers_back;
+            let claimed_now = rendered.len();
+            for (message, rendered) in rendered {
+                handed += 1;
+                let delivery = match rendered {
+                    Ok(Ok(mail)) => {
+                        if queue.send((message, mail)).await.is_err() {
+                            return Ok(()); // the workers stopped; their error is reported
+                        }
+                        continue;
+                    }
+                    Err(err) => {
+                        tracing::error!(message = message.id, error = %err, "cannot render a queued message");
+                        Delivery::Failed { error: err.to_string(), suppress_after: None }
+                    }
+                    Ok(Err(reason)) => Delivery::Cancelled { reason },
+                };
+                self.record(message.id, delivery).await?;
+            }
+            if claimed_now < take {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn report(&self, started: std::time::Instant, requeued: usize) -> SendReport {
+        use std::sync::atomic::Ordering::Relaxed;
+        let seconds = started.elapsed().as_secs_f64();
+        let sent = self.tally.sent.load(Relaxed);
+        SendReport {
+            sent,
+            retrying: self.tally.retrying.load(Relaxed),
+            failed: self.tally.failed.load(Relaxed),
+            cancelled: self.tally.cancelled.load(Relaxed),
+            deferred: self.tally.deferred.load(Relaxed),
+            requeued: requeued as u64,
+            seconds,
+            per_second: if seconds > 0.0 { sent as f64 / seconds } else { 0.0 },
+        }
+    }
 }
 
 /// The outcome of one attempt. Only a bounce (the recipient's mailbox refused) counts against the
@@ -358,6 +528,15 @@ fn judge(outcome: std::result::Result<(), SendError>, attempts: u32, id: i64, ba
             Delivery::Failed { error: format!("gave up after {attempts} attempts: {error}"), suppress_after: None }
         }
         Err(SendError::Transient(error)) => {
+            Delivery::Retry { error, at: Utc::now() + backoff(attempts, id as u64, base) }
+        }
+        // Refused for this recipient: the run stops (see `Run::deliver`), and the message waits its
+        // turn like a temporary failure, so that it is given up after its attempts rather than
+        // stopping every run from the head of the queue.
+        Err(SendError::RefusedRecipient(error)) if attempts >= MAX_ATTEMPTS => {
+            Delivery::Failed { error: format!("gave up after {attempts} attempts: {error}"), suppress_after: None }
+        }
+        Err(SendError::RefusedRecipient(error)) => {
             Delivery::Retry { error, at: Utc::now() + backoff(attempts, id as u64, base) }
         }
         Err(SendError::Unavailable(error) | SendError::Refused(error)) => Delivery::Deferred { error, at: Utc::now() },
@@ -382,184 +561,44 @@ pub async fn send_outbox(
     let started = std::time::Instant::now();
     let _lock = library.sender_lock()?;
     let requeued = {
-        let lib = library.clone();
-        tokio::task::spawn_blocking(move || {
-            AccountStore::requeue_sending(&lib.store, Utc::now() + Duration::seconds(1))
-        })
-        .await
-        .map_err(|e| Error::Unavailable(format!("the sender stopped: {e}")))??
+        let library = library.clone();
+        tokio::task::spawn_blocking(move || library.store.requeue_sending(Utc::now() + Duration::seconds(1)))
+            .await
+            .map_err(|e| Error::Internal(format!("the sender stopped: {e}")))??
     };
     if requeued > 0 {
         tracing::warn!(messages = requeued, "put back messages a stopped sender left in flight");
     }
     let workers = options.workers.max(1);
+    let run = Arc::new(Run {
+        library,
+        mailer,
+        pace: Pace::new(options.rate),
+        tally: Tally::default(),
+        options,
+        stopped: std::sync::Mutex::new(None),
+        rejections_in_a_row: std::sync::atomic::AtomicU32::new(0),
+    });
     let (queue, inbox) = tokio::sync::mpsc::channel::<(OutboxMessage, paperboy_mail::Message)>(workers * 2);
     let inbox = Arc::new(tokio::sync::Mutex::new(inbox));
-    let pace = Arc::new(Pace::new(options.rate));
-    let tally = Arc::new(Tally::default());
-    let stopped: Arc<std::sync::Mutex<Option<String>>> = Arc::new(std::sync::Mutex::new(None));
-    let rejections_in_a_row = Arc::new(std::sync::atomic::AtomicU32::new(0));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..workers {
-        let (inbox, pace, tally, library, mailer, stopped, rejections_in_a_row) = (
-            inbox.clone(),
-            pace.clone(),
-            tally.clone(),
-            library.clone(),
-            mailer.clone(),
-            stopped.clone(),
-            rejections_in_a_row.clone(),
-        );
-        let (patience, retry_base) = (options.patience, options.retry_base);
-        tasks.spawn(async move {
-            loop {
-                let next = inbox.lock().await.recv().await;
-                let Some((message, mail)) = next else { return Ok::<(), Error>(()) };
-                if stopped.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
-                    let delivery = Delivery::Deferred { error: "not attempted: the run stopped (the mail server was unreachable or refused us)".into(), at: Utc::now() };
-                    record(&library, message.id, delivery, &tally).await?;
-                    continue;
-                }
-                let mut pause = std::time::Duration::from_secs(1);
-                let waiting_since = std::time::Instant::now();
-                let delivery = loop {
-                    pace.wait().await;
-                    let sent_at = std::time::Instant::now();
-                    let outcome = mailer.send(mail.clone()).await;
-                    crate::metrics::smtp_latency(sent_at.elapsed().as_secs_f64());
-                    // Refused (our credentials, TLS settings): the run stops at once; the message,
-                    // and every other, stays queued for when the configuration is fixed.
-                    if let Err(SendError::Refused(error)) = &outcome {
-                        let reason = format!("the mail server refused us ({error}); check PAPERBOY_SMTP__URL and PAPERBOY_MAIL__FROM");
-                        *stopped.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
-                        break Delivery::Deferred { error: error.clone(), at: Utc::now() };
-                    }
-                    // A relay refusing message after message for its content is refusing us.
-                    match &outcome {
-                        Err(SendError::Rejected(error)) => {
-                            let in_a_row = rejections_in_a_row.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-                            if in_a_row >= MAX_REJECTIONS_IN_A_ROW {
-                                let reason = format!(
-                                    "the mail server refused {in_a_row} messages in a row for their content (the last: {error}); check the relay's policy"
-                                );
-                                *stopped.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
-                            }
-                        }
-                        Ok(()) => rejections_in_a_row.store(0, std::sync::atomic::Ordering::SeqCst),
-                        Err(_) => {}
-                    }
-                    match judge(outcome, message.attempts, message.id, retry_base) {
-                        Delivery::Deferred { error, at } => {
-                            if waiting_since.elapsed() >= patience {
-                                let reason = format!(
-                                    "the mail server stayed unreachable for {} s ({error})",
-                                    patience.as_secs()
-                                );
-                                *stopped.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
-                                break Delivery::Deferred { error, at };
-                            }
-                            tracing::warn!(error = %error, retry_in_s = pause.as_secs(), "the mail server is unreachable; waiting");
-                            tokio::time::sleep(pause).await;
-                            pause = (pause * 2).min(std::time::Duration::from_secs(30));
-                        }
-                        delivery => break delivery,
-                    }
-                };
-                record(&library, message.id, delivery, &tally).await?;
-            }
-        });
+        tasks.spawn(run.clone().work(inbox.clone()));
     }
-
-    // The producer: claims due messages in batches, renders them, hands them to the workers.
-    let mut papers: HashMap<ArxivId, Paper> = HashMap::new();
-    let mut handed = 0u64;
-    let mut failure: Option<Error> = None;
-    'claiming: loop {
-        if stopped.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
-            break;
-        }
-        let remaining = options.limit.map_or(u64::MAX, |l| l.saturating_sub(handed));
-        if remaining == 0 {
-            break;
-        }
-        let take = CLAIM_BATCH.min(remaining as usize);
-        let lib = library.clone();
-        let settings_now = settings.clone();
-        let claimed = tokio::task::spawn_blocking(move || -> Result<_> {
-            let now = Utc::now();
-            let claimed = AccountStore::claim_due(&lib.store, take, now)?;
-            let mut rendered = Vec::with_capacity(claimed.len());
-            for message in claimed {
-                let mail = lib.render_message(&message, &settings_now, &mut papers, now);
-                rendered.push((message, mail));
-            }
-            Ok((rendered, papers))
-        })
-        .await
-        .map_err(|e| Error::Unavailable(format!("the sender stopped: {e}")));
-        let (rendered, papers_back) = match claimed {
-            Ok(Ok(done)) => done,
-            Ok(Err(err)) | Err(err) => {
-                failure = Some(err);
-                break;
-            }
-        };
-        papers = papers_back;
-        let claimed_now = rendered.len();
-        if claimed_now == 0 {
-            break;
-        }
-        for (message, rendered) in rendered {
-            handed += 1;
-            let id = message.id;
-            let delivery = match rendered {
-                Ok(Ok(mail)) => {
-                    if queue.send((message, mail)).await.is_err() {
-                        break 'claiming;
-                    }
-                    continue;
-                }
-                // A message that cannot be rendered is a bug or damage: give it up, keep going.
-                Err(err) => {
-                    tracing::error!(message = id, error = %err, "cannot render a queued message");
-                    Delivery::Failed { error: err.to_string(), suppress_after: None }
-                }
-                Ok(Err(reason)) => Delivery::Cancelled { reason },
-            };
-            if let Err(err) = record(&library, id, delivery, &tally).await {
-                failure = Some(err);
-                break 'claiming;
-            }
-        }
-        if claimed_now < take {
-            break;
-        }
-    }
-    drop(queue);
+    let mut failure = run.produce(&settings, queue).await.err();
     while let Some(joined) = tasks.join_next().await {
         match joined {
             Ok(Ok(())) => {}
             Ok(Err(err)) => failure = failure.or(Some(err)),
-            Err(err) => failure = failure.or(Some(Error::Unavailable(format!("a send task failed: {err}")))),
+            Err(err) => failure = failure.or(Some(Error::Internal(format!("a send task failed: {err}")))),
         }
     }
     if let Some(err) = failure {
         return Err(err);
     }
-    use std::sync::atomic::Ordering::Relaxed;
-    let mut report = SendReport {
-        sent: tally.sent.load(Relaxed),
-        retrying: tally.retrying.load(Relaxed),
-        failed: tally.failed.load(Relaxed),
-        cancelled: tally.cancelled.load(Relaxed),
-        deferred: tally.deferred.load(Relaxed),
-        requeued: requeued as u64,
-        seconds: started.elapsed().as_secs_f64(),
-        per_second: 0.0,
-    };
-    report.per_second = if report.seconds > 0.0 { report.sent as f64 / report.seconds } else { 0.0 };
-    if let Some(reason) = stopped.lock().unwrap_or_else(|p| p.into_inner()).take() {
-        return Err(Error::Unavailable(format!("{reason}; {} sent, the rest stays queued", report.sent)));
+    let report = run.report(started, requeued);
+    if let Some(reason) = run.stopped.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        return Err(Error::MailServer(format!("{reason}; {} sent, the rest stays queued", report.sent)));
     }
     Ok(report)
 }

@@ -12,16 +12,14 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
-use paperboy_domain::{ArxivId, Cadence, Category, Paper, SearchQuery, author_key, author_matches};
+use paperboy_domain::{AccountId, ArxivId, Cadence, Category, Paper, SearchQuery, author_key, author_matches};
 use paperboy_search::{Filters, FullTextIndex, Ranking, SearchRequest, Sort};
-use paperboy_store::{Account, AccountStore, NewMessage, PaperStore};
+use paperboy_store::{Account, NewMessage};
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::{
-    Library, Progress, Result,
-    accounts::{MailPayload, query_hash},
-};
+pub use crate::outbox::{DigestEntry, DigestPayload, Reason};
+use crate::{Library, Progress, Result, accounts::query_hash, outbox::MailPayload};
 
 /// A saved search matches a paper by meaning when their cosine similarity is at least this
 /// (all-MiniLM-L6-v2; docs/BENCHMARKS.md has the calibration on SciFact).
@@ -54,103 +52,11 @@ const BUILD_CHUNK: usize = 10_000;
 /// Subscribers read from the store per step.
 const ACCOUNT_BATCH: usize = 10_000;
 
-/// Why a paper is in a digest.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Reason {
-    /// It matches a saved search: by its words (`terms`), by meaning (`similarity`), or both.
-    Search {
-        /// The saved search.
-        query: String,
-        /// The search's words the paper contains (when it matched by words).
-        terms: Vec<String>,
-        /// Cosine similarity of the search and the paper (when it matched by meaning).
-        similarity: Option<f32>,
-    },
-    /// It is in a followed category.
-    Category {
-        /// The category.
-        category: String,
-    },
-    /// A followed author wrote it.
-    Author {
-        /// The author as the paper names them.
-        name: String,
-    },
-    /// It is like the papers in the subscriber's library.
-    Library {
-        /// The nearest library paper.
-        like: String,
-        /// Its title.
-        title: String,
-        /// The library model's probability.
-        score: f32,
-    },
-    /// It is trending.
-    Trending {
-        /// Upvotes from every source.
-        upvotes: u32,
-        /// Stars of its code.
-        stars: Option<u32>,
-    },
-}
-
-impl Reason {
-    /// One line for people: "matches your search 'diffusion policy': diffusion, policy".
-    pub fn describe(&self) -> String {
-        match self {
-            Reason::Search { query, terms, similarity } => match (terms.is_empty(), similarity) {
-                (false, _) => format!("matches your search '{query}': {}", terms.join(", ")),
-                (true, Some(similarity)) => {
-                    format!("close in meaning to your search '{query}' (similarity {similarity:.2})")
-                }
-                (true, None) => format!("matches your search '{query}'"),
-            },
-            Reason::Category { category } => format!("in {category}, which you follow"),
-            Reason::Author { name } => format!("by {name}, whom you follow"),
-            Reason::Library { title, .. } => format!("similar to \u{201c}{title}\u{201d} in your library"),
-            Reason::Trending { upvotes, stars } => {
-                let mut text = format!("trending: {upvotes} upvote{}", if *upvotes == 1 { "" } else { "s" });
-                if let Some(stars) = stars {
-                    text.push_str(&format!(", {stars} GitHub stars"));
-                }
-                text
-            }
-        }
-    }
-}
-
-/// One paper of a digest.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DigestEntry {
-    /// Its arXiv id.
-    pub paper: String,
-    /// How strongly it matched (orders the digest).
-    pub score: f32,
-    /// Why it is there, strongest first.
-    pub reasons: Vec<Reason>,
-}
-
-/// A digest as queued (the outbox payload's content).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DigestPayload {
-    /// The day it is for.
-    pub date: NaiveDate,
-    /// Daily or weekly.
-    pub cadence: Cadence,
-    /// The first announcement day it covers.
-    pub since: NaiveDate,
-    /// Papers for the subscriber.
-    pub items: Vec<DigestEntry>,
-    /// The trending section.
-    pub trending: Vec<DigestEntry>,
-}
-
 /// One subscriber's digest in a build report.
 #[derive(Debug, Clone, Serialize)]
 pub struct PlannedDigest {
     /// The account.
-    pub account_id: i64,
+    pub account_id: AccountId,
     /// The address, redacted (`a***@example.org`).
     pub recipient: String,
     /// What it holds.
@@ -169,7 +75,7 @@ pub struct BuildOptions {
     /// Build and report, but queue nothing and change nothing.
     pub dry_run: bool,
     /// Only this account (when it is due).
-    pub only: Option<i64>,
+    pub only: Option<AccountId>,
     /// Report every digest (not only counts).
     pub details: bool,
     /// The time of the build.
@@ -304,42 +210,47 @@ fn period_key(account: &Account, date: NaiveDate) -> String {
     }
 }
 
+/// What every digest of a build draws on, computed once: the windows' papers, the trending list,
+/// what was sent to whom, each distinct saved search's matches, and the library models.
+struct Prepared {
+    pools: HashMap<NaiveDate, Pool>,
+    trending: Vec<crate::browse::Trending>,
+    sent: HashMap<AccountId, HashSet<ArxivId>>,
+    /// Each distinct saved search's position in `matches`' keys.
+    search_index: HashMap<String, usize>,
+    matches: HashMap<(NaiveDate, usize), SearchMatches>,
+    models: HashMap<AccountId, LibraryModel>,
+}
+
+/// What one subscriber's digest draws on.
+struct Inputs<'a> {
+    pool: &'a Pool,
+    matches: Vec<(&'a String, &'a SearchMatches)>,
+    model: Option<&'a LibraryModel>,
+    trending: &'a [crate::browse::Trending],
+    sent: Option<&'a HashSet<ArxivId>>,
+}
+
 impl Library {
-    /// Builds (and queues) the digests due on `options.date`.
+    /// Builds (and queues) the digests due on `options.date`: the due subscribers, what their
+    /// digests draw on (once), then each digest — in chunks, each chunk's messages written to the
+    /// outbox on a second thread while the next chunk is built, so memory stays bounded by a chunk
+    /// and the writes overlap the merging.
     pub fn build_digests(&self, options: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport> {
         let started = std::time::Instant::now();
-        let mut phases = Phases::default();
-        let store: &dyn AccountStore = &self.store;
-        let announced_papers = self.store.papers_announced_on(options.date)?.len();
+        let announced = self.store.papers_announced_on(options.date)?.len();
         let (pruned_messages, pruned_paper_records) = match options.dry_run {
             true => (0, 0),
             false => {
                 // The daily build is also when what has no use any more is forgotten.
                 self.prune_stale(options.now)?;
-                store.prune_delivered(options.now - chrono::Duration::days(DELIVERED_RETENTION_DAYS))?
+                self.store.prune_delivered(options.now - chrono::Duration::days(DELIVERED_RETENTION_DAYS))?
             }
         };
-        let mut due: Vec<(Account, NaiveDate)> = Vec::new();
-        let mut subscribers = 0u64;
-        let mut after = 0;
-        loop {
-            let batch = store.active_accounts(after, ACCOUNT_BATCH)?;
-            let Some(last) = batch.last() else { break };
-            after = last.id;
-            for account in batch {
-                subscribers += 1;
-                if options.only.is_some_and(|only| only != account.id) {
-                    continue;
-                }
-                if let Some(since) = window(&account, options.date, announced_papers > 0, options.weekly_on) {
-                    due.push((account, since));
-                }
-            }
-        }
-        // Digests of this period queued before (a rerun after a crash): skipped, not rebuilt.
+        let (due, subscribers) = self.due_subscribers(options, announced > 0)?;
         let mut report = BuildReport {
             date: options.date,
-            announced: announced_papers,
+            announced,
             subscribers,
             due: due.len() as u64,
             queued: 0,
@@ -354,12 +265,51 @@ impl Library {
             pruned_messages,
             pruned_paper_records,
         };
-        if due.is_empty() {
-            report.seconds = started.elapsed().as_secs_f64();
-            return Ok(report);
+        if !due.is_empty() {
+            let prepared = self.prepare(&due, options, &mut report)?;
+            self.build_and_queue(&due, &prepared, options, progress, &mut report)?;
         }
+        report.seconds = started.elapsed().as_secs_f64();
+        if !options.dry_run {
+            crate::metrics::digests_built(report.queued);
+        }
+        tracing::info!(date = %options.date, due = report.due, queued = report.queued, empty = report.empty, seconds = report.seconds, "digests built");
+        Ok(report)
+    }
 
-        // The windows' papers, each window once.
+    /// The active subscribers due a digest on the day, each with the first day their digest
+    /// covers; and how many active subscribers there are.
+    fn due_subscribers(&self, options: &BuildOptions, announced: bool) -> Result<(Vec<(Account, NaiveDate)>, u64)> {
+        let mut due = Vec::new();
+        let mut subscribers = 0u64;
+        let mut after = AccountId(0);
+        loop {
+            let batch = self.store.active_accounts(after, ACCOUNT_BATCH)?;
+            let Some(last) = batch.last() else { break };
+            after = last.id;
+            for account in batch {
+                subscribers += 1;
+                if options.only.is_some_and(|only| only != account.id) {
+                    continue;
+                }
+                if let Some(since) = window(&account, options.date, announced, options.weekly_on) {
+                    due.push((account, since));
+                }
+            }
+        }
+        Ok((due, subscribers))
+    }
+
+    /// What the digests draw on: each window's papers once, the trending list of the retention
+    /// window, what was sent before, every distinct saved search run once per window, the library
+    /// models.
+    fn prepare(
+        &self,
+        due: &[(Account, NaiveDate)],
+        options: &BuildOptions,
+        report: &mut BuildReport,
+    ) -> Result<Prepared> {
+        let started = std::time::Instant::now();
         let mut windows: Vec<NaiveDate> = due.iter().map(|(_, since)| *since).collect();
         windows.sort();
         windows.dedup();
@@ -381,29 +331,43 @@ impl Library {
                 t.paper.announced.or(t.paper.submitted.map(|at| at.date_naive())).is_some_and(|day| day > oldest)
             })
             .collect();
-        let mut sent: HashMap<i64, HashSet<ArxivId>> = HashMap::new();
+        let mut sent: HashMap<AccountId, HashSet<ArxivId>> = HashMap::new();
         let lookup: Vec<ArxivId> = all_papers.iter().copied().chain(trending.iter().map(|t| t.paper.id)).collect();
-        for (account, paper) in store.sent_papers(&lookup)? {
+        for (account, paper) in self.store.sent_papers(&lookup)? {
             sent.entry(account).or_default().insert(paper);
         }
-        phases.load_s = started.elapsed().as_secs_f64();
+        report.phases.load_s = started.elapsed().as_secs_f64();
 
-        // Every distinct saved search, once per window.
         let searches_started = std::time::Instant::now();
         let mut distinct: Vec<String> = due.iter().flat_map(|(a, _)| a.preferences.searches.iter().cloned()).collect();
         distinct.sort();
         distinct.dedup();
         report.searches = distinct.len();
-        self.ensure_query_vectors(&distinct)?;
+        let matches = self.run_searches(due, &distinct, &pools)?;
+        report.phases.searches_s = searches_started.elapsed().as_secs_f64();
+        let search_index = distinct.into_iter().enumerate().map(|(i, s)| (s, i)).collect();
+        let models = self.library_models(due)?;
+        Ok(Prepared { pools, trending, sent, search_index, matches, models })
+    }
+
+    /// Every distinct saved search, once per window it is due in: by words against the window's
+    /// papers, and by meaning with its stored query vector (embedded now if it has none).
+    fn run_searches(
+        &self,
+        due: &[(Account, NaiveDate)],
+        distinct: &[String],
+        pools: &HashMap<NaiveDate, Pool>,
+    ) -> Result<HashMap<(NaiveDate, usize), SearchMatches>> {
+        self.ensure_query_vectors(distinct)?;
         let query_vectors: HashMap<i64, Vec<f32>> = match self.semantic() {
             Ok(semantic) => {
                 let hashes: Vec<i64> = distinct.iter().map(|s| query_hash(s)).collect();
-                store.query_vectors(semantic.embedder.name(), &hashes)?.into_iter().collect()
+                self.store.query_vectors(semantic.embedder.name(), &hashes)?.into_iter().collect()
             }
             Err(_) => HashMap::new(),
         };
-        let mut matches: HashMap<(NaiveDate, usize), SearchMatches> = HashMap::new();
-        for (since, pool) in &pools {
+        let mut matches = HashMap::new();
+        for (since, pool) in pools {
             let wanted: HashSet<&String> =
                 due.iter().filter(|(_, s)| s == since).flat_map(|(a, _)| a.preferences.searches.iter()).collect();
             let found: Vec<(usize, SearchMatches)> = distinct
@@ -416,51 +380,36 @@ impl Library {
                 .collect();
             matches.extend(found.into_iter().map(|(i, m)| ((*since, i), m)));
         }
-        phases.searches_s = searches_started.elapsed().as_secs_f64();
+        Ok(matches)
+    }
 
-        // Each subscriber: a merge of precomputed lists.
-        let search_index: HashMap<&str, usize> = distinct.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
-        let models: HashMap<i64, LibraryModel> = self.library_models(&due)?;
+    /// Builds every due subscriber's digest from `prepared`, in chunks, and (unless a dry run)
+    /// queues them, a second thread writing each chunk while the next is built.
+    fn build_and_queue(
+        &self,
+        due: &[(Account, NaiveDate)],
+        prepared: &Prepared,
+        options: &BuildOptions,
+        progress: &dyn Progress,
+        report: &mut BuildReport,
+    ) -> Result<()> {
         progress.start("building digests", Some(due.len() as u64), "subscribers");
-        // Built in chunks, each chunk's messages written by a second thread while the next chunk
-        // is built: memory stays bounded by a chunk, and the outbox writes overlap the merging.
-        let by_id: HashMap<i64, &Account> = due.iter().map(|(a, _)| (a.id, a)).collect();
-        let to_message = |planned: &PlannedDigest| -> NewMessage {
-            let account = by_id[&planned.account_id];
-            let key = period_key(account, options.date);
-            let payload = MailPayload::Digest(planned.digest.clone());
-            NewMessage {
-                account_id: account.id,
-                kind: "digest".into(),
-                message_id: format!("<{}@{}>", key.replace(':', "."), options.host),
-                dedupe_key: key,
-                recipient: account.email.clone(),
-                payload: serde_json::to_string(&payload).expect("payloads serialise"),
-                papers: planned
-                    .digest
-                    .items
-                    .iter()
-                    .chain(&planned.digest.trending)
-                    .filter_map(|e| ArxivId::parse(&e.paper).ok())
-                    .collect(),
-            }
-        };
-        let sqlite = &self.store;
+        let by_id: HashMap<AccountId, &Account> = due.iter().map(|(a, _)| (a.id, a)).collect();
+        let store = self.store.as_ref();
         let (date, now) = (options.date, options.now);
-        let mut planned_all: Vec<PlannedDigest> = Vec::new();
         let mut build_s = 0.0;
-        let (sender, receiver) = std::sync::mpsc::sync_channel::<(Vec<NewMessage>, Vec<i64>)>(1);
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<(Vec<NewMessage>, Vec<AccountId>)>(1);
         let written: Result<(u64, u64, f64)> = std::thread::scope(|scope| {
             let writer = scope.spawn(move || -> Result<(u64, u64, f64)> {
                 let (mut queued, mut already, mut busy) = (0u64, 0u64, 0.0f64);
                 for (messages, skipped) in receiver {
                     let started = std::time::Instant::now();
                     for batch in messages.chunks(ENQUEUE_BATCH) {
-                        let new = AccountStore::enqueue(sqlite, batch, Some(date), now)?;
+                        let new = store.enqueue(batch, Some(date), now)?;
                         queued += new as u64;
                         already += (batch.len() - new) as u64;
                     }
-                    AccountStore::set_last_digest(sqlite, &skipped, date)?;
+                    store.set_last_digest(&skipped, date)?;
                     busy += started.elapsed().as_secs_f64();
                 }
                 Ok((queued, already, busy))
@@ -470,22 +419,12 @@ impl Library {
                 let built: Vec<Option<PlannedDigest>> = chunk
                     .par_iter()
                     .map(|(account, since)| {
-                        let pool = &pools[since];
-                        let digest = build_one(
-                            account,
-                            *since,
-                            options.date,
-                            pool,
-                            &|search| search_index.get(search).and_then(|i| matches.get(&(*since, *i))),
-                            models.get(&account.id),
-                            &trending,
-                            sent.get(&account.id),
-                        );
+                        let digest = build_one(account, *since, options.date, &prepared.inputs(account, *since));
                         progress.advance(1);
                         digest
                     })
                     .collect();
-                let mut skipped: Vec<i64> = Vec::new();
+                let mut skipped: Vec<AccountId> = Vec::new();
                 let mut planned: Vec<PlannedDigest> = Vec::new();
                 for ((account, _), digest) in chunk.iter().zip(built) {
                     match digest {
@@ -500,14 +439,15 @@ impl Library {
                     report.queued += planned.len() as u64;
                     build_s += started.elapsed().as_secs_f64();
                 } else {
-                    let messages: Vec<NewMessage> = planned.par_iter().map(to_message).collect();
+                    let messages: Vec<NewMessage> =
+                        planned.par_iter().map(|p| to_message(by_id[&p.account_id], p, options)).collect();
                     build_s += started.elapsed().as_secs_f64();
                     if sender.send((messages, skipped)).is_err() {
                         break; // the writer failed; its error is reported below
                     }
                 }
                 if options.details {
-                    planned_all.extend(planned);
+                    report.digests.extend(planned);
                 }
             }
             drop(sender);
@@ -519,18 +459,9 @@ impl Library {
             report.queued = queued;
             report.already_queued = already_queued;
         }
-        phases.subscribers_s = build_s;
-        phases.queue_s = queue_s;
-        if options.details {
-            report.digests = planned_all;
-        }
-        report.phases = phases;
-        report.seconds = started.elapsed().as_secs_f64();
-        if !options.dry_run {
-            crate::metrics::digests_built(report.queued);
-        }
-        tracing::info!(date = %options.date, due = report.due, queued = report.queued, empty = report.empty, seconds = report.seconds, "digests built");
-        Ok(report)
+        report.phases.subscribers_s = build_s;
+        report.phases.queue_s = queue_s;
+        Ok(())
     }
 
     /// The papers announced from `since` to `until`, indexed in memory with their vectors.
@@ -596,9 +527,9 @@ impl Library {
     }
 
     /// Library models of the due subscribers who want them, from the cache or trained now.
-    fn library_models(&self, due: &[(Account, NaiveDate)]) -> Result<HashMap<i64, LibraryModel>> {
+    fn library_models(&self, due: &[(Account, NaiveDate)]) -> Result<HashMap<AccountId, LibraryModel>> {
         let Ok(semantic) = self.semantic() else { return Ok(HashMap::new()) };
-        let store: &dyn AccountStore = &self.store;
+        let store = self.store.as_ref();
         let model_name = semantic.embedder.name();
         let mut out = HashMap::new();
         let mut negatives: Option<Vec<Vec<f32>>> = None;
@@ -736,107 +667,92 @@ impl Pool {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn build_one<'a>(
-    account: &Account,
-    since: NaiveDate,
-    date: NaiveDate,
-    pool: &Pool,
-    matches_of: &dyn Fn(&str) -> Option<&'a SearchMatches>,
-    model: Option<&LibraryModel>,
-    trending: &[crate::browse::Trending],
-    sent: Option<&HashSet<ArxivId>>,
-) -> Option<PlannedDigest> {
-    let prefs = &account.preferences;
-    let was_sent = |id: &ArxivId| sent.is_some_and(|s| s.contains(id));
-    let mut score: HashMap<u32, f32> = HashMap::new();
-    let mut bump = |paper: u32, value: f32| {
-        let entry = score.entry(paper).or_insert(0.0);
+impl Prepared {
+    /// What the digest of `account`, whose window starts on `since`, draws on.
+    fn inputs<'a>(&'a self, account: &'a Account, since: NaiveDate) -> Inputs<'a> {
+        let matches = account
+            .preferences
+            .searches
+            .iter()
+            .filter_map(|search| {
+                let i = self.search_index.get(search)?;
+                Some((search, self.matches.get(&(since, *i))?))
+            })
+            .collect();
+        Inputs {
+            pool: &self.pools[&since],
+            matches,
+            model: self.models.get(&account.id),
+            trending: &self.trending,
+            sent: self.sent.get(&account.id),
+        }
+    }
+}
+
+/// The outbox message of a planned digest: one per account and period (the dedupe key), with a
+/// `Message-ID` derived from the key, and the papers it sends.
+fn to_message(account: &Account, planned: &PlannedDigest, options: &BuildOptions) -> NewMessage {
+    let key = period_key(account, options.date);
+    NewMessage {
+        account_id: account.id,
+        kind: "digest".into(),
+        message_id: format!("<{}@{}>", key.replace(':', "."), options.host),
+        dedupe_key: key,
+        recipient: account.email.clone(),
+        payload: MailPayload::Digest(planned.digest.clone()).to_json(),
+        papers: planned.digest.papers().collect(),
+    }
+}
+
+/// How the window's papers score for one subscriber, and the evidence the reasons are made of.
+#[derive(Default)]
+struct Scores {
+    /// Paper -> its best score.
+    score: HashMap<u32, f32>,
+    /// Paper -> the position of the followed author among its authors.
+    by_author: HashMap<u32, u16>,
+    /// Paper -> (the library model's probability, the nearest library paper).
+    library: HashMap<u32, (f32, usize)>,
+}
+
+impl Scores {
+    /// A paper takes its best score.
+    fn bump(&mut self, paper: u32, value: f32) {
+        let entry = self.score.entry(paper).or_insert(0.0);
         *entry = entry.max(value);
-    };
-    let searches: Vec<(&String, &SearchMatches)> =
-        prefs.searches.iter().filter_map(|s| matches_of(s).map(|m| (s, m))).collect();
-    for (_, matches) in &searches {
-        for &(paper, strength, _, _) in &matches.hits {
-            bump(paper, strength);
-        }
     }
-    for category in &prefs.categories {
-        for &paper in pool.by_category.get(category).map(Vec::as_slice).unwrap_or(&[]) {
-            bump(paper, 0.5 + 0.5 * pool.trend[paper as usize]);
-        }
-    }
-    let followed: Vec<String> = prefs.authors.iter().map(|a| author_key(a)).collect();
-    let mut by_author: HashMap<u32, u16> = HashMap::new();
-    for key in &followed {
-        let Some(surname) = key.rsplit(' ').next() else { continue };
-        for (author, paper, position) in pool.by_surname.get(surname).map(Vec::as_slice).unwrap_or(&[]) {
-            if author_matches(key, author) {
-                bump(*paper, 3.0);
-                by_author.entry(*paper).or_insert(*position);
-            }
-        }
-    }
-    let mut library_hits: HashMap<u32, (f32, usize)> = HashMap::new();
-    if let Some(model) = model {
-        let d = pool.dimension;
-        for paper in 0..pool.papers.len() as u32 {
-            let Some(vector) = pool.vector(paper) else { continue };
-            let probability = sigmoid(dot(&model.weights[..d], vector) + model.weights[d]);
-            if probability < model.weights[d + 1]
-                || model.library.iter().any(|(id, _)| *id == pool.papers[paper as usize].id)
-            {
-                continue;
-            }
-            let (nearest, _) = model
-                .library
-                .iter()
-                .enumerate()
-                .map(|(i, (_, v))| (i, dot(v, vector)))
-                .fold((0, f32::MIN), |best, (i, s)| if s > best.1 { (i, s) } else { best });
-            bump(paper, 1.0 + probability);
-            library_hits.insert(paper, (probability, nearest));
-        }
-    }
-    let mut ranked: Vec<(u32, f32)> =
-        score.into_iter().filter(|(paper, _)| !was_sent(&pool.papers[*paper as usize].id)).collect();
+}
+
+/// One subscriber's digest: their papers of the window, scored and explained (never one sent
+/// before), then the trending section; `None` when there is nothing and they want no empty digests.
+fn build_one(account: &Account, since: NaiveDate, date: NaiveDate, inputs: &Inputs<'_>) -> Option<PlannedDigest> {
+    let prefs = &account.preferences;
+    let was_sent = |id: &ArxivId| inputs.sent.is_some_and(|s| s.contains(id));
+    let scores = score_papers(prefs, inputs);
+    let mut ranked: Vec<(u32, f32)> = scores
+        .score
+        .iter()
+        .map(|(p, s)| (*p, *s))
+        .filter(|(paper, _)| !was_sent(&inputs.pool.papers[*paper as usize].id))
+        .collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     ranked.truncate(prefs.max_papers as usize);
-
     let items: Vec<DigestEntry> = ranked
         .into_iter()
-        .map(|(paper, score)| {
-            let p = &pool.papers[paper as usize];
-            let mut reasons = Vec::new();
-            if let Some(&position) = by_author.get(&paper) {
-                reasons.push(Reason::Author { name: p.authors[position as usize].clone() });
-            }
-            for (search, matches) in &searches {
-                if let Ok(at) = matches.hits.binary_search_by_key(&paper, |h| h.0) {
-                    let (_, _, similarity, by_words) = matches.hits[at];
-                    let terms = if by_words { pool.matched_terms(matches, paper) } else { Vec::new() };
-                    reasons.push(Reason::Search { query: (*search).clone(), terms, similarity });
-                }
-            }
-            if let Some(&(probability, nearest)) = library_hits.get(&paper) {
-                let model = model.expect("library hits come from a model");
-                let like = model.library[nearest].0;
-                let title = model.titles.get(&like).cloned().unwrap_or_default();
-                reasons.push(Reason::Library { like: like.to_string(), title, score: round3(probability) });
-            }
-            for category in prefs.categories.iter().filter(|c| p.categories.contains(c)) {
-                reasons.push(Reason::Category { category: category.to_string() });
-            }
-            DigestEntry { paper: p.id.to_string(), score: round3(score), reasons }
+        .map(|(paper, score)| DigestEntry {
+            paper: inputs.pool.papers[paper as usize].id,
+            score: round3(score),
+            reasons: reasons(paper, prefs, inputs, &scores),
         })
         .collect();
-    let in_items: HashSet<&str> = items.iter().map(|e| e.paper.as_str()).collect();
-    let trending: Vec<DigestEntry> = trending
+    let in_items: HashSet<ArxivId> = items.iter().map(|e| e.paper).collect();
+    let trending: Vec<DigestEntry> = inputs
+        .trending
         .iter()
-        .filter(|t| !was_sent(&t.paper.id) && !in_items.contains(t.paper.id.to_string().as_str()))
+        .filter(|t| !was_sent(&t.paper.id) && !in_items.contains(&t.paper.id))
         .take(prefs.trending as usize)
         .map(|t| DigestEntry {
-            paper: t.paper.id.to_string(),
+            paper: t.paper.id,
             score: round3(t.score as f32),
             reasons: vec![Reason::Trending { upvotes: t.upvotes, stars: t.github_stars }],
         })
@@ -847,8 +763,81 @@ fn build_one<'a>(
     Some(PlannedDigest {
         account_id: account.id,
         recipient: account.email.redacted(),
-        digest: DigestPayload { date, cadence: prefs.cadence, since: since.min(pool.since), items, trending },
+        digest: DigestPayload { date, cadence: prefs.cadence, since: since.min(inputs.pool.since), items, trending },
     })
+}
+
+/// Scores the window's papers for one subscriber (see ARCHITECTURE.md for the weights): saved
+/// searches, followed categories, followed authors, the library model.
+fn score_papers(prefs: &paperboy_domain::Preferences, inputs: &Inputs<'_>) -> Scores {
+    let pool = inputs.pool;
+    let mut scores = Scores::default();
+    for (_, matches) in &inputs.matches {
+        for &(paper, strength, _, _) in &matches.hits {
+            scores.bump(paper, strength);
+        }
+    }
+    for category in &prefs.categories {
+        for &paper in pool.by_category.get(category).map(Vec::as_slice).unwrap_or(&[]) {
+            scores.bump(paper, 0.5 + 0.5 * pool.trend[paper as usize]);
+        }
+    }
+    for key in prefs.authors.iter().map(|a| author_key(a)) {
+        let Some(surname) = key.rsplit(' ').next() else { continue };
+        for (author, paper, position) in pool.by_surname.get(surname).map(Vec::as_slice).unwrap_or(&[]) {
+            if author_matches(&key, author) {
+                scores.bump(*paper, 3.0);
+                scores.by_author.entry(*paper).or_insert(*position);
+            }
+        }
+    }
+    let Some(model) = inputs.model else { return scores };
+    let d = pool.dimension;
+    for paper in 0..pool.papers.len() as u32 {
+        let Some(vector) = pool.vector(paper) else { continue };
+        let probability = sigmoid(dot(&model.weights[..d], vector) + model.weights[d]);
+        if probability < model.weights[d + 1]
+            || model.library.iter().any(|(id, _)| *id == pool.papers[paper as usize].id)
+        {
+            continue;
+        }
+        let (nearest, _) = model
+            .library
+            .iter()
+            .enumerate()
+            .map(|(i, (_, v))| (i, dot(v, vector)))
+            .fold((0, f32::MIN), |best, (i, s)| if s > best.1 { (i, s) } else { best });
+        scores.bump(paper, 1.0 + probability);
+        scores.library.insert(paper, (probability, nearest));
+    }
+    scores
+}
+
+/// Why a paper is in the digest, strongest first: the followed author, the saved searches (with
+/// the words it matched, or its similarity), the library paper it is like, the categories.
+fn reasons(paper: u32, prefs: &paperboy_domain::Preferences, inputs: &Inputs<'_>, scores: &Scores) -> Vec<Reason> {
+    let pool = inputs.pool;
+    let p = &pool.papers[paper as usize];
+    let mut reasons = Vec::new();
+    if let Some(&position) = scores.by_author.get(&paper) {
+        reasons.push(Reason::Author { name: p.authors[position as usize].clone() });
+    }
+    for (search, matches) in &inputs.matches {
+        if let Ok(at) = matches.hits.binary_search_by_key(&paper, |h| h.0) {
+            let (_, _, similarity, by_words) = matches.hits[at];
+            let terms = if by_words { pool.matched_terms(matches, paper) } else { Vec::new() };
+            reasons.push(Reason::Search { query: (*search).clone(), terms, similarity });
+        }
+    }
+    if let (Some(&(probability, nearest)), Some(model)) = (scores.library.get(&paper), inputs.model) {
+        let like = model.library[nearest].0;
+        let title = model.titles.get(&like).cloned().unwrap_or_default();
+        reasons.push(Reason::Library { like: like.to_string(), title, score: round3(probability) });
+    }
+    for category in prefs.categories.iter().filter(|c| p.categories.contains(c)) {
+        reasons.push(Reason::Category { category: category.to_string() });
+    }
+    reasons
 }
 
 fn round3(value: f32) -> f32 {

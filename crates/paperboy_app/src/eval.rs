@@ -58,16 +58,14 @@ pub struct BeirRun {
 pub fn beir(dataset_dir: &Path, scratch_dir: &Path, options: &BeirOptions, progress: &dyn Progress) -> Result<BeirRun> {
     let dataset = eval::load_beir(dataset_dir, &options.split)?;
     if dataset.queries.is_empty() {
-        return Err(Error::Invalid(format!(
-            "{}: no query of the {} split has judgments",
-            dataset_dir.display(),
-            options.split
-        )));
+        return Err(Error::BadFile {
+            path: dataset_dir.to_owned(),
+            detail: format!("no query of the {} split has judgments", options.split),
+        });
     }
     let index_dir = scratch_dir.join("keyword");
     if index_dir.exists() {
-        std::fs::remove_dir_all(&index_dir)
-            .map_err(|e| Error::Invalid(format!("cannot clear {}: {e}", index_dir.display())))?;
+        std::fs::remove_dir_all(&index_dir).map_err(|e| Error::io(&index_dir, e))?;
     }
     let started = Instant::now();
     progress.start("indexing", Some(dataset.corpus.len() as u64), "documents");
@@ -92,10 +90,12 @@ pub fn beir(dataset_dir: &Path, scratch_dir: &Path, options: &BeirOptions, progr
     let semantic = match options.mode {
         SearchMode::Keyword | SearchMode::Auto => None,
         SearchMode::Semantic | SearchMode::Hybrid => {
-            let choice =
-                options.model.as_ref().ok_or_else(|| Error::Unavailable("semantic evaluation needs a model".into()))?;
+            let choice = options
+                .model
+                .as_ref()
+                .ok_or_else(|| Error::SemanticUnavailable("semantic evaluation needs a model".into()))?;
             let dir = provision::installed_dir(&choice.models_dir, &choice.name).ok_or_else(|| {
-                Error::Unavailable(format!(
+                Error::SemanticUnavailable(format!(
                     "the model {} is not installed; run `paperboy model install {}`",
                     choice.name, choice.name
                 ))

@@ -19,7 +19,7 @@ use paperboy_arxiv::{
 };
 use paperboy_domain::Paper;
 use paperboy_search::FullTextWriter;
-use paperboy_store::{CheckpointUpdate, PaperSource, PaperStore, UpsertOutcome, WriteBatch};
+use paperboy_store::{CheckpointUpdate, PaperSource, UpsertOutcome, WriteBatch};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, INDEX_HEAP_BYTES, Library, Progress, Result, index_paper};
@@ -227,7 +227,7 @@ pub fn ingest_jsonl(
                 }
             }
         }
-        parser.join().map_err(|_| Error::Invalid("the parser thread panicked".into()))?;
+        parser.join().map_err(|_| Error::Internal("the parser thread panicked".into()))?;
         Ok(())
     });
     finish_progress(progress, &result);
@@ -327,7 +327,7 @@ pub fn ingest_oai(
         let mut state = match library.store.checkpoint(&key)? {
             Some(json) => {
                 let state: HarvestState = serde_json::from_str(&json)
-                    .map_err(|e| Error::Invalid(format!("unreadable harvest checkpoint: {e}")))?;
+                    .map_err(|e| Error::Corrupt(format!("unreadable harvest checkpoint: {e}")))?;
                 let note = format!("resuming the harvest after page {}", state.pages_done);
                 progress.note(&note);
                 sink.summary.resumed = Some(note);

@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use paperboy_store::{Delivery, PaperStore};
+use paperboy_store::Delivery;
 
 use crate::{Library, Result, SearchMode};
 

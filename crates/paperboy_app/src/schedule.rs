@@ -156,7 +156,9 @@ impl Library {
     /// been handled (one catch-up however many were missed), else `None`.
     pub fn pending_slot(&self, schedule: &Schedule, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
         let last = schedule.last_slot(now);
-        let handled = paperboy_store::AccountStore::setting(&self.store, LAST_RUN_KEY)?
+        let handled = self
+            .store
+            .setting(LAST_RUN_KEY)?
             .and_then(|text| DateTime::parse_from_rfc3339(&text).ok())
             .map(|t| t.with_timezone(&Utc));
         Ok(match handled {
@@ -167,7 +169,7 @@ impl Library {
 
     /// Records that the job for `slot` ran.
     pub fn mark_slot_done(&self, slot: DateTime<Utc>) -> Result<()> {
-        paperboy_store::AccountStore::put_setting(&self.store, LAST_RUN_KEY, &slot.to_rfc3339()).map_err(Error::from)
+        self.store.put_setting(LAST_RUN_KEY, &slot.to_rfc3339()).map_err(Error::from)
     }
 }
 

@@ -15,7 +15,6 @@ use paperboy_search::{
     VectorIndex,
     vector::{f16_to_f32, f32_to_f16},
 };
-use paperboy_store::PaperStore;
 use serde::Serialize;
 
 use crate::{Error, Library, Progress, Result};
@@ -100,7 +99,7 @@ impl Library {
     }
 
     pub(crate) fn semantic(&self) -> Result<&Semantic> {
-        self.semantic.as_ref().map_err(|reason| Error::Unavailable(reason.clone()))
+        self.semantic.as_ref().map_err(|reason| Error::SemanticUnavailable(reason.clone()))
     }
 
     /// Embeds every stored paper whose vector is missing or stale, in batches that are each durable:
@@ -182,14 +181,12 @@ impl Library {
     pub fn export_vectors(&self, path: &Path) -> Result<u64> {
         let semantic = self.semantic()?;
         let vectors = semantic.vectors.read().unwrap_or_else(|p| p.into_inner());
-        let file = std::fs::File::create(path)
-            .map_err(|e| Error::Invalid(format!("cannot create {}: {e}", path.display())))?;
+        let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
         let mut out = BufWriter::new(file);
         // Half precision: the vectors are stored so anyway, and the file is half the size.
         let header = serde_json::json!({"format": "paperboy-vectors", "version": 1, "dtype": "f16", "model": vectors.model(), "dimension": vectors.dimension()});
-        let write = |out: &mut BufWriter<std::fs::File>, bytes: &[u8]| {
-            out.write_all(bytes).map_err(|e| Error::Invalid(format!("writing {}: {e}", path.display())))
-        };
+        let write =
+            |out: &mut BufWriter<std::fs::File>, bytes: &[u8]| out.write_all(bytes).map_err(|e| Error::io(path, e));
         write(&mut out, format!("{header}\n").as_bytes())?;
         let mut n = 0;
         let mut cursor = 0;
@@ -209,7 +206,7 @@ impl Library {
                 n += 1;
             }
         }
-        out.flush().map_err(|e| Error::Invalid(format!("writing {}: {e}", path.display())))?;
+        out.flush().map_err(|e| Error::io(path, e))?;
         Ok(n)
     }
 
@@ -217,9 +214,12 @@ impl Library {
     /// whose paper is stored with the very text they were made from. Returns how many were kept.
     pub fn import_vectors(&self, path: &Path) -> Result<u64> {
         let semantic = self.semantic()?;
-        let bad = |detail: &str| Error::Invalid(format!("{} is not a paperboy vectors file: {detail}", path.display()));
+        let bad = |detail: &str| Error::BadFile {
+            path: path.to_owned(),
+            detail: format!("not a paperboy vectors file: {detail}"),
+        };
         let file =
-            std::fs::File::open(path).map_err(|e| Error::Invalid(format!("cannot read {}: {e}", path.display())))?;
+            std::fs::File::open(path).map_err(|e| Error::BadFile { path: path.to_owned(), detail: e.to_string() })?;
         let mut input = BufReader::new(file);
         let mut header = Vec::new();
         loop {
@@ -240,11 +240,13 @@ impl Library {
         }
         let model = header["model"].as_str().unwrap_or_default();
         if model != semantic.embedder.name() || dimension != semantic.embedder.dimension() {
-            return Err(Error::Invalid(format!(
-                "{} holds {dimension}-dimensional vectors of {model}; this library uses {}",
-                path.display(),
-                semantic.embedder.name()
-            )));
+            return Err(Error::BadFile {
+                path: path.to_owned(),
+                detail: format!(
+                    "it holds {dimension}-dimensional vectors of {model}; this library uses {}",
+                    semantic.embedder.name()
+                ),
+            });
         }
         let mut entries: HashMap<String, (u64, Vec<f32>)> = HashMap::new();
         loop {
@@ -252,7 +254,7 @@ impl Library {
             match input.read_exact(&mut len) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-                Err(e) => return Err(Error::Invalid(format!("reading {}: {e}", path.display()))),
+                Err(e) => return Err(Error::BadFile { path: path.to_owned(), detail: e.to_string() }),
             }
             let mut key = vec![0u8; len[0] as usize];
             let mut hash = [0u8; 8];

@@ -14,5 +14,6 @@ pub use category::{Category, UnknownCategory};
 pub use paper::{Paper, PaperError, Signals, Version, limits};
 pub use query::{QueryError, SearchQuery};
 pub use subscriber::{
-    Cadence, EmailAddress, EmailError, MAX_FOLLOWS, Preferences, PreferencesError, author_key, author_matches,
+    AccountId, Cadence, EmailAddress, EmailError, MAX_FOLLOWS, Preferences, PreferencesError, author_key,
+    author_matches,
 };

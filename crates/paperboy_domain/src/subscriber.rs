@@ -131,6 +131,26 @@ impl<'de> Deserialize<'de> for EmailAddress {
     }
 }
 
+/// An account's number: assigned by the store, never reused (so a link signed for a deleted
+/// account stays dead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AccountId(pub i64);
+
+impl std::fmt::Display for AccountId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::str::FromStr for AccountId {
+    type Err = std::num::ParseIntError;
+
+    fn from_str(text: &str) -> Result<AccountId, Self::Err> {
+        text.parse().map(AccountId)
+    }
+}
+
 /// How often a subscriber gets a digest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -142,6 +162,25 @@ pub enum Cadence {
     Weekly,
     /// Not at the moment.
     Paused,
+}
+
+impl Cadence {
+    /// Every cadence.
+    pub const ALL: [Cadence; 3] = [Cadence::Daily, Cadence::Weekly, Cadence::Paused];
+
+    /// Its name in forms, files and output: `daily`, `weekly`, `paused`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cadence::Daily => "daily",
+            Cadence::Weekly => "weekly",
+            Cadence::Paused => "paused",
+        }
+    }
+
+    /// The cadence of a name, if it is one.
+    pub fn parse(name: &str) -> Option<Cadence> {
+        Cadence::ALL.into_iter().find(|c| c.as_str() == name)
+    }
 }
 
 /// The most saved searches, followed categories and followed authors a subscriber may have.

@@ -95,12 +95,17 @@ pub enum SendError {
     #[error("mail server unavailable: {0}")]
     Unavailable(String),
     /// The server refused *us*: wrong credentials, no STARTTLS where the URL requires it, an
-    /// unusable certificate setting, our sender address or relaying refused (a 5xx to `MAIL FROM`
-    /// or `DATA`, "relay access denied" or "authentication required" at `RCPT TO`). Nothing is
+    /// unusable certificate setting, our sender address (a 5xx to `MAIL FROM` or `DATA`). Nothing is
     /// wrong with the message or the address and no waiting helps; the operator must change the
     /// configuration.
-    #[error("the mail server refused the connection: {0}")]
+    #[error("{0}")]
     Refused(String),
+    /// The server refused *us* for this recipient: relaying to it denied, a policy refusal at
+    /// `RCPT TO` ("relay access denied", 5.7.x). Like [`SendError::Refused`] it says nothing about
+    /// the address; unlike it, it may hold for this recipient only, so the message is retried later
+    /// (and given up after its attempts) rather than held at the head of the queue.
+    #[error("{0}")]
+    RefusedRecipient(String),
 }
 
 /// How the connection is secured.
@@ -272,7 +277,7 @@ pub struct SmtpMailer {
 /// credentials, no STARTTLS where it is required), which no waiting fixes.
 fn connect_error(err: lettre::transport::smtp::Error) -> SendError {
     if err.is_permanent() || err.is_client() {
-        SendError::Refused(err.to_string())
+        SendError::Refused(format!("the mail server refused the connection: {err}"))
     } else {
         SendError::Unavailable(err.to_string())
     }
@@ -479,51 +484,71 @@ fn judge_reply(stage: Stage, err: &lettre::transport::smtp::Error) -> Option<Sen
 
 /// A 5xx reply `code` (with its text) at `stage`: whose fault it is. Only a reply about the
 /// recipient's mailbox counts against the address; a refusal of the sender, of relaying or of
-/// authentication is about us, and a refusal of the content is about the message.
+/// authentication is about us, and a refusal of the content is about the message. The enhanced
+/// status code (RFC 3463) decides when there is one; the text only when there is none, and then
+/// without the addresses it quotes (an address may well contain "relay" or "auth").
 fn judge_permanent(stage: Stage, code: u16, reply: &str) -> SendError {
     let about_us = || SendError::Refused(format!("the mail server refused us at {}: {reply}", stage.name()));
-    let text = reply.to_ascii_lowercase();
-    let names_us = ["relay", "auth", "sender", "from address", "not permitted", "access denied"]
-        .iter()
-        .any(|word| text.contains(word));
-    let enhanced = enhanced_status(reply);
-    let mailbox = |hard_default: bool| -> Option<SendError> {
-        let hard = match enhanced {
-            // 5.1.7 and 5.1.8 are about the sender's address.
-            Some((1, 7 | 8)) => return None,
-            Some((1, _)) => true,
-            // 5.2.1 disabled mailbox: gone; 5.2.x otherwise (full, too large): may recover.
-            Some((2, 1)) => true,
-            Some((2, _)) => false,
-            // Routing to the recipient's domain failed (no such domain, no mail host).
-            Some((4, 4)) => true,
-            Some(_) => return None,
-            None => hard_default,
-        };
-        Some(SendError::Bounced { reply: reply.to_owned(), hard })
-    };
-    match stage {
-        Stage::MailFrom | Stage::Data => about_us(),
-        _ if code == 530 || code == 535 || code == 538 || names_us => about_us(),
-        Stage::RcptTo => {
-            // Without an enhanced code, the classic "no such user" replies are 550, 551 and
-            // 553, and 552 is a full mailbox; anything else (554, 5.7.x policy) is about us.
-            let bare = match code {
-                550 | 551 | 553 => Some(true),
-                552 => Some(false),
-                _ => None,
-            };
-            match (enhanced, bare) {
-                (Some(_), _) => mailbox(true).unwrap_or_else(about_us),
-                (None, Some(hard)) => mailbox(hard).unwrap_or_else(about_us),
-                (None, None) => about_us(),
+    let about_us_for_them =
+        || SendError::RefusedRecipient(format!("the mail server refused us at {}: {reply}", stage.name()));
+    let bounced = |hard| SendError::Bounced { reply: reply.to_owned(), hard };
+    let rejected = || SendError::Rejected(reply.to_owned());
+    if matches!(stage, Stage::MailFrom | Stage::Data) || matches!(code, 530 | 535 | 538) {
+        return about_us();
+    }
+    match (stage, enhanced_status(reply)) {
+        // The sender's address (5.1.7, 5.1.8) is ours.
+        (_, Some((1, 7 | 8))) => about_us(),
+        // Addressing (no such mailbox, no such domain), a disabled mailbox, routing to the
+        // recipient's domain: the address is gone.
+        (_, Some((1, _) | (2, 1) | (4, 4))) => bounced(true),
+        // Our message is too large: the message's fault.
+        (Stage::Content, Some((2, 3))) => rejected(),
+        // A full mailbox, over quota: may recover.
+        (_, Some((2, _))) => bounced(false),
+        // Policy (5.7.x) and the rest at RCPT TO: relaying or our standing with that server.
+        (Stage::RcptTo, Some(_)) => about_us_for_them(),
+        (_, Some(_)) => rejected(),
+        (Stage::RcptTo, None) => {
+            let text = without_addresses(reply).to_ascii_lowercase();
+            let names_us = [
+                "relay access denied",
+                "relaying denied",
+                "relay not permitted",
+                "not permitted to relay",
+                "unable to relay",
+                "authentication required",
+                "must authenticate",
+                "sender address rejected",
+                "access denied",
+            ]
+            .iter()
+            .any(|phrase| text.contains(phrase));
+            match code {
+                _ if names_us => about_us_for_them(),
+                // Without an enhanced code, the classic "no such user" replies.
+                550 | 551 | 553 => bounced(true),
+                552 => bounced(false),
+                _ => about_us_for_them(),
             }
         }
-        Stage::Content => match enhanced {
-            Some((1 | 2, _)) | Some((4, 4)) => mailbox(true).unwrap_or_else(|| SendError::Rejected(reply.to_owned())),
-            _ => SendError::Rejected(reply.to_owned()),
-        },
+        (_, None) => rejected(),
     }
+}
+
+/// A reply's text without the `<...>` addresses it quotes.
+fn without_addresses(reply: &str) -> String {
+    let mut out = String::with_capacity(reply.len());
+    let mut depth = 0usize;
+    for ch in reply.chars() {
+        match ch {
+            '<' => depth += 1,
+            '>' if depth > 0 => depth -= 1,
+            _ if depth == 0 => out.push(ch),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The subject and detail of an RFC 3463 enhanced status code `5.X.Y` at the start of a reply's
@@ -596,12 +621,21 @@ mod tests {
         assert!(refused(&judge(Stage::MailFrom, 553, "5.1.8 sender address rejected")));
         assert!(refused(&judge(Stage::MailFrom, 550, "5.1.1 no such user")), "MAIL FROM is about us, whatever it says");
         assert!(refused(&judge(Stage::Data, 554, "5.5.1 no valid recipients")));
-        assert!(refused(&judge(Stage::RcptTo, 554, "5.7.1 <a@b>: Relay access denied")));
-        assert!(refused(&judge(Stage::RcptTo, 550, "Relaying denied")), "no enhanced code, but it says relay");
+        let refused_here = |e: &SendError| matches!(e, SendError::RefusedRecipient(_));
+        assert!(refused_here(&judge(Stage::RcptTo, 554, "5.7.1 <a@b>: Relay access denied")));
+        assert!(refused_here(&judge(Stage::RcptTo, 550, "Relaying denied")), "no enhanced code, but it says so");
         assert!(refused(&judge(Stage::RcptTo, 530, "Authentication required")));
-        assert!(refused(&judge(Stage::RcptTo, 554, "rejected")), "a bare 554 at RCPT TO is a policy refusal");
-        assert!(refused(&judge(Stage::RcptTo, 550, "5.7.1 client host blocked using zen.spamhaus.org")));
-        assert!(refused(&judge(Stage::Content, 554, "5.7.1 sender not authorized (DMARC)")));
+        assert!(refused_here(&judge(Stage::RcptTo, 554, "rejected")), "a bare 554 at RCPT TO is a policy refusal");
+        assert!(refused_here(&judge(Stage::RcptTo, 550, "5.7.1 client host blocked using zen.spamhaus.org")));
+        // The enhanced code decides over the words, and quoted addresses are not read as words.
+        assert!(bounced(&judge(
+            Stage::RcptTo,
+            550,
+            "5.1.1 <u@d>: Recipient address rejected: User unknown in relay recipient table"
+        )));
+        assert!(bounced(&judge(Stage::RcptTo, 550, "<author@relay.invalid>: no such user")));
+        assert!(matches!(judge(Stage::Content, 552, "5.2.3 message too large"), SendError::Rejected(_)));
+        assert!(matches!(judge(Stage::Content, 554, "5.7.1 sender not authorized (DMARC)"), SendError::Rejected(_)));
         // The message.
         assert_eq!(
             judge(Stage::Content, 554, "5.6.0 message content rejected"),

@@ -7,8 +7,7 @@
 //! is its authority; forms of a signed-in person also carry a token derived from their session.
 //! The session cookie is `HttpOnly`, `SameSite=Lax`; a site served over TLS names it
 //! `__Host-pb_session` (so it is `Secure`, for this host only, for every path) and sends HSTS.
-
-use std::collections::HashMap;
+//! Forms arrive as typed structs; an id or address in one is parsed here, once.
 
 use axum::{
     Form,
@@ -19,14 +18,15 @@ use axum::{
 };
 use chrono::Utc;
 use maud::{Markup, html};
-use paperboy_app::{Error, accounts::NewSession};
-use paperboy_domain::{Cadence, Category, EmailAddress, Preferences};
-use paperboy_store::{Account, AccountStatus, TokenPurpose};
+use paperboy_app::{AccountStatus, Error, TokenPurpose, accounts::NewSession, signing::LinkPurpose};
+use paperboy_domain::{ArxivId, Cadence, Category, EmailAddress, Preferences};
+use serde::Deserialize;
 
 use crate::{
     AppState, PageError,
     client::Client,
-    render::{self, Head},
+    error::{Failure, classify},
+    render::{self, Head, Viewer},
 };
 
 /// The session cookie's name on a site served over plain HTTP.
@@ -35,30 +35,12 @@ pub const SESSION_COOKIE: &str = "pb_session";
 /// it is `Secure`, has no `Domain` and is for `/`, so no other host or path can plant one.
 pub const SECURE_SESSION_COOKIE: &str = "__Host-pb_session";
 
+/// How long after answering a sign-in request its mail is queued.
+const SIGN_IN_QUEUE_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// The session cookie's name for this site.
 pub fn session_cookie_name(state: &AppState) -> &'static str {
     if state.config.is_https() { SECURE_SESSION_COOKIE } else { SESSION_COOKIE }
-}
-
-/// The person signed in, for the pages of this request.
-#[derive(Clone)]
-pub struct Viewer {
-    /// Their account.
-    pub account: Account,
-    /// The session cookie's value.
-    pub session: String,
-    /// The anti-forgery token for their forms.
-    pub form_token: String,
-}
-
-tokio::task_local! {
-    /// The viewer of the request being answered (read by the page layout).
-    pub static VIEWER: Option<Viewer>;
-}
-
-/// The viewer of the current request, if signed in.
-pub fn current_viewer() -> Option<Viewer> {
-    VIEWER.try_with(|v| v.clone()).ok().flatten()
 }
 
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -72,6 +54,12 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// Whether a cookie's value could be a session token at all (43 characters of base64url): a
+/// made-up one costs no lookup.
+fn looks_like_a_session(token: &str) -> bool {
+    token.len() == 43 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Looks up the session of each request; pages of signed-in people are private, every page varies
 /// by cookie. Refuses cross-site form posts.
 pub async fn session_layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -79,13 +67,10 @@ pub async fn session_layer(State(state): State<AppState>, request: Request, next
         && request.uri().path() != "/unsubscribe"
         && !same_origin(&state, request.headers())
     {
-        return PageError::new(
-            StatusCode::FORBIDDEN,
-            "This form was sent from another site, so it was refused. Reload the page and try again.",
-        )
-        .into_response();
+        return PageError(Failure::CrossSite).into_response();
     }
-    let viewer = match cookie(request.headers(), session_cookie_name(&state)).map(str::to_owned) {
+    let token = cookie(request.headers(), session_cookie_name(&state)).filter(|t| looks_like_a_session(t));
+    let viewer = match token.map(str::to_owned) {
         Some(token) => state
             .blocking(move |library| -> Result<Option<Viewer>, Error> {
                 let Some(account) = library.session_account(&token, Utc::now())? else { return Ok(None) };
@@ -101,8 +86,8 @@ pub async fn session_layer(State(state): State<AppState>, request: Request, next
     let signed_in = viewer.is_some();
     let is_page = !request.uri().path().starts_with("/api/") && !request.uri().path().starts_with("/static/");
     let mut request = request;
-    request.extensions_mut().insert(viewer.clone());
-    let mut response = VIEWER.scope(viewer, next.run(request)).await;
+    request.extensions_mut().insert(viewer);
+    let mut response = next.run(request).await;
     if is_page {
         let headers = response.headers_mut();
         headers.insert(header::VARY, HeaderValue::from_static("Cookie"));
@@ -168,15 +153,15 @@ fn signed_in_redirect(state: &AppState, session: &NewSession, to: &str) -> Respo
     response
 }
 
-fn page(status: StatusCode, title: &str, body: Markup) -> Response {
-    let head = Head { title: title.into(), ..Head::default() };
+fn page(status: StatusCode, title: &str, viewer: Option<&Viewer>, body: Markup) -> Response {
+    let head = Head { title: title.into(), viewer: viewer.cloned(), ..Head::default() };
     let mut response = (status, render::layout(&head, body)).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
 fn message_page(status: StatusCode, title: &str, lines: &[&str]) -> Response {
-    page(status, title, html! { section.account { h1 { (title) } @for line in lines { p { (line) } } } })
+    page(status, title, None, html! { section.account { h1 { (title) } @for line in lines { p { (line) } } } })
 }
 
 fn check_inbox() -> Response {
@@ -190,34 +175,112 @@ fn check_inbox() -> Response {
     )
 }
 
+/// A user's mistake as a page with the form's context (its status and words from the error
+/// table); anything else is an error page.
 fn user_error(err: Error) -> Result<Response, PageError> {
-    match err {
-        Error::Invalid(message) => Ok(message_page(StatusCode::BAD_REQUEST, "That did not work", &[&message])),
-        Error::Undeliverable(message) => {
-            Ok(message_page(StatusCode::UNPROCESSABLE_ENTITY, "We cannot mail this address", &[&message]))
-        }
-        Error::RateLimited(message) => {
-            let mut response = message_page(StatusCode::TOO_MANY_REQUESTS, "Slow down", &[&message]);
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("3600"));
-            Ok(response)
-        }
-        other => Err(other.into()),
+    let failure = Failure::App(err);
+    let (status, code) = classify(&failure);
+    if !status.is_client_error() {
+        return Err(PageError(failure));
     }
+    let Failure::App(err) = failure else { unreachable!("made above") };
+    let title = match code {
+        "rate_limited" => "Slow down",
+        "undeliverable_address" => "We cannot mail this address",
+        _ => "That did not work",
+    };
+    let mut response = message_page(status, title, &[&err.to_string()]);
+    if code == "rate_limited" {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1200"));
+    }
+    Ok(response)
 }
 
 fn host(state: &AppState) -> String {
     paperboy_app::delivery::host_of(&state.config.base_url)
 }
 
-pub type FormData = HashMap<String, String>;
+/// The subscribe and sign-in forms.
+#[derive(Deserialize)]
+pub struct EmailForm {
+    #[serde(default)]
+    email: String,
+}
 
-fn field<'a>(form: &'a FormData, name: &str) -> &'a str {
-    form.get(name).map(|v| v.trim()).unwrap_or("")
+/// A form carrying a single-use token (confirm, sign in, manage).
+#[derive(Deserialize)]
+pub struct TokenForm {
+    #[serde(default)]
+    token: String,
+}
+
+/// A signed-in form with nothing but its anti-forgery token.
+#[derive(Deserialize)]
+pub struct SignedInForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Save, remove, upvote.
+#[derive(Deserialize)]
+pub struct PaperForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    paper: String,
+    #[serde(default)]
+    tags: String,
+}
+
+/// Delete my account.
+#[derive(Deserialize)]
+pub struct DeleteForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+/// The preferences form.
+#[derive(Deserialize)]
+pub struct PreferencesForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    cadence: String,
+    #[serde(default)]
+    trending: String,
+    #[serde(default)]
+    searches: String,
+    #[serde(default)]
+    categories: String,
+    #[serde(default)]
+    authors: String,
+    #[serde(default)]
+    library: String,
+    #[serde(default)]
+    max_papers: String,
+    #[serde(default)]
+    send_empty: String,
+}
+
+/// `?token=`.
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// `?welcome=1`, `?saved=1`.
+#[derive(Deserialize)]
+pub struct NoticeQuery {
+    welcome: Option<String>,
+    saved: Option<String>,
 }
 
 /// The address typed into a form, or the page saying what is wrong with it.
-fn email_field(form: &FormData) -> Result<EmailAddress, Box<Response>> {
-    EmailAddress::parse(field(form, "email"))
+fn email_field(form: &EmailForm) -> Result<EmailAddress, Box<Response>> {
+    EmailAddress::parse(&form.email)
         .map_err(|e| Box::new(message_page(StatusCode::BAD_REQUEST, "That did not work", &[&e.to_string()])))
 }
 
@@ -225,7 +288,7 @@ fn email_field(form: &FormData) -> Result<EmailAddress, Box<Response>> {
 pub async fn subscribe(
     State(state): State<AppState>,
     Client(client): Client,
-    Form(form): Form<FormData>,
+    Form(form): Form<EmailForm>,
 ) -> Result<Response, PageError> {
     let email = match email_field(&form) {
         Ok(email) => email,
@@ -246,6 +309,7 @@ pub async fn sign_in_form(MaybeViewer(viewer): MaybeViewer) -> Response {
     page(
         StatusCode::OK,
         "Sign in",
+        None,
         html! {
             section.account {
                 h1 { "Sign in" }
@@ -260,15 +324,12 @@ pub async fn sign_in_form(MaybeViewer(viewer): MaybeViewer) -> Response {
     )
 }
 
-/// How long after answering a sign-in request its mail is queued.
-const SIGN_IN_QUEUE_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
-
 /// `POST /signin`. The answer does not wait for the mail to be queued, so that it takes as long
 /// for an address without an account (nothing to queue) as for one with.
 pub async fn sign_in(
     State(state): State<AppState>,
     Client(client): Client,
-    Form(form): Form<FormData>,
+    Form(form): Form<EmailForm>,
 ) -> Result<Response, PageError> {
     let email = match email_field(&form) {
         Ok(email) => email,
@@ -278,8 +339,7 @@ pub async fn sign_in(
     if let Err(err) = state.blocking(move |library| library.admit_mail_request(&checked, client, Utc::now())).await? {
         return user_error(err);
     }
-    let host = host(&state);
-    let background = state.clone();
+    let (background, host) = (state.clone(), host(&state));
     tokio::spawn(async move {
         // After the answer has left: the work must not even share the CPU with it.
         tokio::time::sleep(SIGN_IN_QUEUE_DELAY).await;
@@ -289,10 +349,6 @@ pub async fn sign_in(
         }
     });
     Ok(check_inbox())
-}
-
-fn token_param(params: &HashMap<String, String>) -> String {
-    params.get("token").map(|t| t.trim().to_owned()).unwrap_or_default()
 }
 
 fn dead_link() -> Response {
@@ -306,17 +362,17 @@ fn dead_link() -> Response {
 /// `GET /confirm?token=`: a page with a Confirm button (opening the link changes nothing).
 pub async fn confirm_page(
     State(state): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
+    Query(query): Query<TokenQuery>,
 ) -> Result<Response, PageError> {
-    button_page(state, token_param(&params), TokenPurpose::Confirm).await
+    button_page(state, query.token.trim().to_owned(), TokenPurpose::Confirm).await
 }
 
 /// `GET /signin/verify?token=`: a page with a Sign in button.
 pub async fn verify_page(
     State(state): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
+    Query(query): Query<TokenQuery>,
 ) -> Result<Response, PageError> {
-    button_page(state, token_param(&params), TokenPurpose::SignIn).await
+    button_page(state, query.token.trim().to_owned(), TokenPurpose::SignIn).await
 }
 
 async fn button_page(state: AppState, token: String, purpose: TokenPurpose) -> Result<Response, PageError> {
@@ -336,6 +392,7 @@ async fn button_page(state: AppState, token: String, purpose: TokenPurpose) -> R
     Ok(page(
         StatusCode::OK,
         title,
+        None,
         html! {
             section.account {
                 h1 { (title) }
@@ -350,8 +407,8 @@ async fn button_page(state: AppState, token: String, purpose: TokenPurpose) -> R
 }
 
 /// `POST /confirm`: activates the subscription, signs in, opens the preferences.
-pub async fn confirm(State(state): State<AppState>, Form(form): Form<FormData>) -> Result<Response, PageError> {
-    let token = field(&form, "token").to_owned();
+pub async fn confirm(State(state): State<AppState>, Form(form): Form<TokenForm>) -> Result<Response, PageError> {
+    let token = form.token.trim().to_owned();
     match state.blocking(move |library| library.confirm_subscription(&token, Utc::now())).await?? {
         Some(session) => Ok(signed_in_redirect(&state, &session, "/preferences?welcome=1")),
         None => Ok(dead_link()),
@@ -359,8 +416,8 @@ pub async fn confirm(State(state): State<AppState>, Form(form): Form<FormData>) 
 }
 
 /// `POST /signin/verify`.
-pub async fn verify(State(state): State<AppState>, Form(form): Form<FormData>) -> Result<Response, PageError> {
-    let token = field(&form, "token").to_owned();
+pub async fn verify(State(state): State<AppState>, Form(form): Form<TokenForm>) -> Result<Response, PageError> {
+    let token = form.token.trim().to_owned();
     match state.blocking(move |library| library.complete_sign_in(&token, Utc::now())).await?? {
         Some(session) => Ok(signed_in_redirect(&state, &session, "/preferences")),
         None => Ok(dead_link()),
@@ -380,17 +437,16 @@ fn dead_manage_link() -> Response {
 /// gets no session, and another site cannot sign a visitor into someone else's account with it.
 pub async fn manage_page(
     State(state): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
+    Query(query): Query<TokenQuery>,
 ) -> Result<Response, PageError> {
-    let token = token_param(&params);
+    let token = query.token.trim().to_owned();
     let check = token.clone();
-    let account = state
-        .blocking(move |library| library.verify_link(&check, paperboy_app::accounts::LinkPurpose::Manage, Utc::now()))
-        .await??;
+    let account = state.blocking(move |library| library.verify_link(&check, LinkPurpose::Manage, Utc::now())).await??;
     let Some(account) = account else { return Ok(dead_manage_link()) };
     Ok(page(
         StatusCode::OK,
         "Your preferences",
+        None,
         html! {
             section.account {
                 h1 { "Your preferences" }
@@ -405,8 +461,8 @@ pub async fn manage_page(
 }
 
 /// `POST /manage`: the button of [`manage_page`] signs in and opens the preferences.
-pub async fn manage(State(state): State<AppState>, Form(form): Form<FormData>) -> Result<Response, PageError> {
-    let token = field(&form, "token").to_owned();
+pub async fn manage(State(state): State<AppState>, Form(form): Form<TokenForm>) -> Result<Response, PageError> {
+    let token = form.token.trim().to_owned();
     match state.blocking(move |library| library.manage_session(&token, Utc::now())).await?? {
         Some(session) => Ok(signed_in_redirect(&state, &session, "/preferences")),
         None => Ok(dead_manage_link()),
@@ -434,10 +490,10 @@ impl IntoResponse for Denied {
     }
 }
 
-/// Checks a signed-in form: the viewer and the anti-forgery token.
-fn require(viewer: Option<Viewer>, form: &FormData) -> Result<Viewer, Denied> {
+/// Checks a signed-in form: the viewer and the anti-forgery token (compared in constant time).
+fn require(viewer: Option<Viewer>, csrf: &str) -> Result<Viewer, Denied> {
     let Some(viewer) = viewer else { return Err(Denied::SignIn) };
-    if !paperboy_app::accounts::secrets_equal(field(form, "csrf"), &viewer.form_token) {
+    if !paperboy_app::signing::secrets_equal(csrf.trim(), &viewer.form_token) {
         return Err(Denied::Stale);
     }
     Ok(viewer)
@@ -447,9 +503,9 @@ fn require(viewer: Option<Viewer>, form: &FormData) -> Result<Viewer, Denied> {
 pub async fn sign_out(
     State(state): State<AppState>,
     MaybeViewer(viewer): MaybeViewer,
-    Form(form): Form<FormData>,
+    Form(form): Form<SignedInForm>,
 ) -> Result<Response, PageError> {
-    let viewer = match require(viewer, &form) {
+    let viewer = match require(viewer, &form.csrf) {
         Ok(v) => v,
         Err(denied) => return Ok(denied.into_response()),
     };
@@ -460,20 +516,17 @@ pub async fn sign_out(
 }
 
 /// `GET /preferences`.
-pub async fn preferences_page(
-    MaybeViewer(viewer): MaybeViewer,
-    Query(params): Query<HashMap<String, String>>,
-) -> Response {
+pub async fn preferences_page(MaybeViewer(viewer): MaybeViewer, Query(query): Query<NoticeQuery>) -> Response {
     let Some(viewer) = viewer else { return Redirect::to("/signin").into_response() };
-    let notice = if params.contains_key("welcome") {
+    let notice = if query.welcome.is_some() {
         Some("You are subscribed. Tell paperboy what to look for.")
-    } else if params.contains_key("saved") {
+    } else if query.saved.is_some() {
         Some("Saved.")
     } else {
         None
     };
     let prefs = viewer.account.preferences.clone();
-    page(StatusCode::OK, "Preferences", preferences_body(&viewer, &prefs, notice, None))
+    page(StatusCode::OK, "Preferences", Some(&viewer), preferences_body(&viewer, &prefs, notice, None))
 }
 
 fn lines(values: &[String]) -> String {
@@ -508,7 +561,7 @@ fn preferences_body(viewer: &Viewer, prefs: &Preferences, notice: Option<&str>, 
                     legend { "How often" }
                     @for (value, label) in [("daily", "Daily, after each arXiv announcement"), ("weekly", "Weekly, on Fridays"), ("paused", "Paused")] {
                         label.choice {
-                            input type="radio" name="cadence" value=(value) checked[cadence_value(prefs.cadence) == value];
+                            input type="radio" name="cadence" value=(value) checked[prefs.cadence.as_str() == value];
                             " " (label)
                         }
                     }
@@ -542,30 +595,20 @@ fn preferences_body(viewer: &Viewer, prefs: &Preferences, notice: Option<&str>, 
     }
 }
 
-fn cadence_value(cadence: Cadence) -> &'static str {
-    match cadence {
-        Cadence::Daily => "daily",
-        Cadence::Weekly => "weekly",
-        Cadence::Paused => "paused",
-    }
-}
-
 /// Reads the preferences form; the message says what is wrong.
-fn parse_preferences(form: &FormData) -> Result<Preferences, String> {
-    let cadence = match field(form, "cadence") {
-        "" | "daily" => Cadence::Daily,
-        "weekly" => Cadence::Weekly,
-        "paused" => Cadence::Paused,
-        other => return Err(format!("unknown cadence {other:?}")),
+fn parse_preferences(form: &PreferencesForm) -> Result<Preferences, String> {
+    let cadence = match form.cadence.trim() {
+        "" => Cadence::Daily,
+        text => Cadence::parse(text).ok_or_else(|| format!("unknown cadence {text:?}"))?,
     };
-    let number = |name: &str, default: u32| -> Result<u32, String> {
-        match field(form, name) {
+    let number = |name: &str, text: &str, default: u32| -> Result<u32, String> {
+        match text.trim() {
             "" => Ok(default),
             text => text.parse().map_err(|_| format!("{name} must be a whole number, not {text:?}")),
         }
     };
     let mut categories = Vec::new();
-    for text in field(form, "categories").split([' ', ',', '\n', '\t']).filter(|t| !t.trim().is_empty()) {
+    for text in form.categories.split([' ', ',', '\n', '\t']).filter(|t| !t.trim().is_empty()) {
         let category = Category::parse(text.trim()).map_err(|e| e.to_string())?;
         if !categories.contains(&category) {
             categories.push(category);
@@ -573,13 +616,13 @@ fn parse_preferences(form: &FormData) -> Result<Preferences, String> {
     }
     Ok(Preferences {
         cadence,
-        trending: number("trending", 5)?,
-        searches: field(form, "searches").lines().map(str::to_owned).collect(),
+        trending: number("trending", &form.trending, 5)?,
+        searches: form.searches.lines().map(str::to_owned).collect(),
         categories,
-        authors: field(form, "authors").lines().map(str::to_owned).collect(),
-        library: field(form, "library") == "on",
-        max_papers: number("max_papers", 30)?,
-        send_empty: field(form, "send_empty") == "on",
+        authors: form.authors.lines().map(str::to_owned).collect(),
+        library: form.library.trim() == "on",
+        max_papers: number("max_papers", &form.max_papers, 30)?,
+        send_empty: form.send_empty.trim() == "on",
     })
 }
 
@@ -587,32 +630,29 @@ fn parse_preferences(form: &FormData) -> Result<Preferences, String> {
 pub async fn save_preferences(
     State(state): State<AppState>,
     MaybeViewer(viewer): MaybeViewer,
-    Form(form): Form<FormData>,
+    Form(form): Form<PreferencesForm>,
 ) -> Result<Response, PageError> {
-    let viewer = match require(viewer, &form) {
+    let viewer = match require(viewer, &form.csrf) {
         Ok(v) => v,
         Err(denied) => return Ok(denied.into_response()),
     };
+    let invalid = |viewer: &Viewer, shown: &Preferences, message: &str| {
+        page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Preferences",
+            Some(viewer),
+            preferences_body(viewer, shown, None, Some(message)),
+        )
+    };
     let wanted = match parse_preferences(&form) {
         Ok(prefs) => prefs,
-        Err(message) => {
-            let shown = viewer.account.preferences.clone();
-            return Ok(page(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Preferences",
-                preferences_body(&viewer, &shown, None, Some(&message)),
-            ));
-        }
+        Err(message) => return Ok(invalid(&viewer, &viewer.account.preferences, &message)),
     };
     let account_id = viewer.account.id;
     let attempt = wanted.clone();
     match state.blocking(move |library| library.update_preferences(account_id, attempt)).await? {
         Ok(_) => Ok(Redirect::to("/preferences?saved=1").into_response()),
-        Err(Error::Invalid(message)) => Ok(page(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Preferences",
-            preferences_body(&viewer, &wanted, None, Some(&message)),
-        )),
+        Err(Error::Preferences(message)) => Ok(invalid(&viewer, &wanted, &message.to_string())),
         Err(err) => Err(err.into()),
     }
 }
@@ -621,9 +661,9 @@ pub async fn save_preferences(
 pub async fn resubscribe(
     State(state): State<AppState>,
     MaybeViewer(viewer): MaybeViewer,
-    Form(form): Form<FormData>,
+    Form(form): Form<SignedInForm>,
 ) -> Result<Response, PageError> {
-    let viewer = match require(viewer, &form) {
+    let viewer = match require(viewer, &form.csrf) {
         Ok(v) => v,
         Err(denied) => return Ok(denied.into_response()),
     };
@@ -635,20 +675,18 @@ pub async fn resubscribe(
 /// `GET /unsubscribe?token=`: a page with the button (and what it does).
 pub async fn unsubscribe_page(
     State(state): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
+    Query(query): Query<TokenQuery>,
 ) -> Result<Response, PageError> {
-    let token = token_param(&params);
+    let token = query.token.trim().to_owned();
     let check = token.clone();
-    let account = state
-        .blocking(move |library| {
-            library.verify_link(&check, paperboy_app::accounts::LinkPurpose::Unsubscribe, Utc::now())
-        })
-        .await??;
+    let account =
+        state.blocking(move |library| library.verify_link(&check, LinkPurpose::Unsubscribe, Utc::now())).await??;
     let Some(account) = account else { return Ok(dead_link()) };
     let action = format!("/unsubscribe?token={}", render::url_encode(&token));
     Ok(page(
         StatusCode::OK,
         "Unsubscribe",
+        None,
         html! {
             section.account {
                 h1 { "Unsubscribe" }
@@ -669,9 +707,9 @@ pub async fn unsubscribe_page(
 /// signed token is the authority, so no origin or session is needed.
 pub async fn unsubscribe(
     State(state): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
+    Query(query): Query<TokenQuery>,
 ) -> Result<Response, PageError> {
-    let token = token_param(&params);
+    let token = query.token.trim().to_owned();
     match state.blocking(move |library| library.unsubscribe(&token, Utc::now())).await?? {
         Some(account) => Ok(message_page(
             StatusCode::OK,
@@ -693,50 +731,25 @@ pub async fn library_page(
     let Some(viewer) = viewer else { return Ok(Redirect::to("/signin").into_response()) };
     let id = viewer.account.id;
     let entries = state.blocking(move |library| library.library_entries(id)).await??;
-    Ok(page(
-        StatusCode::OK,
-        "Library",
-        html! {
-            section.account.library {
-                h1 { "Your library" }
-                p.sub { (entries.len()) " saved papers. Digests bring papers like these when “Papers like the ones in my library” is on in your " a href="/preferences" { "preferences" } "." }
-                @for entry in &entries {
-                    @if let Some(paper) = &entry.paper {
-                        (render::paper_item(paper, &render::no_marks, html! {
-                            @if !entry.saved.tags.is_empty() { " · " span.tags { (entry.saved.tags.join(", ")) } }
-                            " " (paper_actions(&viewer, &paper.id.to_string(), true, false))
-                        }))
-                    }
-                }
-            }
-        },
-    ))
-}
-
-/// Save / upvote buttons for a paper, for a signed-in viewer.
-pub fn paper_actions(viewer: &Viewer, paper: &str, saved: bool, upvoted: bool) -> Markup {
-    html! {
-        span.actions {
-            form.inline method="post" action=(if saved { "/library/remove" } else { "/library/save" }) {
-                input type="hidden" name="csrf" value=(viewer.form_token);
-                input type="hidden" name="paper" value=(paper);
-                button type="submit" title=(if saved { "Remove from your library" } else { "Save to your library" }) {
-                    @if saved { "★ Saved" } @else { "☆ Save" }
-                }
-            }
-            form.inline method="post" action="/upvote" {
-                input type="hidden" name="csrf" value=(viewer.form_token);
-                input type="hidden" name="paper" value=(paper);
-                button type="submit" aria-pressed=(upvoted) title=(if upvoted { "Take your upvote back" } else { "Upvote" }) {
-                    @if upvoted { "▲ Upvoted" } @else { "△ Upvote" }
+    let body = html! {
+        section.account.library {
+            h1 { "Your library" }
+            p.sub { (entries.len()) " saved papers. Digests bring papers like these when “Papers like the ones in my library” is on in your " a href="/preferences" { "preferences" } "." }
+            @for entry in &entries {
+                @if let Some(paper) = &entry.paper {
+                    (render::paper_item(paper, &render::no_marks, html! {
+                        @if !entry.saved.tags.is_empty() { " · " span.tags { (entry.saved.tags.join(", ")) } }
+                        " " (render::paper_actions(&viewer, paper.id, true, false))
+                    }))
                 }
             }
         }
-    }
+    };
+    Ok(page(StatusCode::OK, "Library", Some(&viewer), body))
 }
 
 /// Back to the page the form was on (same site only), else the paper.
-fn back(headers: &HeaderMap, paper: &str) -> Response {
+fn back(headers: &HeaderMap, paper: ArxivId) -> Response {
     let referer = headers.get(header::REFERER).and_then(|v| v.to_str().ok()).unwrap_or("");
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !host.is_empty() && authority(referer).eq_ignore_ascii_case(host) {
@@ -746,26 +759,27 @@ fn back(headers: &HeaderMap, paper: &str) -> Response {
     Redirect::to(&format!("/papers/{paper}")).into_response()
 }
 
+/// A signed-in action on one paper (save, remove, upvote), then back where the form was.
 async fn paper_action(
     state: AppState,
     viewer: Option<Viewer>,
     headers: HeaderMap,
-    form: FormData,
-    action: fn(&paperboy_app::Library, i64, &str, &FormData) -> Result<(), Error>,
+    form: PaperForm,
+    action: fn(&paperboy_app::Library, paperboy_domain::AccountId, ArxivId, &str) -> Result<(), Error>,
 ) -> Result<Response, PageError> {
-    let viewer = match require(viewer, &form) {
+    let viewer = match require(viewer, &form.csrf) {
         Ok(v) => v,
         Err(denied) => return Ok(denied.into_response()),
     };
-    let paper = field(&form, "paper").to_owned();
+    let paper = match ArxivId::parse_lenient(&form.paper) {
+        Ok(id) => id.base(),
+        Err(err) => return Ok(message_page(StatusCode::BAD_REQUEST, "That did not work", &[&err.to_string()])),
+    };
     let id = viewer.account.id;
-    let (for_action, form_for_action) = (paper.clone(), form.clone());
-    match state.blocking(move |library| action(library, id, &for_action, &form_for_action)).await? {
-        Ok(()) => Ok(back(&headers, &paper)),
-        Err(Error::Invalid(message) | Error::NotFound(message)) => {
-            Ok(message_page(StatusCode::BAD_REQUEST, "That did not work", &[&message]))
-        }
-        Err(err) => Err(err.into()),
+    let tags = form.tags;
+    match state.blocking(move |library| action(library, id, paper, &tags)).await? {
+        Ok(()) => Ok(back(&headers, paper)),
+        Err(err) => user_error(err),
     }
 }
 
@@ -774,11 +788,10 @@ pub async fn save(
     State(state): State<AppState>,
     MaybeViewer(viewer): MaybeViewer,
     headers: HeaderMap,
-    Form(form): Form<FormData>,
+    Form(form): Form<PaperForm>,
 ) -> Result<Response, PageError> {
-    paper_action(state, viewer, headers, form, |library, account, paper, form| {
-        let tags: Vec<String> = field(form, "tags").split(',').map(str::to_owned).collect();
-        library.save_paper(account, paper, &tags, Utc::now()).map(|_| ())
+    paper_action(state, viewer, headers, form, |library, account, paper, tags| {
+        library.save_paper(account, paper, &[tags.to_owned()], Utc::now())
     })
     .await
 }
@@ -788,7 +801,7 @@ pub async fn remove(
     State(state): State<AppState>,
     MaybeViewer(viewer): MaybeViewer,
     headers: HeaderMap,
-    Form(form): Form<FormData>,
+    Form(form): Form<PaperForm>,
 ) -> Result<Response, PageError> {
     paper_action(state, viewer, headers, form, |library, account, paper, _| {
         library.unsave_paper(account, paper).map(|_| ())
@@ -801,7 +814,7 @@ pub async fn upvote(
     State(state): State<AppState>,
     MaybeViewer(viewer): MaybeViewer,
     headers: HeaderMap,
-    Form(form): Form<FormData>,
+    Form(form): Form<PaperForm>,
 ) -> Result<Response, PageError> {
     paper_action(state, viewer, headers, form, |library, account, paper, _| {
         library.toggle_upvote(account, paper, Utc::now()).map(|_| ())
@@ -814,7 +827,7 @@ pub async fn export(State(state): State<AppState>, MaybeViewer(viewer): MaybeVie
     let Some(viewer) = viewer else { return Ok(Redirect::to("/signin").into_response()) };
     let id = viewer.account.id;
     let export = state.blocking(move |library| library.export_account(id, Utc::now())).await??;
-    let body = serde_json::to_string_pretty(&export).map_err(|_| PageError::internal())?;
+    let body = serde_json::to_string_pretty(&export).map_err(|_| PageError(Failure::Crashed))?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/json"),
@@ -830,13 +843,13 @@ pub async fn export(State(state): State<AppState>, MaybeViewer(viewer): MaybeVie
 pub async fn delete(
     State(state): State<AppState>,
     MaybeViewer(viewer): MaybeViewer,
-    Form(form): Form<FormData>,
+    Form(form): Form<DeleteForm>,
 ) -> Result<Response, PageError> {
-    let viewer = match require(viewer, &form) {
+    let viewer = match require(viewer, &form.csrf) {
         Ok(v) => v,
         Err(denied) => return Ok(denied.into_response()),
     };
-    if field(&form, "confirm") != "delete" {
+    if form.confirm.trim() != "delete" {
         return Ok(message_page(
             StatusCode::BAD_REQUEST,
             "Not deleted",
@@ -852,22 +865,4 @@ pub async fn delete(
     );
     response.headers_mut().insert(header::SET_COOKIE, clear_cookie(&state));
     Ok(response)
-}
-
-/// The subscribe box at the foot of every page (or, signed in, links to the account).
-pub fn subscribe_box(viewer: Option<&Viewer>) -> Markup {
-    html! {
-        @match viewer {
-            Some(_) => {
-                p.subscribe { "Your digest: " a href="/preferences" { "preferences" } " · " a href="/library" { "library" } }
-            }
-            None => {
-                form.subscribe method="post" action="/subscribe" {
-                    label for="subscribe-email" { "New papers for you, by e-mail: " }
-                    input id="subscribe-email" type="email" name="email" required placeholder="you@example.org" autocomplete="email" maxlength="320";
-                    " " button type="submit" { "Subscribe" }
-                }
-            }
-        }
-    }
 }

@@ -4,23 +4,18 @@
 use axum::{
     Json,
     extract::{Path, Query, State},
-    http::StatusCode,
     response::{IntoResponse, Response},
 };
 use chrono::NaiveDate;
 use paperboy_app::browse::Trending;
-use paperboy_domain::{Paper, Signals, query::CategoryFilter};
+use paperboy_domain::{ArxivId, Paper, Signals};
 use serde::Serialize;
 
 use crate::{
     ApiError, AppState, CACHE_SHORT,
-    pages::{self, MAX_PAGE, Params},
+    error::Failure,
+    params::{self, MAX_PER_PAGE, PAGE_SIZE, ParamError, RawParams},
 };
-
-/// Results per page unless `per_page` says otherwise.
-const DEFAULT_PER_PAGE: usize = 20;
-/// The most results per page.
-const MAX_PER_PAGE: usize = 100;
 
 /// A paper in a list.
 #[derive(Serialize)]
@@ -76,50 +71,20 @@ struct SearchResponse {
     results: Vec<SearchResult>,
 }
 
-fn per_page(params: &Params) -> Result<usize, ApiError> {
-    match params.get("per_page") {
-        None => Ok(DEFAULT_PER_PAGE),
-        Some(text) => match text.trim().parse::<usize>() {
-            Ok(n) if (1..=MAX_PER_PAGE).contains(&n) => Ok(n),
-            _ => Err(ApiError::bad_request(
-                "invalid_parameter",
-                format!("per_page must be a number from 1 to {MAX_PER_PAGE}"),
-            )),
-        },
-    }
+fn per_page(raw: &RawParams) -> Result<usize, ParamError> {
+    params::number("per_page", &raw.per_page, PAGE_SIZE, 1, MAX_PER_PAGE)
 }
 
-fn page(params: &Params) -> Result<usize, ApiError> {
-    match params.get("page").map(|p| p.trim().parse::<usize>()) {
-        None => Ok(1),
-        Some(Ok(n)) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-        Some(_) => {
-            Err(ApiError::bad_request("invalid_parameter", format!("page must be a number from 1 to {MAX_PAGE}")))
-        }
-    }
-}
-
-pub async fn search(State(state): State<AppState>, Query(params): Query<Params>) -> Result<Response, ApiError> {
-    let per_page = per_page(&params)?;
-    let parsed = pages::parse_search(&params, per_page).map_err(|m| ApiError::bad_request("invalid_parameter", m))?;
+/// `GET /api/v1/search`.
+pub async fn search(State(state): State<AppState>, Query(raw): Query<RawParams>) -> Result<Response, ApiError> {
+    let per_page = per_page(&raw)?;
+    let parsed = params::search(&raw, per_page)?;
     if parsed.params.query.is_empty() {
-        return Err(ApiError::bad_request("invalid_query", "q is required"));
+        return Err(ParamError::QueryRequired.into());
     }
     let page = parsed.page;
-    let trending_sort = parsed.trending_sort;
     let search = parsed.params.clone();
-    let mut results = state
-        .searching(&parsed.params, move |library| -> Result<_, paperboy_app::Error> {
-            let mut results = library.search(&search)?;
-            if trending_sort {
-                let scores = library.trending_scores(results.hits.iter().map(|h| h.paper.id))?;
-                let score = |id| scores.get(&id).copied().unwrap_or(0.0);
-                results.hits.sort_by(|a, b| score(b.paper.id).total_cmp(&score(a.paper.id)));
-                results.hits = results.hits.into_iter().skip((page - 1) * per_page).take(per_page).collect();
-            }
-            Ok(results)
-        })
-        .await??;
+    let mut results = state.searching(&parsed.params, move |library| library.search(&search)).await??;
     let base = &state.config.base_url;
     let response = SearchResponse {
         query: parsed.params.query,
@@ -206,29 +171,23 @@ struct SimilarResult {
 pub async fn paper(
     State(state): State<AppState>,
     Path(rest): Path<String>,
-    Query(params): Query<Params>,
+    Query(raw): Query<RawParams>,
 ) -> Result<Response, ApiError> {
     let base = state.config.base_url.clone();
-    if let Some(id) = rest.strip_suffix("/similar") {
-        let limit = match params.get("limit").map(|l| l.trim().parse::<usize>()) {
-            None => 10,
-            Some(Ok(n)) if (1..=50).contains(&n) => n,
-            Some(_) => return Err(ApiError::bad_request("invalid_parameter", "limit must be a number from 1 to 50")),
-        };
-        let id = id.to_owned();
-        let lookup = id.clone();
-        let hits = state.blocking(move |library| library.similar(&lookup, limit)).await?.map_err(not_found_as_paper)?;
+    let parse = |text: &str| ArxivId::parse_lenient(text).map_err(|_| ApiError(Failure::PaperId(text.to_owned())));
+    if let Some(id_text) = rest.strip_suffix("/similar") {
+        let limit = params::number("limit", &raw.limit, 10, 1, 50)?;
+        let id = parse(id_text)?;
+        let hits = state.blocking(move |library| library.similar(id, limit)).await??;
         let results = hits
             .iter()
             .map(|h| SimilarResult { paper: PaperSummary::new(&h.paper, &base), similarity: h.score })
             .collect();
-        return Ok(([CACHE_SHORT], Json(SimilarResponse { id, results })).into_response());
+        return Ok(([CACHE_SHORT], Json(SimilarResponse { id: id_text.to_owned(), results })).into_response());
     }
-    let lookup = rest.clone();
-    let details = state.blocking(move |library| library.show(&lookup)).await?.map_err(not_found_as_paper)?;
-    let Some(details) = details else {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "paper_not_found", format!("no paper {}", rest.trim())));
-    };
+    let id = parse(&rest)?;
+    let details = state.blocking(move |library| library.show(id)).await??;
+    let Some(details) = details else { return Err(paperboy_app::Error::PaperNotFound(id).into()) };
     let paper = &details.stored.paper;
     let response = PaperResponse {
         paper: PaperSummary::new(paper, &base),
@@ -247,19 +206,9 @@ pub async fn paper(
         doi: paper.doi.clone(),
         license: paper.license.clone(),
         signals: details.signals.iter().map(SignalsOut::from).collect(),
-        bibtex: pages::bibtex(paper),
+        bibtex: paperboy_app::cite::bibtex(paper),
     };
     Ok(([CACHE_SHORT], Json(response)).into_response())
-}
-
-/// An id that does not parse is a paper that does not exist.
-fn not_found_as_paper(err: paperboy_app::Error) -> ApiError {
-    match err {
-        paperboy_app::Error::Invalid(message) | paperboy_app::Error::NotFound(message) => {
-            ApiError::new(StatusCode::NOT_FOUND, "paper_not_found", message)
-        }
-        other => other.into(),
-    }
 }
 
 #[derive(Serialize)]
@@ -273,32 +222,28 @@ struct DailyResponse {
     results: Vec<PaperSummary>,
 }
 
-pub async fn daily_latest(state: State<AppState>, params: Query<Params>) -> Result<Response, ApiError> {
-    daily_for(state, None, params).await
+/// `GET /api/v1/daily`.
+pub async fn daily_latest(state: State<AppState>, raw: Query<RawParams>) -> Result<Response, ApiError> {
+    daily_for(state, None, raw).await
 }
 
+/// `GET /api/v1/daily/{date}`.
 pub async fn daily(
     state: State<AppState>,
     Path(date): Path<String>,
-    params: Query<Params>,
+    raw: Query<RawParams>,
 ) -> Result<Response, ApiError> {
-    let date = NaiveDate::parse_from_str(&date, "%Y-%m-%d")
-        .map_err(|_| ApiError::bad_request("invalid_parameter", format!("{date:?} is not a date like 2026-06-16")))?;
-    daily_for(state, Some(date), params).await
+    let date = params::date("date", &Some(date))?;
+    daily_for(state, date, raw).await
 }
 
 async fn daily_for(
     State(state): State<AppState>,
     date: Option<NaiveDate>,
-    Query(params): Query<Params>,
+    Query(raw): Query<RawParams>,
 ) -> Result<Response, ApiError> {
-    let (page, per_page) = (page(&params)?, per_page(&params)?);
-    let category = match params.get("category").map(|c| c.trim()).filter(|c| !c.is_empty()) {
-        Some(text) => {
-            Some(CategoryFilter::parse(text).map_err(|e| ApiError::bad_request("invalid_parameter", e.to_string()))?)
-        }
-        None => None,
-    };
+    let (page, per_page) = (params::page(&raw)?, per_page(&raw)?);
+    let category = params::category(&raw.category)?;
     let daily = state.blocking(move |library| library.daily(date, category)).await??;
     let base = &state.config.base_url;
     let results = daily
@@ -354,14 +299,10 @@ impl TrendingResult {
     }
 }
 
-pub async fn trending(State(state): State<AppState>, Query(params): Query<Params>) -> Result<Response, ApiError> {
-    let (page, per_page) = (page(&params)?, per_page(&params)?);
-    let as_of = match params.get("date").map(|d| d.trim()).filter(|d| !d.is_empty()) {
-        Some(text) => Some(NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
-            ApiError::bad_request("invalid_parameter", format!("date must be like 2026-06-16, not {text:?}"))
-        })?),
-        None => None,
-    };
+/// `GET /api/v1/trending`.
+pub async fn trending(State(state): State<AppState>, Query(raw): Query<RawParams>) -> Result<Response, ApiError> {
+    let (page, per_page) = (params::page(&raw)?, per_page(&raw)?);
+    let as_of = params::date("date", &raw.date)?;
     let trending = state.blocking(move |library| library.trending(as_of, per_page, (page - 1) * per_page)).await??;
     let base = &state.config.base_url;
     let response = TrendingResponse {
@@ -374,6 +315,7 @@ pub async fn trending(State(state): State<AppState>, Query(params): Query<Params
     Ok(([CACHE_SHORT], Json(response)).into_response())
 }
 
+/// Any other path under `/api/`.
 pub async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such API endpoint; see /api/v1/openapi.json")
+    ApiError(Failure::NotFound)
 }

@@ -23,7 +23,7 @@ use axum::{
     response::Response,
 };
 
-use crate::account::Viewer;
+use crate::render::Viewer;
 
 /// How long an answer is reused.
 pub const TTL: Duration = Duration::from_secs(10);
@@ -31,9 +31,9 @@ pub const TTL: Duration = Duration::from_secs(10);
 const MAX_BYTES: usize = 64 * 1024 * 1024;
 /// Larger bodies are not kept.
 const MAX_BODY: usize = 1024 * 1024;
-/// Every query parameter a cacheable page or API answer reads. Others change nothing in the
-/// answer, so they are left out of the key. A page that reads a new parameter adds it here.
-const PARAMETERS: &[&str] = &["category", "date", "limit", "mode", "page", "per_page", "q", "since", "sort", "until"];
+/// Every query parameter a cacheable page or API answer reads (others change nothing in the answer,
+/// so they are left out of the key): the fields of [`crate::params::RawParams`].
+const PARAMETERS: &[&str] = crate::params::NAMES;
 
 struct Entry {
     at: Instant,
@@ -91,23 +91,21 @@ fn cacheable(path: &str) -> bool {
         || ["/api/v1/papers/", "/api/v1/daily", "/api/v1/trending"].iter().any(|prefix| path.starts_with(prefix))
 }
 
-/// The path and the parameters that matter, in a fixed order.
+/// The path and the parameters that matter, in a fixed order. Names and values are decoded as
+/// the handlers decode them (`%64ate` is `date`), and the last of a repeated name wins, as in the
+/// handlers' maps: two requests with one key get one answer.
 fn cache_key(request: &Request) -> String {
     let mut key = request.uri().path().to_owned();
     let Some(query) = request.uri().query() else { return key };
-    let mut pairs: Vec<(&str, &str)> = query
-        .split('&')
-        .filter_map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            PARAMETERS.contains(&name).then_some((name, value))
-        })
+    let pairs: std::collections::BTreeMap<String, String> = form_urlencoded::parse(query.as_bytes())
+        .filter(|(name, _)| PARAMETERS.contains(&name.as_ref()))
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
         .collect();
-    pairs.sort_unstable();
     for (i, (name, value)) in pairs.iter().enumerate() {
         key.push(if i == 0 { '?' } else { '&' });
-        key.push_str(name);
+        key.extend(form_urlencoded::byte_serialize(name.as_bytes()));
         key.push('=');
-        key.push_str(value);
+        key.extend(form_urlencoded::byte_serialize(value.as_bytes()));
     }
     key
 }
@@ -196,6 +194,10 @@ mod tests {
         assert_eq!(key("/daily/2026-06-16?x=1"), "/daily/2026-06-16");
         assert_eq!(key("/daily/2026-06-16?x=2&page=2"), "/daily/2026-06-16?page=2");
         assert_eq!(key("/trending?date=2026-06-16&page=2&utm=1"), key("/trending?page=2&date=2026-06-16"));
+        // Encoded names are the names the handler reads: never the key of another page.
+        assert_eq!(key("/trending?%64ate=2020-01-01"), key("/trending?date=2020-01-01"));
+        assert_ne!(key("/daily/2026-06-16?p%61ge=9"), key("/daily/2026-06-16"));
+        assert_eq!(key("/daily?page=1&page=2"), key("/daily?page=2"), "the last one wins, as in the handler");
     }
 
     #[test]

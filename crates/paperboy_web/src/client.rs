@@ -78,18 +78,19 @@ pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxie
     if !trusted.contains(peer) {
         return peer;
     }
-    let hops: Vec<&str> = headers
+    // Bytes, not text: a header line with one non-ASCII entry must not vanish whole (the walk then
+    // stops at that entry instead).
+    let hops: Vec<&[u8]> = headers
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .map(<[u8]>::trim_ascii)
         .collect();
     let mut client = peer;
     for hop in hops.iter().rev() {
         // A hop that is not an address cannot be told apart from a forgery: the last hop a trusted
         // proxy vouched for is as far as the chain can be believed.
-        let Some(address) = parse_hop(hop) else { return client };
+        let Some(address) = std::str::from_utf8(hop).ok().and_then(parse_hop) else { return client };
         client = address;
         if !trusted.contains(address) {
             return address;
@@ -126,6 +127,8 @@ impl FromRequestParts<AppState> for Client {
 
 #[cfg(test)]
 mod tests {
+    use axum::http::HeaderValue;
+
     use super::*;
 
     fn headers(forwarded: &[&str]) -> HeaderMap {
@@ -160,6 +163,10 @@ mod tests {
         assert_eq!(client_address(ip("198.51.100.1"), &forged, &trusted), ip("198.51.100.1"));
         // Garbage stops the walk at the last hop a proxy vouched for.
         assert_eq!(client_address(ip("127.0.0.1"), &headers(&["203.0.113.9, junk"]), &trusted), ip("127.0.0.1"));
+        // A line with a non-ASCII entry on the left still gives its right end.
+        let mut mixed = HeaderMap::new();
+        mixed.append("x-forwarded-for", HeaderValue::from_bytes(b"caf\xc3\xa9, 203.0.113.9").unwrap());
+        assert_eq!(client_address(ip("127.0.0.1"), &mixed, &trusted), ip("203.0.113.9"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Errors as clients see them: JSON `{"code", "message"}` for the API, an HTML page for people.
-//! One table maps paperboy's errors to HTTP statuses; 5xx bodies say nothing internal (the detail
-//! is logged).
+//! [`classify`] is the one table from every failure to its HTTP status and stable code; [`CODES`]
+//! lists the codes (the OpenAPI document publishes it). 5xx bodies say nothing internal (the
+//! detail is logged).
 
 use axum::{
     Json,
@@ -10,14 +11,147 @@ use axum::{
 use maud::html;
 use serde::Serialize;
 
-use crate::render;
+use crate::{params::ParamError, render};
 
-/// An API error.
+/// Every error code, its status and what it means.
+pub const CODES: &[(&str, u16, &str)] = &[
+    ("invalid_query", 400, "the query cannot be run (the message says why)"),
+    ("invalid_parameter", 400, "a parameter has a bad value (the message names it)"),
+    ("invalid_email", 400, "not an e-mail address"),
+    ("invalid_tags", 400, "tags that cannot be saved"),
+    ("bad_file", 400, "a file that cannot be used"),
+    ("cross_site_form", 403, "a form sent from another site"),
+    ("paper_not_found", 404, "no such paper"),
+    ("no_vector", 404, "the paper has no vector yet"),
+    ("account_not_found", 404, "no such account"),
+    ("no_announcements", 404, "nothing announced is stored yet"),
+    ("not_found", 404, "no such page or endpoint"),
+    ("already_subscribed", 409, "the address has an account"),
+    ("uri_too_long", 414, "the request URL is too long"),
+    ("invalid_preferences", 422, "preferences that cannot be saved"),
+    ("undeliverable_address", 422, "mail to the address bounced, so none is sent"),
+    ("rate_limited", 429, "too many requests; the message says when to retry"),
+    ("internal_error", 500, "something failed on our side; it has been logged"),
+    ("semantic_search_unavailable", 503, "search by meaning is off; the message says why"),
+    ("mail_unavailable", 503, "the mail server refused us or is unreachable"),
+    ("sender_busy", 503, "another process is sending the outbox"),
+    ("timeout", 503, "the request took too long"),
+];
+
+/// Everything a request can fail with.
 #[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
+pub enum Failure {
+    /// A use case failed.
+    App(paperboy_app::Error),
+    /// A parameter is bad.
+    Param(ParamError),
+    /// A paper id in a path that does not parse: a paper that does not exist.
+    PaperId(String),
+    /// No page or endpoint here.
+    NotFound,
+    /// A form sent from another site.
+    CrossSite,
+    /// The request target is too long.
+    UriTooLong(usize),
+    /// The request took too long.
+    Timeout,
+    /// A blocking task failed (a panic).
+    Crashed,
+}
+
+impl From<paperboy_app::Error> for Failure {
+    fn from(err: paperboy_app::Error) -> Failure {
+        Failure::App(err)
+    }
+}
+
+impl From<ParamError> for Failure {
+    fn from(err: ParamError) -> Failure {
+        Failure::Param(err)
+    }
+}
+
+impl From<tokio::task::JoinError> for Failure {
+    fn from(err: tokio::task::JoinError) -> Failure {
+        tracing::error!(error = %err, "a blocking task failed");
+        Failure::Crashed
+    }
+}
+
+/// The one table: every failure's status and code.
+pub fn classify(failure: &Failure) -> (StatusCode, &'static str) {
+    use paperboy_app::Error as E;
+    let code = match failure {
+        Failure::App(E::Query(_) | E::NoSearchableWords) => "invalid_query",
+        Failure::App(E::Email(_)) => "invalid_email",
+        Failure::App(E::Preferences(_)) => "invalid_preferences",
+        Failure::App(E::Tags(_)) => "invalid_tags",
+        Failure::App(E::AlreadySubscribed { .. }) => "already_subscribed",
+        Failure::App(E::PaperNotFound(_)) | Failure::PaperId(_) => "paper_not_found",
+        Failure::App(E::NoVector(_)) => "no_vector",
+        Failure::App(E::AccountNotFound(_)) => "account_not_found",
+        Failure::App(E::NoAnnouncements) => "no_announcements",
+        Failure::App(E::RateLimited(_)) => "rate_limited",
+        Failure::App(E::Undeliverable(_)) => "undeliverable_address",
+        Failure::App(E::BadFile { .. }) => "bad_file",
+        Failure::App(E::SemanticUnavailable(_)) => "semantic_search_unavailable",
+        Failure::App(E::SenderBusy) => "sender_busy",
+        Failure::App(E::MailServer(_)) => "mail_unavailable",
+        Failure::App(
+            E::Config(_)
+            | E::SigningKey(_)
+            | E::Io { .. }
+            | E::Corrupt(_)
+            | E::Internal(_)
+            | E::Store(_)
+            | E::Search(_)
+            | E::Source(_)
+            | E::Embed(_),
+        )
+        | Failure::Crashed => "internal_error",
+        Failure::Param(ParamError::QueryTooLong | ParamError::QueryRequired) => "invalid_query",
+        Failure::Param(_) => "invalid_parameter",
+        Failure::NotFound => "not_found",
+        Failure::CrossSite => "cross_site_form",
+        Failure::UriTooLong(_) => "uri_too_long",
+        Failure::Timeout => "timeout",
+    };
+    let status = CODES.iter().find(|(c, _, _)| *c == code).map_or(500, |(_, status, _)| *status);
+    (StatusCode::from_u16(status).expect("the table's statuses are valid"), code)
+}
+
+/// What the client is told: the failure's own message, except for a 500 (logged here instead).
+fn message(failure: &Failure, status: StatusCode) -> String {
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
+        if let Failure::App(err) = failure {
+            tracing::error!(error = %err, "request failed");
+        }
+        return "something went wrong on our side; it has been logged".into();
+    }
+    match failure {
+        Failure::App(err) => err.to_string(),
+        Failure::Param(err) => err.to_string(),
+        Failure::PaperId(id) => format!("paperboy has no paper {}", id.trim()),
+        Failure::NotFound => "there is nothing here".into(),
+        Failure::CrossSite => {
+            "this form was sent from another site, so it was refused; reload the page and try again".into()
+        }
+        Failure::UriTooLong(len) => {
+            format!("the request URL is too long ({len} bytes; at most {} bytes)", crate::MAX_URI_BYTES)
+        }
+        Failure::Timeout => "the request took too long; try again".into(),
+        Failure::Crashed => "something went wrong on our side; it has been logged".into(),
+    }
+}
+
+/// An API error: JSON with the code and a message.
+#[derive(Debug)]
+pub struct ApiError(pub Failure);
+
+impl<E: Into<Failure>> From<E> for ApiError {
+    fn from(err: E) -> ApiError {
+        ApiError(err.into())
+    }
 }
 
 #[derive(Serialize)]
@@ -26,103 +160,31 @@ struct Body<'a> {
     message: &'a str,
 }
 
-impl ApiError {
-    /// An error with its status, stable code and message.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into() }
-    }
-
-    /// A 400 with a reason.
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, code, message)
-    }
-
-    /// A 500 that says nothing internal.
-    pub fn internal() -> ApiError {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "something went wrong on our side; it has been logged",
-        )
-    }
-
-    /// The HTTP status.
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        crate::no_store((self.status, Json(Body { code: self.code, message: &self.message })).into_response())
+        let (status, code) = classify(&self.0);
+        let message = message(&self.0, status);
+        crate::no_store((status, Json(Body { code, message: &message })).into_response())
     }
 }
 
-impl From<paperboy_app::Error> for ApiError {
-    fn from(err: paperboy_app::Error) -> Self {
-        let (status, code) = classify(&err);
-        // A 503 (semantic search off) explains itself; only a 500 hides what went wrong.
-        if status == StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!(error = %err, "request failed");
-            return ApiError::internal();
-        }
-        ApiError::new(status, code, err.to_string())
-    }
-}
-
-impl From<tokio::task::JoinError> for ApiError {
-    fn from(err: tokio::task::JoinError) -> Self {
-        tracing::error!(error = %err, "a blocking task failed");
-        ApiError::internal()
-    }
-}
-
-/// The one table from paperboy's errors to HTTP.
-fn classify(err: &paperboy_app::Error) -> (StatusCode, &'static str) {
-    use paperboy_app::Error;
-    match err {
-        Error::Query(_) => (StatusCode::BAD_REQUEST, "invalid_query"),
-        Error::Search(paperboy_search::Error::NoSearchableWords) => (StatusCode::BAD_REQUEST, "invalid_query"),
-        Error::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_parameter"),
-        Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-        Error::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-        Error::Undeliverable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "undeliverable_address"),
-        Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "semantic_search_unavailable"),
-        Error::Store(_) | Error::Search(_) | Error::Source(_) | Error::Embed(_) => {
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
-        }
-    }
-}
-
-/// An error page.
+/// An error page for people.
 #[derive(Debug)]
-pub struct PageError {
-    status: StatusCode,
-    message: String,
-}
+pub struct PageError(pub Failure);
 
-impl PageError {
-    /// An error page with a status and a message for people.
-    pub fn new(status: StatusCode, message: impl Into<String>) -> PageError {
-        PageError { status, message: message.into() }
-    }
-
-    /// A 404.
-    pub fn not_found(message: impl Into<String>) -> PageError {
-        PageError::new(StatusCode::NOT_FOUND, message)
-    }
-
-    /// A 500 that says nothing internal.
-    pub fn internal() -> PageError {
-        PageError::new(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side. It has been logged.")
+impl<E: Into<Failure>> From<E> for PageError {
+    fn from(err: E) -> PageError {
+        PageError(err.into())
     }
 }
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let title = match self.status {
+        let (status, _) = classify(&self.0);
+        let message = message(&self.0, status);
+        let title = match status {
             StatusCode::NOT_FOUND => "Not found",
-            StatusCode::BAD_REQUEST => "That did not work",
+            StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => "That did not work",
             s if s.is_server_error() => "Server error",
             _ => "Error",
         };
@@ -131,29 +193,40 @@ impl IntoResponse for PageError {
             html! {
                 section.error {
                     h1 { (title) }
-                    p { (self.message) }
+                    p { (message) }
                     p { a href="/" { "Back to today's papers" } " · " a href="/search" { "Search" } }
                 }
             },
         );
-        crate::no_store((self.status, page).into_response())
+        crate::no_store((status, page).into_response())
     }
 }
 
-impl From<paperboy_app::Error> for PageError {
-    fn from(err: paperboy_app::Error) -> Self {
-        let (status, _) = classify(&err);
-        if status == StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!(error = %err, "page failed");
-            return PageError::internal();
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_in_the_table_once() {
+        let mut codes: Vec<&str> = CODES.iter().map(|(c, _, _)| *c).collect();
+        codes.sort_unstable();
+        let n = codes.len();
+        codes.dedup();
+        assert_eq!(codes.len(), n, "a code is listed twice");
+        for failure in [
+            Failure::NotFound,
+            Failure::CrossSite,
+            Failure::Timeout,
+            Failure::Crashed,
+            Failure::UriTooLong(9000),
+            Failure::PaperId("x".into()),
+            Failure::Param(ParamError::QueryRequired),
+            Failure::App(paperboy_app::Error::NoSearchableWords),
+            Failure::App(paperboy_app::Error::SemanticUnavailable("off".into())),
+            Failure::App(paperboy_app::Error::Internal("x".into())),
+        ] {
+            let (status, code) = classify(&failure);
+            assert!(CODES.iter().any(|(c, s, _)| *c == code && *s == status.as_u16()), "{failure:?}");
         }
-        PageError::new(status, err.to_string())
-    }
-}
-
-impl From<tokio::task::JoinError> for PageError {
-    fn from(err: tokio::task::JoinError) -> Self {
-        tracing::error!(error = %err, "a blocking task failed");
-        PageError::internal()
     }
 }

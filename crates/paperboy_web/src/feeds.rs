@@ -3,15 +3,19 @@
 
 use axum::{
     extract::{Path, Query, State},
-    http::{StatusCode, header},
+    http::header,
     response::{IntoResponse, Response},
 };
 use chrono::{DateTime, NaiveTime, Utc};
-use paperboy_app::{SearchParams, browse::Trending};
+use paperboy_app::{Order, SearchParams, browse::Trending};
 use paperboy_domain::{Paper, query::CategoryFilter};
-use paperboy_search::Sort;
 
-use crate::{ApiError, AppState, math, pages::Params};
+use crate::{
+    ApiError, AppState,
+    error::Failure,
+    math,
+    params::{self, ParamError, RawParams},
+};
 
 /// Entries per feed.
 const FEED_SIZE: usize = 50;
@@ -52,7 +56,7 @@ async fn daily(State(state): State<AppState>, format: Format) -> Result<Response
             format!("Papers announced {}", daily.date),
             daily.groups.into_iter().flat_map(|g| g.papers).map(|paper| Entry { paper, note: None }).collect(),
         ),
-        Err(paperboy_app::Error::NotFound(_)) => ("Papers announced today".to_owned(), Vec::new()),
+        Err(paperboy_app::Error::NoAnnouncements) => ("Papers announced today".to_owned(), Vec::new()),
         Err(err) => return Err(err.into()),
     };
     Ok(respond(&state, format, Feed { title, path: path("daily", format), page: "/daily".into(), entries }))
@@ -87,10 +91,9 @@ pub async fn category(State(state): State<AppState>, Path(file): Path<String>) -
     } else if let Some(name) = file.strip_suffix(".rss") {
         (name, Format::Rss)
     } else {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "feeds end in .atom or .rss"));
+        return Err(ApiError(Failure::NotFound));
     };
-    let filter = CategoryFilter::parse(name)
-        .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "category_not_found", e.to_string()))?;
+    let filter = CategoryFilter::parse(name).map_err(|_| ApiError(Failure::NotFound))?;
     let (papers, _) = state.blocking(move |library| library.category(filter, FEED_SIZE, 0)).await??;
     let title = match filter {
         CategoryFilter::Category(c) => format!("New papers in {c} ({})", c.name()),
@@ -104,26 +107,25 @@ pub async fn category(State(state): State<AppState>, Path(file): Path<String>) -
     ))
 }
 
-pub async fn search_atom(state: State<AppState>, params: Query<Params>) -> Result<Response, ApiError> {
+pub async fn search_atom(state: State<AppState>, params: Query<RawParams>) -> Result<Response, ApiError> {
     search(state, params, Format::Atom).await
 }
 
-pub async fn search_rss(state: State<AppState>, params: Query<Params>) -> Result<Response, ApiError> {
+pub async fn search_rss(state: State<AppState>, params: Query<RawParams>) -> Result<Response, ApiError> {
     search(state, params, Format::Rss).await
 }
 
 async fn search(
     State(state): State<AppState>,
-    Query(params): Query<Params>,
+    Query(raw): Query<RawParams>,
     format: Format,
 ) -> Result<Response, ApiError> {
-    let parsed =
-        crate::pages::parse_search(&params, FEED_SIZE).map_err(|m| ApiError::bad_request("invalid_parameter", m))?;
+    let parsed = params::search(&raw, FEED_SIZE)?;
     if parsed.params.query.is_empty() {
-        return Err(ApiError::bad_request("invalid_query", "q is required"));
+        return Err(ParamError::QueryRequired.into());
     }
     // A feed of a search is a feed of new papers matching it: newest first.
-    let search = SearchParams { sort: Sort::Date, limit: FEED_SIZE, offset: 0, ..parsed.params.clone() };
+    let search = SearchParams { order: Order::Date, limit: FEED_SIZE, offset: 0, ..parsed.params.clone() };
     let page = state.blocking(move |library| library.search(&search)).await??;
     let query = parsed.params.query;
     let encoded = crate::render::url_encode(&query);

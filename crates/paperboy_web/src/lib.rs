@@ -19,6 +19,7 @@ mod feeds;
 pub mod math;
 mod openapi;
 mod pages;
+mod params;
 mod render;
 mod server;
 
@@ -168,7 +169,7 @@ impl AppState {
 const MAX_FORM_BYTES: usize = 64 * 1024;
 
 /// The longest request target accepted (path and query), in bytes.
-const MAX_URI_BYTES: usize = 4096;
+pub(crate) const MAX_URI_BYTES: usize = 4096;
 
 /// The longest a request may take, its body included, before it is answered 503.
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -277,13 +278,11 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
     let path = request.uri().path().to_owned();
     let is_api = path.starts_with("/api/");
     let uri_len = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    let failure = |failure: error::Failure| {
+        if is_api { ApiError(failure).into_response() } else { PageError(failure).into_response() }
+    };
     let mut response = if uri_len > MAX_URI_BYTES {
-        let message = format!("the request URL is too long ({uri_len} bytes; at most {MAX_URI_BYTES})");
-        if is_api {
-            ApiError::new(StatusCode::URI_TOO_LONG, "uri_too_long", message).into_response()
-        } else {
-            PageError::new(StatusCode::URI_TOO_LONG, message).into_response()
-        }
+        failure(error::Failure::UriTooLong(uri_len))
     } else {
         // A panic in a handler is a bug: answer 500 and keep serving.
         let handler = tokio::spawn(next.run(request));
@@ -292,17 +291,12 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
             Ok(Ok(response)) => response,
             Ok(Err(err)) => {
                 tracing::error!(%path, error = %err, "a request handler panicked");
-                if is_api { ApiError::internal().into_response() } else { PageError::internal().into_response() }
+                failure(error::Failure::Crashed)
             }
             Err(_) => {
                 abort.abort();
                 tracing::warn!(%path, "a request took too long");
-                let message = "the request took too long; try again";
-                if is_api {
-                    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", message).into_response()
-                } else {
-                    PageError::new(StatusCode::SERVICE_UNAVAILABLE, message).into_response()
-                }
+                failure(error::Failure::Timeout)
             }
         }
     };

@@ -1,31 +1,24 @@
 //! The HTML pages.
 
-use std::collections::HashMap;
-
 use axum::{
     extract::{Path, Query, State},
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use chrono::NaiveDate;
 use maud::{Markup, html};
-use paperboy_app::{SearchMode, SearchParams, browse::Trending};
-use paperboy_domain::{Paper, query::CategoryFilter};
-use paperboy_search::Sort;
+use paperboy_app::{Order, PaperDetails, SearchHit, browse::Trending};
+use paperboy_domain::{ArxivId, query::CategoryFilter};
 
 use crate::{
     AppState, CACHE_SHORT, PageError,
-    account::{self, MaybeViewer},
+    account::MaybeViewer,
+    error::Failure,
     math,
-    render::{self, Head, no_marks, paper_item, rich_text},
+    params::{self, MAX_PAGE, PAGE_SIZE, ParsedSearch, RawParams},
+    render::{self, Head, Viewer, no_marks, paper_item, rich_text},
 };
 
-/// Results per page.
-pub(crate) const PAGE_SIZE: usize = 20;
-/// The deepest page served.
-pub(crate) const MAX_PAGE: usize = 50;
-
-pub async fn home(State(state): State<AppState>) -> Result<Response, PageError> {
+pub async fn home(State(state): State<AppState>, MaybeViewer(viewer): MaybeViewer) -> Result<Response, PageError> {
     let (daily, trending) = state
         .blocking(|library| {
             let daily = library.daily(None, None).ok();
@@ -43,6 +36,7 @@ pub async fn home(State(state): State<AppState>) -> Result<Response, PageError> 
             ("Daily papers".into(), "/feeds/daily.atom".into()),
             ("Trending papers".into(), "/feeds/trending.atom".into()),
         ],
+        viewer,
         ..Head::default()
     };
     let body = html! {
@@ -90,118 +84,33 @@ fn trending_list(entries: &[Trending], offset: usize) -> Markup {
     }
 }
 
-/// The search page's query string. Everything arrives as text so that bad values get a message,
-/// not a generic rejection.
-pub type Params = HashMap<String, String>;
-
-pub(crate) struct ParsedSearch {
-    pub params: SearchParams,
-    pub page: usize,
-    pub category_text: String,
-    pub sort_text: String,
-    pub trending_sort: bool,
-}
-
-/// Validates search parameters (shared with the API and the feeds).
-pub(crate) fn parse_search(params: &Params, per_page: usize) -> Result<ParsedSearch, String> {
-    let get = |key: &str| params.get(key).map(|v| v.trim()).filter(|v| !v.is_empty());
-    let query = get("q").unwrap_or("").to_owned();
-    if query.chars().count() > paperboy_domain::query::MAX_QUERY_CHARS {
-        return Err(format!("the query is too long (at most {} characters)", paperboy_domain::query::MAX_QUERY_CHARS));
-    }
-    let date = |key: &str| -> Result<Option<NaiveDate>, String> {
-        get(key)
-            .map(|v| {
-                NaiveDate::parse_from_str(v, "%Y-%m-%d")
-                    .map_err(|_| format!("{key} must be a date like 2026-06-16, not {v:?}"))
-            })
-            .transpose()
-    };
-    let since = date("since")?;
-    let until = date("until")?;
-    if let (Some(since), Some(until)) = (since, until)
-        && until < since
-    {
-        return Err("until is before since".into());
-    }
-    let category_text = get("category").unwrap_or("").to_owned();
-    let categories = match category_text.as_str() {
-        "" => Vec::new(),
-        text => vec![CategoryFilter::parse(text).map_err(|e| e.to_string())?],
-    };
-    let sort_text = get("sort").unwrap_or("relevance").to_owned();
-    let (sort, trending_sort) = match sort_text.as_str() {
-        "relevance" => (Sort::Relevance, false),
-        "date" => (Sort::Date, false),
-        "trending" => (Sort::Relevance, true),
-        other => return Err(format!("sort must be relevance, date or trending, not {other:?}")),
-    };
-    let mode = match get("mode").unwrap_or("auto") {
-        "auto" => SearchMode::Auto,
-        "keyword" => SearchMode::Keyword,
-        "semantic" => SearchMode::Semantic,
-        "hybrid" => SearchMode::Hybrid,
-        other => return Err(format!("mode must be auto, keyword, semantic or hybrid, not {other:?}")),
-    };
-    let page: usize = get("page").unwrap_or("1").parse().map_err(|_| "page must be a number from 1".to_owned())?;
-    if page == 0 || page > MAX_PAGE {
-        return Err(format!("page must be between 1 and {MAX_PAGE}"));
-    }
-    Ok(ParsedSearch {
-        params: SearchParams {
-            query,
-            categories,
-            since,
-            until,
-            sort,
-            // Trending order re-ranks the best 200 matches.
-            limit: if trending_sort { 200 } else { per_page },
-            offset: if trending_sort { 0 } else { (page - 1) * per_page },
-            mode,
-        },
-        page,
-        category_text,
-        sort_text,
-        trending_sort,
-    })
-}
-
 pub async fn search(
     State(state): State<AppState>,
     MaybeViewer(viewer): MaybeViewer,
-    Query(params): Query<Params>,
+    Query(raw): Query<RawParams>,
 ) -> Result<Response, PageError> {
-    let parsed =
-        parse_search(&params, PAGE_SIZE).map_err(|message| PageError::new(StatusCode::BAD_REQUEST, message))?;
+    let parsed = params::search(&raw, PAGE_SIZE)?;
     let query = parsed.params.query.clone();
     let head = |title: String| Head {
         title,
-        description: None,
-        url: None,
         feeds: if query.is_empty() {
             Vec::new()
         } else {
             vec![(format!("Papers matching {query}"), format!("/feeds/search.atom?q={}", render::url_encode(&query)))]
         },
         query: query.clone(),
+        viewer: viewer.clone(),
+        ..Head::default()
     };
     if query.is_empty() {
         let body = search_form(&parsed, None);
         return Ok(([CACHE_SHORT], render::layout(&head("Search".into()), body)).into_response());
     }
     let search_params = parsed.params.clone();
-    let trending_sort = parsed.trending_sort;
-    let page = parsed.page;
     let account = viewer.as_ref().map(|v| v.account.id);
     let result = state
         .searching(&parsed.params, move |library| -> Result<_, paperboy_app::Error> {
-            let mut results = library.search(&search_params)?;
-            if trending_sort {
-                let scores = library.trending_scores(results.hits.iter().map(|h| h.paper.id))?;
-                let score = |id| scores.get(&id).copied().unwrap_or(0.0);
-                results.hits.sort_by(|a, b| score(b.paper.id).total_cmp(&score(a.paper.id)));
-                results.hits = results.hits.into_iter().skip((page - 1) * PAGE_SIZE).take(PAGE_SIZE).collect();
-            }
+            let results = library.search(&search_params)?;
             let marks = match account {
                 Some(account) => {
                     Some(library.marks_of(account, &results.hits.iter().map(|h| h.paper.id).collect::<Vec<_>>())?)
@@ -213,10 +122,7 @@ pub async fn search(
         .await?;
     let (results, stems, saved_marks) = match result {
         Ok(ok) => ok,
-        Err(
-            err @ (paperboy_app::Error::Query(_)
-            | paperboy_app::Error::Search(paperboy_search::Error::NoSearchableWords)),
-        ) => {
+        Err(err @ (paperboy_app::Error::Query(_) | paperboy_app::Error::NoSearchableWords)) => {
             let body = html! {
                 (search_form(&parsed, None))
                 p.error { (err.to_string()) }
@@ -240,11 +146,11 @@ pub async fn search(
             (paper_item(&hit.paper, &marks, html! {
                 @if hit.pinned { " · " span.pinned { "exact match" } }
                 @if let (Some(viewer), Some((saved, upvoted))) = (&viewer, &saved_marks) {
-                    " " (account::paper_actions(viewer, &hit.paper.id.to_string(), saved.contains(&hit.paper.id), upvoted.contains(&hit.paper.id)))
+                    " " (render::paper_actions(viewer, hit.paper.id, saved.contains(&hit.paper.id), upvoted.contains(&hit.paper.id)))
                 }
             }))
         }
-        (pager(&params, parsed.page, results.total as usize))
+        (pager(&raw, parsed.page, results.total as usize))
     };
     Ok(([CACHE_SHORT], render::layout(&head(format!("{query} — search")), body)).into_response())
 }
@@ -259,8 +165,8 @@ fn search_form(parsed: &ParsedSearch, results: Option<&paperboy_app::SearchPage>
             label { "Until " input type="date" name="until" value=(p.until.map(|d| d.to_string()).unwrap_or_default()); }
             label { "Sort "
                 select name="sort" {
-                    @for option in ["relevance", "date", "trending"] {
-                        option value=(option) selected[parsed.sort_text == option] { (option) }
+                    @for option in Order::ALL {
+                        option value=(option.as_str()) selected[p.order == option] { (option.as_str()) }
                     }
                 }
             }
@@ -293,13 +199,23 @@ fn syntax_help() -> Markup {
     }
 }
 
-fn pager(params: &Params, page: usize, total: usize) -> Markup {
+fn pager(raw: &RawParams, page: usize, total: usize) -> Markup {
     let last = total.div_ceil(PAGE_SIZE).clamp(1, MAX_PAGE);
     let link = |page: usize| {
-        let mut pairs: Vec<(&String, &String)> = params.iter().filter(|(k, _)| k.as_str() != "page").collect();
-        pairs.sort();
-        let mut query: Vec<String> =
-            pairs.iter().map(|(k, v)| format!("{}={}", render::url_encode(k), render::url_encode(v))).collect();
+        let pairs = [
+            ("q", &raw.q),
+            ("category", &raw.category),
+            ("since", &raw.since),
+            ("until", &raw.until),
+            ("sort", &raw.sort),
+            ("mode", &raw.mode),
+        ];
+        let mut query: Vec<String> = pairs
+            .iter()
+            .filter_map(|(k, v)| {
+                v.as_deref().filter(|v| !v.is_empty()).map(|v| format!("{k}={}", render::url_encode(v)))
+            })
+            .collect();
         query.push(format!("page={page}"));
         format!("/search?{}", query.join("&"))
     };
@@ -312,47 +228,55 @@ fn pager(params: &Params, page: usize, total: usize) -> Markup {
     }
 }
 
+/// `GET /papers/{id}`: the paper, its links, how to cite it, similar papers.
 pub async fn paper(
     State(state): State<AppState>,
     MaybeViewer(viewer): MaybeViewer,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let id_for_lookup = id.clone();
+    let paper_id = ArxivId::parse_lenient(&id).map_err(|_| PageError(Failure::PaperId(id.clone())))?;
     let account = viewer.as_ref().map(|v| v.account.id);
     let (details, similar, marks) = state
-        .blocking(move |library| {
-            let details = library.show(&id_for_lookup);
-            let similar = library.similar(&id_for_lookup, 8).ok();
-            let marks = match (&details, account) {
-                (Ok(Some(d)), Some(account)) => library.marks_of(account, &[d.stored.paper.id]).ok(),
-                _ => None,
+        .blocking(move |library| -> Result<_, paperboy_app::Error> {
+            let Some(details) = library.show(paper_id)? else {
+                return Err(paperboy_app::Error::PaperNotFound(paper_id));
             };
-            (details, similar, marks)
+            let similar = library.similar(paper_id, 8).ok();
+            let marks = match account {
+                Some(account) => Some(library.marks_of(account, &[details.stored.paper.id])?),
+                None => None,
+            };
+            Ok((details, similar, marks))
         })
-        .await?;
-    let details = match details {
-        Ok(Some(details)) => details,
-        Ok(None) => return Err(PageError::not_found(format!("paperboy has no paper {}.", id.trim()))),
-        Err(paperboy_app::Error::Invalid(message)) => return Err(PageError::not_found(message)),
-        Err(err) => return Err(err.into()),
+        .await??;
+    let paper = &details.stored.paper;
+    let head = Head {
+        title: math::to_plain(&paper.title),
+        description: Some(render::snippet(&math::to_plain(&paper.abstract_text), 200)),
+        url: Some(format!("{}/papers/{}", state.config.base_url, paper.id)),
+        feeds: paper
+            .primary_category()
+            .map(|c| vec![(format!("New papers in {c}"), format!("/feeds/categories/{c}.atom"))])
+            .unwrap_or_default(),
+        viewer: viewer.clone(),
+        ..Head::default()
     };
+    let actions = match (&viewer, &marks) {
+        (Some(viewer), Some((saved, upvoted))) => Some((viewer, !saved.is_empty(), !upvoted.is_empty())),
+        _ => None,
+    };
+    let body = paper_body(&details, actions, similar.as_deref());
+    Ok(([CACHE_SHORT], render::layout(&head, body)).into_response())
+}
+
+/// The paper page's content. `actions`: the signed-in reader, whether they saved it and upvoted it.
+fn paper_body(details: &PaperDetails, actions: Option<(&Viewer, bool, bool)>, similar: Option<&[SearchHit]>) -> Markup {
     let paper = &details.stored.paper;
     let versioned = paper.versioned_id();
     let upvotes: u32 = details.signals.iter().map(|s| s.upvotes).sum();
     let repo = details.signals.iter().find_map(|s| s.github_repo.clone());
     let stars = details.signals.iter().filter_map(|s| s.github_stars).max();
-    let base = &state.config.base_url;
-    let head = Head {
-        title: math::to_plain(&paper.title),
-        description: Some(render::snippet(&math::to_plain(&paper.abstract_text), 200)),
-        url: Some(format!("{base}/papers/{}", paper.id)),
-        feeds: paper
-            .primary_category()
-            .map(|c| vec![(format!("New papers in {c}"), format!("/feeds/categories/{c}.atom"))])
-            .unwrap_or_default(),
-        query: String::new(),
-    };
-    let body = html! {
+    html! {
         article.paper-page {
             h1 { (rich_text(&paper.title, &no_marks)) }
             p.authors { (render::authors(&paper.authors, 50)) }
@@ -371,11 +295,9 @@ pub async fn paper(
                     a href=(repo) rel="nofollow noopener" { "Code" @if let Some(stars) = stars { " ★ " (stars) } }
                 }
             }
-            @match (&viewer, &marks) {
-                (Some(viewer), Some((saved, upvoted))) => {
-                    p { (account::paper_actions(viewer, &paper.id.to_string(), !saved.is_empty(), !upvoted.is_empty())) }
-                }
-                _ => { p.sub { a href="/signin" { "Sign in" } " to save this paper or upvote it." } }
+            @match actions {
+                Some((viewer, saved, upvoted)) => { p { (render::paper_actions(viewer, paper.id, saved, upvoted)) } }
+                None => { p.sub { a href="/signin" { "Sign in" } " to save this paper or upvote it." } }
             }
             section.abstract { h2 { "Abstract" } p { (rich_text(&paper.abstract_text, &no_marks)) } }
             dl.dates {
@@ -393,69 +315,42 @@ pub async fn paper(
             }
             section.bibtex {
                 h2 { "Cite" }
-                pre id="bibtex" { (bibtex(paper)) }
+                pre id="bibtex" { (paperboy_app::cite::bibtex(paper)) }
                 button.copy type="button" data-copy="bibtex" { "Copy BibTeX" }
             }
-            @if let Some(similar) = &similar {
+            @if let Some(similar) = similar {
                 section.similar {
                     h2 { "Similar papers" }
                     @for hit in similar { (paper_item(&hit.paper, &no_marks, html! {})) }
                 }
             }
         }
-    };
-    Ok(([CACHE_SHORT], render::layout(&head, body)).into_response())
-}
-
-/// A BibTeX entry for the paper, as arXiv's "Export BibTeX" gives.
-pub(crate) fn bibtex(paper: &Paper) -> String {
-    let year =
-        paper.submitted.map(|d| d.format("%Y").to_string()).unwrap_or_else(|| paper.date().format("%Y").to_string());
-    let key_author = paper
-        .authors
-        .first()
-        .and_then(|a| a.split_whitespace().last())
-        .map(|s| s.chars().filter(|c| c.is_alphanumeric()).collect::<String>().to_lowercase())
-        .unwrap_or_else(|| "arxiv".into());
-    let mut entry = format!(
-        "@misc{{{key_author}{year}_{id},\n  title         = {{{title}}},\n  author        = {{{authors}}},\n  year          = {{{year}}},\n  eprint        = {{{id}}},\n  archivePrefix = {{arXiv}},\n",
-        id = paper.id.to_string().replace('/', "_"),
-        title = paper.title.replace(['{', '}'], ""),
-        authors = paper.authors.join(" and ").replace(['{', '}'], ""),
-    );
-    if let Some(category) = paper.primary_category() {
-        entry.push_str(&format!("  primaryClass  = {{{category}}},\n"));
     }
-    if let Some(doi) = &paper.doi {
-        entry.push_str(&format!("  doi           = {{{}}},\n", doi.replace(['{', '}'], "")));
-    }
-    entry.push_str(&format!("  url           = {{https://arxiv.org/abs/{}}}\n}}", paper.id));
-    entry
 }
 
-pub async fn daily_latest(State(state): State<AppState>) -> Result<Response, PageError> {
-    render_daily(state, None, None).await
+/// `GET /daily`: the newest announcement day.
+pub async fn daily_latest(
+    State(state): State<AppState>,
+    MaybeViewer(viewer): MaybeViewer,
+) -> Result<Response, PageError> {
+    render_daily(state, viewer, None, None).await
 }
 
+/// `GET /daily/{date}`.
 pub async fn daily(
     State(state): State<AppState>,
+    MaybeViewer(viewer): MaybeViewer,
     Path(date): Path<String>,
-    Query(params): Query<Params>,
+    Query(raw): Query<RawParams>,
 ) -> Result<Response, PageError> {
-    let date = NaiveDate::parse_from_str(&date, "%Y-%m-%d")
-        .map_err(|_| PageError::new(StatusCode::BAD_REQUEST, format!("{date:?} is not a date like 2026-06-16")))?;
-    let category = match params.get("category").map(|c| c.trim()).filter(|c| !c.is_empty()) {
-        Some(text) => {
-            Some(CategoryFilter::parse(text).map_err(|e| PageError::new(StatusCode::BAD_REQUEST, e.to_string()))?)
-        }
-        None => None,
-    };
-    render_daily(state, Some(date), category).await
+    let date = params::date("date", &Some(date))?;
+    render_daily(state, viewer, date, params::category(&raw.category)?).await
 }
 
 async fn render_daily(
     state: AppState,
-    date: Option<NaiveDate>,
+    viewer: Option<Viewer>,
+    date: Option<chrono::NaiveDate>,
     category: Option<CategoryFilter>,
 ) -> Result<Response, PageError> {
     let daily = state.blocking(move |library| library.daily(date, category)).await??;
@@ -464,7 +359,8 @@ async fn render_daily(
         description: Some(format!("{} papers arXiv announced on {}", daily.total, daily.date)),
         url: Some(format!("{}/daily/{}", state.config.base_url, daily.date)),
         feeds: vec![("Daily papers".into(), "/feeds/daily.atom".into())],
-        query: String::new(),
+        viewer,
+        ..Head::default()
     };
     let body = html! {
         nav.days {
@@ -495,21 +391,21 @@ async fn render_daily(
     Ok(([CACHE_SHORT], render::layout(&head, body)).into_response())
 }
 
-pub async fn trending(State(state): State<AppState>, Query(params): Query<Params>) -> Result<Response, PageError> {
-    let page: usize = params
-        .get("page")
-        .map_or(Ok(1), |p| p.parse())
-        .map_err(|_| PageError::new(StatusCode::BAD_REQUEST, "page must be a number"))?;
-    if page == 0 || page > MAX_PAGE {
-        return Err(PageError::new(StatusCode::BAD_REQUEST, format!("page must be between 1 and {MAX_PAGE}")));
-    }
+/// `GET /trending`.
+pub async fn trending(
+    State(state): State<AppState>,
+    MaybeViewer(viewer): MaybeViewer,
+    Query(raw): Query<RawParams>,
+) -> Result<Response, PageError> {
+    let page = params::page(&raw)?;
     let trending = state.blocking(move |library| library.trending(None, PAGE_SIZE, (page - 1) * PAGE_SIZE)).await??;
     let head = Head {
         title: "Trending papers".into(),
         description: Some("Papers ranked by upvotes and code stars, decayed with age.".into()),
         url: Some(format!("{}/trending", state.config.base_url)),
         feeds: vec![("Trending papers".into(), "/feeds/trending.atom".into())],
-        query: String::new(),
+        viewer,
+        ..Head::default()
     };
     let body = html! {
         h1 { "Trending" @if let Some(day) = trending.as_of { " " span.sub { "as of " (day) } } }
@@ -524,19 +420,15 @@ pub async fn trending(State(state): State<AppState>, Query(params): Query<Params
     Ok(([CACHE_SHORT], render::layout(&head, body)).into_response())
 }
 
+/// `GET /categories/{category}`.
 pub async fn category(
     State(state): State<AppState>,
+    MaybeViewer(viewer): MaybeViewer,
     Path(category): Path<String>,
-    Query(params): Query<Params>,
+    Query(raw): Query<RawParams>,
 ) -> Result<Response, PageError> {
-    let filter = CategoryFilter::parse(&category).map_err(|e| PageError::not_found(e.to_string()))?;
-    let page: usize = params
-        .get("page")
-        .map_or(Ok(1), |p| p.parse())
-        .map_err(|_| PageError::new(StatusCode::BAD_REQUEST, "page must be a number"))?;
-    if page == 0 || page > MAX_PAGE {
-        return Err(PageError::new(StatusCode::BAD_REQUEST, format!("page must be between 1 and {MAX_PAGE}")));
-    }
+    let filter = CategoryFilter::parse(&category).map_err(|_| PageError(Failure::NotFound))?;
+    let page = params::page(&raw)?;
     let (papers, total) =
         state.blocking(move |library| library.category(filter, PAGE_SIZE, (page - 1) * PAGE_SIZE)).await??;
     let name = match filter {
@@ -550,7 +442,8 @@ pub async fn category(
         description: Some(format!("The newest papers in {name}")),
         url: Some(format!("{}/categories/{filter}", state.config.base_url)),
         feeds: vec![(format!("New papers in {filter}"), format!("/feeds/categories/{filter}.atom"))],
-        query: String::new(),
+        viewer,
+        ..Head::default()
     };
     let body = html! {
         h1 { (name) }
@@ -564,6 +457,7 @@ pub async fn category(
     Ok(([CACHE_SHORT], render::layout(&head, body)).into_response())
 }
 
+/// Any other path.
 pub async fn not_found() -> PageError {
-    PageError::not_found("There is no page here.")
+    PageError(Failure::NotFound)
 }

@@ -1,9 +1,23 @@
-//! Page layout and the pieces pages share: a paper in a list, text with math and highlights.
+//! Page layout and the pieces pages share: a paper in a list, text with math and highlights, the
+//! signed-in reader's buttons and the subscribe box. What a page needs to know about its reader
+//! comes in its [`Head`]; nothing here reads the request.
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
-use paperboy_domain::Paper;
+use paperboy_app::Account;
+use paperboy_domain::{ArxivId, Paper};
 
 use crate::math::{self, Segment};
+
+/// The person signed in, for the pages of a request.
+#[derive(Clone)]
+pub struct Viewer {
+    /// Their account.
+    pub account: Account,
+    /// The session cookie's value.
+    pub session: String,
+    /// The anti-forgery token for their forms.
+    pub form_token: String,
+}
 
 /// What goes in a page's `<head>`.
 #[derive(Default)]
@@ -18,12 +32,14 @@ pub struct Head {
     pub feeds: Vec<(String, String)>,
     /// The search box's current text.
     pub query: String,
+    /// Who is reading, if signed in.
+    pub viewer: Option<Viewer>,
 }
 
 /// The page around `body`.
 pub fn layout(head: &Head, body: Markup) -> Markup {
     let title = if head.title.is_empty() { "paperboy".to_owned() } else { format!("{} · paperboy", head.title) };
-    let viewer = crate::account::current_viewer();
+    let viewer = &head.viewer;
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -57,7 +73,7 @@ pub fn layout(head: &Head, body: Markup) -> Markup {
                     nav {
                         a href="/daily" { "Daily" }
                         a href="/trending" { "Trending" }
-                        @match &viewer {
+                        @match viewer {
                             Some(_) => { a href="/library" { "Library" } a href="/preferences" { "Account" } }
                             None => { a href="/signin" { "Sign in" } }
                         }
@@ -66,10 +82,50 @@ pub fn layout(head: &Head, body: Markup) -> Markup {
                 }
                 main { (body) }
                 footer.site {
-                    (crate::account::subscribe_box(viewer.as_ref()))
+                    (subscribe_box(viewer.as_ref()))
                     "paperboy · arXiv metadata is CC0 · "
                     a href="/api/v1/openapi.json" { "API" }
                     " · keys: / search, j k move, o open"
+                }
+            }
+        }
+    }
+}
+
+/// The subscribe box at the foot of every page (or, signed in, links to the account).
+pub fn subscribe_box(viewer: Option<&Viewer>) -> Markup {
+    html! {
+        @match viewer {
+            Some(_) => {
+                p.subscribe { "Your digest: " a href="/preferences" { "preferences" } " · " a href="/library" { "library" } }
+            }
+            None => {
+                form.subscribe method="post" action="/subscribe" {
+                    label for="subscribe-email" { "New papers for you, by e-mail: " }
+                    input id="subscribe-email" type="email" name="email" required placeholder="you@example.org" autocomplete="email" maxlength="320";
+                    " " button type="submit" { "Subscribe" }
+                }
+            }
+        }
+    }
+}
+
+/// Save / upvote buttons for a paper, for a signed-in viewer.
+pub fn paper_actions(viewer: &Viewer, paper: ArxivId, saved: bool, upvoted: bool) -> Markup {
+    html! {
+        span.actions {
+            form.inline method="post" action=(if saved { "/library/remove" } else { "/library/save" }) {
+                input type="hidden" name="csrf" value=(viewer.form_token);
+                input type="hidden" name="paper" value=(paper);
+                button type="submit" title=(if saved { "Remove from your library" } else { "Save to your library" }) {
+                    @if saved { "★ Saved" } @else { "☆ Save" }
+                }
+            }
+            form.inline method="post" action="/upvote" {
+                input type="hidden" name="csrf" value=(viewer.form_token);
+                input type="hidden" name="paper" value=(paper);
+                button type="submit" aria-pressed=(upvoted) title=(if upvoted { "Take your upvote back" } else { "Upvote" }) {
+                    @if upvoted { "▲ Upvoted" } @else { "△ Upvote" }
                 }
             }
         }

@@ -78,7 +78,7 @@ fn build(library: &Library, args: &DigestBuildArgs) -> anyhow::Result<BuildRepor
         None => library.latest_day()?.context("the store has no announced papers; ingest some or pass --date")?,
     };
     let only = match &args.subscriber {
-        Some(who) => match library.subscriber(who)? {
+        Some(who) => match library.subscriber(&paperboy_app::accounts::Subscriber::parse(who)?)? {
             Some(account) => Some(account.id),
             None => bail!("no subscriber {who}"),
         },

@@ -2,9 +2,8 @@
 
 use std::process::ExitCode;
 
-use paperboy_app::{SearchMode, SearchParams};
+use paperboy_app::{Order, SearchMode, SearchParams};
 use paperboy_domain::query::CategoryFilter;
-use paperboy_search::Sort;
 
 use super::{Context, open_library};
 use crate::{
@@ -28,9 +27,10 @@ pub fn run(context: &Context, args: SearchArgs) -> anyhow::Result<ExitCode> {
         categories,
         since: args.since,
         until: args.until,
-        sort: match args.sort {
-            SortArg::Relevance => Sort::Relevance,
-            SortArg::Date => Sort::Date,
+        order: match args.sort {
+            SortArg::Relevance => Order::Relevance,
+            SortArg::Date => Order::Date,
+            SortArg::Trending => Order::Trending,
         },
         limit,
         offset,

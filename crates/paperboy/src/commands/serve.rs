@@ -44,7 +44,7 @@ pub fn serve(library: Arc<Library>, args: &ServeArgs) -> anyhow::Result<()> {
         let address = listener.local_addr()?;
         let base_url =
             args.base_url.clone().unwrap_or_else(|| format!("http://{address}")).trim_end_matches('/').to_owned();
-        if let paperboy_app::accounts::KeyChange::Replaced { sessions_ended } = library.open_signing_key()? {
+        if let paperboy_app::signing::KeyChange::Replaced { sessions_ended } = library.open_signing_key()? {
             println!(
                 "signing key: {} is not the key used before, so {sessions_ended} sessions ended and links in mail \
                  already sent no longer work",

@@ -2,13 +2,13 @@
 
 use std::process::ExitCode;
 
-use paperboy_app::accounts::KeyChange;
+use paperboy_app::signing::KeyChange;
 
 use super::{Context, open_library};
 use crate::{cli::SigningKeyCommand, output::print_json};
 
 pub fn run(context: &Context, command: SigningKeyCommand) -> anyhow::Result<ExitCode> {
-    let mut library = open_library(context)?;
+    let library = open_library(context)?;
     match command {
         SigningKeyCommand::Path => println!("{}", library.signing_key_path().display()),
         SigningKeyCommand::Rotate(json) => {

@@ -2,9 +2,10 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use chrono::Utc;
-use paperboy_domain::{Cadence, Category, Preferences};
+use paperboy_app::{Account, Library, accounts::Subscriber};
+use paperboy_domain::{AccountId, Cadence, Category, EmailAddress, Preferences};
 
 use super::{Context, open_library};
 use crate::{
@@ -15,135 +16,141 @@ use crate::{
 pub fn run(context: &Context, command: SubscriberCommand) -> anyhow::Result<ExitCode> {
     let library = open_library(context)?;
     match command {
-        SubscriberCommand::Add(args) => add(&library, args),
-        SubscriberCommand::List(args) => {
-            let accounts = library.subscribers(args.after, args.limit.clamp(1, 100_000))?;
-            if args.json.json {
-                print_json(&accounts)?;
-            } else {
-                let counts = library.subscriber_counts()?;
-                let summary: Vec<String> =
-                    counts.iter().map(|(status, n)| format!("{n} {}", status_name(*status))).collect();
-                println!("{}", if summary.is_empty() { "no subscribers".to_owned() } else { summary.join(" · ") });
-                for account in &accounts {
-                    let p = &account.preferences;
-                    println!(
-                        "{:>7}  {:<40}  {:<12}  {:<7}  {} searches · {} categories · {} authors",
-                        account.id,
-                        account.email.as_str(),
-                        status_name(account.status),
-                        cadence_name(p.cadence),
-                        p.searches.len(),
-                        p.categories.len(),
-                        p.authors.len()
-                    );
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        SubscriberCommand::Show { who, json } => {
-            let Some(account) = library.subscriber(&who)? else { bail!("no subscriber {who}") };
-            let export = library.export_account(account.id, Utc::now())?;
-            if json.json {
-                print_json(&export)?;
-            } else {
-                let p = &account.preferences;
-                println!("{}  (account {}, {})", account.email.as_str(), account.id, status_name(account.status));
-                println!(
-                    "  created {}  confirmed {}",
-                    account.created_at.format("%Y-%m-%d %H:%M"),
-                    account.confirmed_at.map_or("no".into(), |d| d.format("%Y-%m-%d %H:%M").to_string())
-                );
-                println!(
-                    "  cadence {} · trending {} · at most {} papers · library {} · empty digests {}",
-                    cadence_name(p.cadence),
-                    p.trending,
-                    p.max_papers,
-                    if p.library { "on" } else { "off" },
-                    if p.send_empty { "on" } else { "off" }
-                );
-                println!("  last digest {}", account.last_digest_on.map_or("never".into(), |d| d.to_string()));
-                if let Some(at) = account.suppressed_at {
-                    println!(
-                        "  SUPPRESSED since {} ({}); `paperboy subscriber unsuppress {}` lifts it",
-                        at.format("%Y-%m-%d %H:%M"),
-                        account.suppressed_reason.as_deref().unwrap_or("no reason recorded"),
-                        account.id
-                    );
-                } else if account.hard_failures > 0 {
-                    println!("  {} bounces so far (not suppressed)", account.hard_failures);
-                }
-                for search in &p.searches {
-                    println!("  search    {search}");
-                }
-                for category in &p.categories {
-                    println!("  category  {category}");
-                }
-                for author in &p.authors {
-                    println!("  author    {author}");
-                }
-                println!(
-                    "  library {} papers · upvotes {} · messages {}",
-                    export.library.len(),
-                    export.upvotes.len(),
-                    export.messages.len()
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        SubscriberCommand::Import { file, json } => {
-            #[derive(serde::Deserialize)]
-            struct Line {
-                email: String,
-                #[serde(default)]
-                confirmed: bool,
-                #[serde(flatten)]
-                preferences: Preferences,
-            }
-            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-            let mut subscribers = Vec::new();
-            for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-                let line: Line =
-                    serde_json::from_str(line).with_context(|| format!("{} line {}", file.display(), n + 1))?;
-                let email = paperboy_domain::EmailAddress::parse(&line.email)
-                    .with_context(|| format!("{} line {}: {:?}", file.display(), n + 1, line.email))?;
-                subscribers.push((email, line.confirmed, line.preferences));
-            }
-            let imported = library.import_subscribers(&subscribers, Utc::now())?;
-            if json.json {
-                print_json(&serde_json::json!({"read": subscribers.len(), "imported": imported}))?;
-            } else {
-                println!(
-                    "imported {} subscribers ({} lines; known addresses skipped)",
-                    thousands(imported as u64),
-                    thousands(subscribers.len() as u64)
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        SubscriberCommand::Add(args) => add(&library, args)?,
+        SubscriberCommand::List(args) => list(&library, args.after, args.limit, args.json.json)?,
+        SubscriberCommand::Show { who, json } => show(&library, &find(&library, &who)?, json.json)?,
+        SubscriberCommand::Import { file, json } => import(&library, &file, json.json)?,
         SubscriberCommand::Remove { who } => {
-            let Some(account) = library.subscriber(&who)? else { bail!("no subscriber {who}") };
+            let account = find(&library, &who)?;
             library.delete_account(account.id)?;
             println!("removed {} (account {}) and everything about it", account.email.as_str(), account.id);
-            Ok(ExitCode::SUCCESS)
         }
         SubscriberCommand::Unsuppress { who } => {
-            let Some(account) = library.subscriber(&who)? else { bail!("no subscriber {who}") };
-            if library.unsuppress(account.id)? {
-                println!("{} (account {}) gets mail again", account.email.as_str(), account.id);
-            } else {
-                println!("{} (account {}) was not suppressed", account.email.as_str(), account.id);
-            }
-            Ok(ExitCode::SUCCESS)
+            let account = find(&library, &who)?;
+            let verb = if library.unsuppress(account.id)? { "gets mail again" } else { "was not suppressed" };
+            println!("{} (account {}) {verb}", account.email.as_str(), account.id);
         }
-        SubscriberCommand::Suppressed(json) => suppressed(&library, json.json),
+        SubscriberCommand::Suppressed(json) => suppressed(&library, json.json)?,
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The subscriber an operator names (an address or an account number), or an error saying there
+/// is none.
+fn find(library: &Library, who: &str) -> anyhow::Result<Account> {
+    let subscriber = Subscriber::parse(who)?;
+    library.subscriber(&subscriber)?.with_context(|| format!("no subscriber {who}"))
+}
+
+/// `paperboy subscriber list`.
+fn list(library: &Library, after: i64, limit: usize, json: bool) -> anyhow::Result<()> {
+    let accounts = library.subscribers(AccountId(after), limit.clamp(1, 100_000))?;
+    if json {
+        return print_json(&accounts);
+    }
+    let counts = library.subscriber_counts()?;
+    let summary: Vec<String> = counts.iter().map(|(status, n)| format!("{n} {}", status.as_str())).collect();
+    println!("{}", if summary.is_empty() { "no subscribers".to_owned() } else { summary.join(" · ") });
+    for account in &accounts {
+        let p = &account.preferences;
+        println!(
+            "{:>7}  {:<40}  {:<12}  {:<7}  {} searches · {} categories · {} authors",
+            account.id,
+            account.email.as_str(),
+            account.status.as_str(),
+            p.cadence.as_str(),
+            p.searches.len(),
+            p.categories.len(),
+            p.authors.len()
+        );
+    }
+    Ok(())
+}
+
+/// `paperboy subscriber show`: the account, its preferences and what is kept about it.
+fn show(library: &Library, account: &Account, json: bool) -> anyhow::Result<()> {
+    let export = library.export_account(account.id, Utc::now())?;
+    if json {
+        return print_json(&export);
+    }
+    let p = &account.preferences;
+    println!("{}  (account {}, {})", account.email.as_str(), account.id, account.status.as_str());
+    println!(
+        "  created {}  confirmed {}",
+        account.created_at.format("%Y-%m-%d %H:%M"),
+        account.confirmed_at.map_or("no".into(), |d| d.format("%Y-%m-%d %H:%M").to_string())
+    );
+    println!(
+        "  cadence {} · trending {} · at most {} papers · library {} · empty digests {}",
+        p.cadence.as_str(),
+        p.trending,
+        p.max_papers,
+        if p.library { "on" } else { "off" },
+        if p.send_empty { "on" } else { "off" }
+    );
+    println!("  last digest {}", account.last_digest_on.map_or("never".into(), |d| d.to_string()));
+    if let Some(at) = account.suppressed_at {
+        println!(
+            "  SUPPRESSED since {} ({}); `paperboy subscriber unsuppress {}` lifts it",
+            at.format("%Y-%m-%d %H:%M"),
+            account.suppressed_reason.as_deref().unwrap_or("no reason recorded"),
+            account.id
+        );
+    } else if account.hard_failures > 0 {
+        println!("  {} bounces in a row (not suppressed)", account.hard_failures);
+    }
+    for search in &p.searches {
+        println!("  search    {search}");
+    }
+    for category in &p.categories {
+        println!("  category  {category}");
+    }
+    for author in &p.authors {
+        println!("  author    {author}");
+    }
+    println!(
+        "  library {} papers · upvotes {} · messages {}",
+        export.library.len(),
+        export.upvotes.len(),
+        export.messages.len()
+    );
+    Ok(())
+}
+
+/// `paperboy subscriber import FILE`: every line is checked before anything is imported.
+fn import(library: &Library, file: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    #[derive(serde::Deserialize)]
+    struct Line {
+        email: String,
+        #[serde(default)]
+        confirmed: bool,
+        #[serde(flatten)]
+        preferences: Preferences,
+    }
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let mut subscribers = Vec::new();
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let line: Line = serde_json::from_str(line).with_context(|| format!("{} line {}", file.display(), n + 1))?;
+        let email = EmailAddress::parse(&line.email)
+            .with_context(|| format!("{} line {}: {:?}", file.display(), n + 1, line.email))?;
+        subscribers.push((email, line.confirmed, line.preferences));
+    }
+    let imported = library.import_subscribers(&subscribers, Utc::now())?;
+    if json {
+        return print_json(&serde_json::json!({"read": subscribers.len(), "imported": imported}));
+    }
+    println!(
+        "imported {} subscribers ({} lines; known addresses skipped)",
+        thousands(imported as u64),
+        thousands(subscribers.len() as u64)
+    );
+    Ok(())
 }
 
 /// `paperboy subscriber suppressed`: every suppressed address, with why.
-fn suppressed(library: &paperboy_app::Library, json: bool) -> anyhow::Result<ExitCode> {
+fn suppressed(library: &Library, json: bool) -> anyhow::Result<()> {
     let mut accounts = Vec::new();
-    let mut after = 0;
+    let mut after = AccountId(0);
     loop {
         let page = library.suppressed_subscribers(after, 1_000)?;
         let Some(last) = page.last() else { break };
@@ -151,8 +158,7 @@ fn suppressed(library: &paperboy_app::Library, json: bool) -> anyhow::Result<Exi
         accounts.extend(page);
     }
     if json {
-        print_json(&accounts)?;
-        return Ok(ExitCode::SUCCESS);
+        return print_json(&accounts);
     }
     println!("{} suppressed addresses", thousands(accounts.len() as u64));
     for account in &accounts {
@@ -164,10 +170,10 @@ fn suppressed(library: &paperboy_app::Library, json: bool) -> anyhow::Result<Exi
             account.suppressed_reason.as_deref().unwrap_or("")
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
-fn add(library: &paperboy_app::Library, args: SubscriberAddArgs) -> anyhow::Result<ExitCode> {
+fn add(library: &Library, args: SubscriberAddArgs) -> anyhow::Result<()> {
     let mut categories = Vec::new();
     for text in &args.categories {
         categories.push(Category::parse(text).with_context(|| format!("--category {text}"))?);
@@ -186,7 +192,8 @@ fn add(library: &paperboy_app::Library, args: SubscriberAddArgs) -> anyhow::Resu
         max_papers: args.max_papers,
         send_empty: args.send_empty,
     };
-    let account = library.add_subscriber(&args.email, args.confirmed, preferences, Utc::now())?;
+    let email = EmailAddress::parse(&args.email)?;
+    let account = library.add_subscriber(&email, args.confirmed, preferences, Utc::now())?;
     if args.json.json {
         print_json(&account)?;
     } else {
@@ -201,21 +208,5 @@ fn add(library: &paperboy_app::Library, args: SubscriberAddArgs) -> anyhow::Resu
             }
         );
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn status_name(status: paperboy_store::AccountStatus) -> &'static str {
-    match status {
-        paperboy_store::AccountStatus::Pending => "pending",
-        paperboy_store::AccountStatus::Active => "active",
-        paperboy_store::AccountStatus::Unsubscribed => "unsubscribed",
-    }
-}
-
-fn cadence_name(cadence: Cadence) -> &'static str {
-    match cadence {
-        Cadence::Daily => "daily",
-        Cadence::Weekly => "weekly",
-        Cadence::Paused => "paused",
-    }
+    Ok(())
 }

@@ -9,7 +9,7 @@ use paperboy_app::{
     digest::{BuildOptions, BuildReport, PlannedDigest, Reason},
     ingest,
 };
-use paperboy_domain::{Cadence, Category, Preferences};
+use paperboy_domain::{AccountId, ArxivId, Cadence, Category, Preferences};
 
 use super::{model_choice, sample, semantic_library};
 
@@ -34,12 +34,13 @@ fn build_at(library: &Library, date: &str, now: chrono::DateTime<Utc>) -> BuildR
     library.build_digests(&options, &NoProgress).unwrap()
 }
 
-fn subscriber(library: &Library, email: &str, preferences: Preferences) -> i64 {
-    library.add_subscriber(email, true, preferences.validate().unwrap(), Utc::now()).unwrap().id
+fn subscriber(library: &Library, email: &str, preferences: Preferences) -> AccountId {
+    let email = paperboy_domain::EmailAddress::parse(email).unwrap();
+    library.add_subscriber(&email, true, preferences.validate().unwrap(), Utc::now()).unwrap().id
 }
 
 fn papers_of(digest: &PlannedDigest) -> HashSet<String> {
-    digest.digest.items.iter().chain(&digest.digest.trending).map(|e| e.paper.clone()).collect()
+    digest.digest.papers().map(|id| id.to_string()).collect()
 }
 
 fn nothing() -> Preferences {
@@ -72,8 +73,8 @@ fn digests_explain_every_paper_and_never_send_one_twice() {
     let second = build(&library, "2026-06-16");
     assert_eq!((second.due, second.queued), (1, 1));
     let digest = &second.digests[0].digest;
-    let reasons: Vec<(&str, &Reason)> =
-        digest.items.iter().flat_map(|e| e.reasons.iter().map(move |r| (e.paper.as_str(), r))).collect();
+    let reasons: Vec<(String, &Reason)> =
+        digest.items.iter().flat_map(|e| e.reasons.iter().map(move |r| (e.paper.to_string(), r))).collect();
     assert!(
         reasons.iter().any(|(p, r)| *p == "2606.14725" && matches!(r, Reason::Author { name } if name == "Mingi Kang"))
     );
@@ -154,7 +155,7 @@ fn weekly_digests_come_on_fridays_and_cover_the_week() {
     let digest = &report.digests[0].digest;
     assert_eq!(digest.since, day("2026-06-06"));
     let announced: HashSet<NaiveDate> =
-        digest.items.iter().map(|e| library.show(&e.paper).unwrap().unwrap().stored.paper.announced.unwrap()).collect();
+        digest.items.iter().map(|e| library.show(e.paper).unwrap().unwrap().stored.paper.announced.unwrap()).collect();
     assert!(announced.contains(&day("2026-06-08")) && announced.contains(&day("2026-06-12")), "{announced:?}");
     assert_eq!(build(&library, "2026-06-12").due, 0);
 }
@@ -183,7 +184,7 @@ fn papers_like_the_library_are_recommended() {
     let reader = subscriber(&library, "reader@example.org", Preferences { library: true, ..nothing() });
     subscriber(&library, "nolibrary@example.org", Preferences { library: false, ..nothing() });
     for id in &saved {
-        library.save_paper(reader, id, &[], Utc::now()).unwrap();
+        library.save_paper(reader, ArxivId::parse(id).unwrap(), &[], Utc::now()).unwrap();
     }
 
     let report = build(&library, "2026-06-16");
@@ -214,13 +215,13 @@ fn papers_like_the_library_are_recommended() {
         .iter()
         .map(|h| h.paper.id.to_string())
         .collect();
-    assert!(on_topic.contains(&digest.items[0].paper), "{} is off topic", digest.items[0].paper);
+    assert!(on_topic.contains(&digest.items[0].paper.to_string()), "{} is off topic", digest.items[0].paper);
 }
 
 #[test]
 fn deliveries_older_than_the_retention_are_forgotten_at_the_next_build() {
     require_model!();
-    use paperboy_store::{AccountStore, Delivery, SqliteStore};
+    use paperboy_store::{Delivery, SqliteStore, prelude::*};
     let dir = tempfile::tempdir().unwrap();
     let library = semantic_library(dir.path(), &["2026-06-15", "2026-06-16"]);
     let preferences = Preferences {

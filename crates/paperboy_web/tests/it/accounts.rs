@@ -15,7 +15,7 @@ use axum::{
 };
 use chrono::Utc;
 use http_body_util::BodyExt;
-use paperboy_app::{Library, NoProgress, accounts::LinkPurpose, ingest};
+use paperboy_app::{Library, NoProgress, ingest, signing::LinkPurpose};
 use paperboy_domain::Preferences;
 use paperboy_web::{AppState, TrustedProxies, WebConfig};
 use tower::ServiceExt;
@@ -68,7 +68,8 @@ fn get_with_cookie(uri: &str, cookie: Option<&str>) -> Request<Body> {
 #[tokio::test]
 async fn a_manage_link_opens_a_page_and_only_its_button_signs_in() {
     let (_dir, state) = site(WebConfig::default());
-    let account = state.library.add_subscriber("reader@example.org", true, Preferences::default(), Utc::now()).unwrap();
+    let email = paperboy_domain::EmailAddress::parse("reader@example.org").unwrap();
+    let account = state.library.add_subscriber(&email, true, Preferences::default(), Utc::now()).unwrap();
     let token = state.library.signed_link(&account, LinkPurpose::Manage, Utc::now()).unwrap();
     let link = format!("/manage?token={token}");
     for _ in 0..2 {
@@ -133,7 +134,7 @@ async fn the_page_cache_is_not_grown_by_junk_parameters_nor_bypassed_by_a_made_u
         assert_eq!(answer.status, StatusCode::OK);
     }
     assert_eq!(state.cache.size().0, 1, "one entry for one page");
-    let first = send(&state, get_with_cookie("/papers/2606.14725", Some("pb_session=made-up"))).await;
+    let first = send(&state, get_with_cookie("/papers/2606.14725", Some("__Host-pb_session=made-up"))).await;
     assert_eq!(first.status, StatusCode::OK);
     let (entries, _) = state.cache.size();
     assert_eq!(entries, 2, "a cookie that is no session is an anonymous reader, and cached like one");
@@ -144,7 +145,8 @@ async fn sign_in_answers_take_as_long_for_unknown_addresses_as_for_known_ones() 
     let (_dir, state) = site(WebConfig::default());
     let known: Vec<String> = (0..600).map(|i| format!("known{i}@example.org")).collect();
     for address in &known {
-        state.library.add_subscriber(address, true, Preferences::default(), Utc::now()).unwrap();
+        let email = paperboy_domain::EmailAddress::parse(address).unwrap();
+        state.library.add_subscriber(&email, true, Preferences::default(), Utc::now()).unwrap();
     }
     let mut peer = 0usize;
     let mut time = |address: &str| {

@@ -1,0 +1,92 @@
+//! What readers keep: each account's library of saved papers (with tags) and its upvotes. Local
+//! upvotes count in trending like Hugging Face's.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use paperboy_domain::{AccountId, ArxivId, Paper};
+use paperboy_store::SavedPaper;
+use serde::Serialize;
+
+use crate::{Error, Library, Result};
+
+/// The longest tag, in characters.
+pub const MAX_TAG_CHARS: usize = 40;
+/// The most tags on one saved paper.
+pub const MAX_TAGS: usize = 20;
+
+/// A saved paper with its metadata, for the library page.
+#[derive(Debug, Clone, Serialize)]
+pub struct LibraryEntry {
+    /// The saved paper.
+    pub saved: SavedPaper,
+    /// Its metadata (absent if the store lost the paper).
+    pub paper: Option<Paper>,
+}
+
+/// Tags as typed (comma-separated, repeated): trimmed, deduplicated, within the limits.
+pub fn clean_tags(tags: &[String]) -> Result<Vec<String>> {
+    let mut clean: Vec<String> = Vec::new();
+    for tag in tags.iter().flat_map(|t| t.split(',')) {
+        let tag = paperboy_domain::text::collapse_whitespace(tag);
+        if tag.chars().count() > MAX_TAG_CHARS {
+            return Err(Error::Tags(format!("a tag is at most {MAX_TAG_CHARS} characters")));
+        }
+        if !tag.is_empty() && !clean.contains(&tag) {
+            clean.push(tag);
+        }
+    }
+    if clean.len() > MAX_TAGS {
+        return Err(Error::Tags(format!("at most {MAX_TAGS} tags per paper")));
+    }
+    Ok(clean)
+}
+
+impl Library {
+    /// Saves a paper (or changes its tags) in an account's library.
+    pub fn save_paper(&self, account: AccountId, paper: ArxivId, tags: &[String], now: DateTime<Utc>) -> Result<()> {
+        let paper = self.known_paper(paper)?;
+        self.store.save_paper(account, paper, &clean_tags(tags)?, now)?;
+        Ok(())
+    }
+
+    /// Removes a paper from an account's library. Returns whether it was there.
+    pub fn unsave_paper(&self, account: AccountId, paper: ArxivId) -> Result<bool> {
+        Ok(self.store.unsave_paper(account, paper.base())?)
+    }
+
+    /// Upvotes a paper (once per account) or takes the upvote back; returns whether it is upvoted now.
+    pub fn toggle_upvote(&self, account: AccountId, paper: ArxivId, now: DateTime<Utc>) -> Result<bool> {
+        let paper = self.known_paper(paper)?;
+        if self.store.upvote(account, paper, now)? {
+            return Ok(true);
+        }
+        self.store.remove_upvote(account, paper, now)?;
+        Ok(false)
+    }
+
+    /// Which of these papers the account saved and which it upvoted.
+    pub fn marks_of(&self, account: AccountId, papers: &[ArxivId]) -> Result<(Vec<ArxivId>, Vec<ArxivId>)> {
+        let saved: HashSet<ArxivId> = self.store.library(account)?.into_iter().map(|s| s.paper_id).collect();
+        let saved = papers.iter().copied().filter(|p| saved.contains(p)).collect();
+        Ok((saved, self.store.upvoted(account, papers)?))
+    }
+
+    /// An account's library with the papers' metadata, newest first.
+    pub fn library_entries(&self, account: AccountId) -> Result<Vec<LibraryEntry>> {
+        let saved = self.store.library(account)?;
+        let ids: Vec<ArxivId> = saved.iter().map(|s| s.paper_id).collect();
+        let mut papers: HashMap<ArxivId, Paper> =
+            self.store.papers(&ids)?.into_iter().map(|s| (s.paper.id, s.paper)).collect();
+        Ok(saved.into_iter().map(|saved| LibraryEntry { paper: papers.remove(&saved.paper_id), saved }).collect())
+    }
+
+    /// The paper's id without version, if the store has it.
+    fn known_paper(&self, paper: ArxivId) -> Result<ArxivId> {
+        let paper = paper.base();
+        if self.store.paper(paper)?.is_none() {
+            return Err(Error::PaperNotFound(paper));
+        }
+        Ok(paper)
+    }
+}
