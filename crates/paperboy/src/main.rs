@@ -1,16 +1,18 @@
-//! The `paperboy` binary: parses the command line, reads the environment, and calls the use cases
-//! in `paperboy_app`. Only this crate reads configuration and environment variables.
+//! The `paperboy` binary: parses the command line, reads the configuration (file, environment,
+//! flags) once into a validated `Config`, and calls the use cases in `paperboy_app`. Only this
+//! crate reads configuration and environment variables (in `config`).
 
 mod cli;
 mod commands;
+mod config;
 mod output;
 mod progress;
 
-use std::{path::PathBuf, process::ExitCode};
+use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, LogFormat};
+use crate::cli::{Cli, Command};
 
 /// mimalloc instead of the system allocator: a search allocates and frees many small buffers on
 /// many threads, where glibc's malloc spent about 7% of a loaded server's CPU.
@@ -24,15 +26,15 @@ fn main() -> ExitCode {
     if !matches!(cli.command, Command::Serve(_) | Command::Demo(_)) {
         restore_sigpipe();
     }
-    init_logging(cli.log_format);
-    let models_dir = cli.models_dir.clone().unwrap_or_else(paperboy_embed::provision::default_models_dir);
-    let context = commands::Context {
-        data_dir: cli.data_dir.clone().unwrap_or_else(default_data_dir),
-        model: (!cli.model.eq_ignore_ascii_case("none"))
-            .then(|| paperboy_app::ModelChoice { name: cli.model.clone(), models_dir: models_dir.clone() }),
-        models_dir,
-        signing_key_file: std::env::var_os("PAPERBOY_SIGNING_KEY_FILE").filter(|v| !v.is_empty()).map(PathBuf::from),
+    let config = match config::Config::load(cli.config.as_deref(), &cli.config_flags()) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
     };
+    init_logging(&config);
+    let context = commands::Context { config: std::sync::Arc::new(config) };
     let outcome = match cli.command {
         Command::Ingest(command) => commands::ingest::run(&context, command),
         Command::Search(args) => commands::search::run(&context, args),
@@ -45,11 +47,12 @@ fn main() -> ExitCode {
         Command::Stats(args) => commands::stats::run(&context, args),
         Command::Reindex(args) => commands::stats::reindex(&context, args),
         Command::Eval(command) => commands::eval::run(&context, command),
-        Command::Serve(args) => commands::serve::run(&context, args),
-        Command::Demo(args) => commands::demo::run(&context, cli.data_dir.is_some(), args),
+        Command::Serve(_) => commands::serve::run(&context),
+        Command::Demo(args) => commands::demo::run(&context, args),
         Command::Subscriber(command) => commands::subscriber::run(&context, command),
         Command::Digest(command) => commands::digest::run(&context, command),
         Command::SigningKey(command) => commands::signing_key::run(&context, command),
+        Command::Config(json) => commands::config::run(&context, json),
     };
     match outcome {
         Ok(code) => code,
@@ -60,24 +63,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// `$XDG_DATA_HOME/paperboy`, else `~/.local/share/paperboy`, else `./.paperboy`.
-fn default_data_dir() -> PathBuf {
-    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
-        return PathBuf::from(xdg).join("paperboy");
-    }
-    if let Some(home) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
-        return PathBuf::from(home).join(".local/share/paperboy");
-    }
-    PathBuf::from(".paperboy")
-}
-
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PAPERBOY_LOG")
+fn init_logging(config: &config::Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+    if config.log_json {
+        builder.json().init();
+    } else {
+        builder.init();
     }
 }
 

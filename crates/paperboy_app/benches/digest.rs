@@ -107,7 +107,12 @@ fn main() {
             .cloned()
             .collect();
         let dir = tempfile::tempdir().unwrap();
-        let library = Library::open_with(dir.path(), Some(&ModelChoice::default_model()), &NoProgress).unwrap();
+        let library = Library::open_with(
+            dir.path(),
+            Some(&ModelChoice::new(paperboy_app::models::DEFAULT_MODEL, &models_dir())),
+            &NoProgress,
+        )
+        .unwrap();
         let files: Vec<PathBuf> = {
             let mut f: Vec<PathBuf> =
                 std::fs::read_dir(Path::new(sample).join("arxiv-cs")).unwrap().map(|e| e.unwrap().path()).collect();
@@ -191,4 +196,9 @@ fn main() {
             );
         }
     }
+}
+
+/// Where the benchmark's model is installed: `PAPERBOY_MODEL_DIR`.
+fn models_dir() -> PathBuf {
+    std::env::var_os("PAPERBOY_MODEL_DIR").map(PathBuf::from).expect("set PAPERBOY_MODEL_DIR to the models folder")
 }

@@ -13,7 +13,12 @@ fn main() {
         eprintln!("usage: hybrid_search DATA_DIR QUERIES_FILE");
         std::process::exit(2);
     };
-    let library = Library::open_with(&PathBuf::from(data), Some(&ModelChoice::default_model()), &NoProgress).unwrap();
+    let library = Library::open_with(
+        &PathBuf::from(data),
+        Some(&ModelChoice::new(paperboy_app::models::DEFAULT_MODEL, &models_dir())),
+        &NoProgress,
+    )
+    .unwrap();
     if let Err(reason) = library.semantic_status() {
         panic!("{reason}");
     }
@@ -47,4 +52,9 @@ fn main() {
             })
         );
     }
+}
+
+/// Where the benchmark's model is installed: `PAPERBOY_MODEL_DIR`.
+fn models_dir() -> PathBuf {
+    std::env::var_os("PAPERBOY_MODEL_DIR").map(PathBuf::from).expect("set PAPERBOY_MODEL_DIR to the models folder")
 }

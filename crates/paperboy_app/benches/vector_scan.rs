@@ -18,7 +18,7 @@ fn main() {
         eprintln!("usage: vector_scan DATA_DIR QUERIES_FILE");
         std::process::exit(2);
     };
-    let choice = ModelChoice::default_model();
+    let choice = ModelChoice::new(paperboy_app::models::DEFAULT_MODEL, &models_dir());
     let model_dir = paperboy_embed::provision::installed_dir(&choice.models_dir, &choice.name)
         .unwrap_or_else(|| panic!("{} is not installed in {}", choice.name, choice.models_dir.display()));
     let embedder = Embedder::load(&choice.name, &model_dir).unwrap();
@@ -71,4 +71,9 @@ fn main() {
                                 "vs_exact": exact_ms / ms })
         );
     }
+}
+
+/// Where the benchmark's model is installed: `PAPERBOY_MODEL_DIR`.
+fn models_dir() -> PathBuf {
+    std::env::var_os("PAPERBOY_MODEL_DIR").map(PathBuf::from).expect("set PAPERBOY_MODEL_DIR to the models folder")
 }

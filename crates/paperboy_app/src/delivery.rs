@@ -3,11 +3,13 @@
 //! failed for good. Rendering happens at send time so that the outbox stays small (a digest is a
 //! list of ids and reasons) and links are fresh.
 
+/// The SMTP client, for the CLI (which reaches `paperboy_mail` only through here).
+pub use paperboy_mail::{SmtpMailer, SmtpSettings, redact_url};
 use std::{collections::HashMap, sync::Arc};
 
 use chrono::{DateTime, Duration, Utc};
 use paperboy_domain::{ArxivId, Paper};
-use paperboy_mail::{DigestItem, DigestView, MailContext, SendError, SmtpMailer};
+use paperboy_mail::{DigestItem, DigestView, MailContext, SendError};
 use paperboy_store::{AccountStatus, Delivery, OutboxMessage};
 use serde::Serialize;
 

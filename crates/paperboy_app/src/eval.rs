@@ -2,11 +2,13 @@
 //! with the same analysis, ranking and fusion as paper search, and measures nDCG@10 and Recall@100
 //! in keyword, semantic or hybrid mode.
 
+/// The ranking settings an evaluation compares.
+pub use paperboy_search::{Fusion, Ranking};
 use std::{collections::HashMap, path::Path, time::Instant};
 
 use paperboy_embed::{Embedder, document_text, provision};
 use paperboy_search::{
-    FullTextIndex, Fusion, IndexDoc, Ranking, VectorIndex,
+    FullTextIndex, IndexDoc, VectorIndex,
     eval::{self, EvalReport},
     hybrid,
 };
@@ -100,7 +102,7 @@ pub fn beir(dataset_dir: &Path, scratch_dir: &Path, options: &BeirOptions, progr
                     choice.name, choice.name
                 ))
             })?;
-            let embedder = Embedder::load(&choice.name, &dir)?;
+            let embedder = Embedder::load_with(&choice.name, &dir, choice.precision)?;
             let mut vectors = VectorIndex::open(
                 &scratch_dir.join(format!("vectors-{}", choice.name)),
                 &choice.name,

@@ -2,6 +2,12 @@
 //! or changed paper goes to the full-text index. Bad records are counted and reported with their
 //! position; the rest of the batch goes on.
 
+/// The sources' settings, for the CLI (which reaches the sources only through here).
+pub use paperboy_arxiv::{
+    Politeness,
+    api::{ApiQuery, DEFAULT_ENDPOINT as API_ENDPOINT},
+    oai::{DEFAULT_ENDPOINT as OAI_ENDPOINT, HarvestRequest, MetadataFormat},
+};
 use std::{
     path::{Path, PathBuf},
     sync::mpsc,
@@ -10,13 +16,7 @@ use std::{
 };
 
 use chrono::{DateTime, NaiveDate, Utc};
-use paperboy_arxiv::{
-    Error as SourceError, Politeness, RecordError,
-    api::{ApiClient, ApiQuery},
-    hf,
-    jsonl::JsonlReader,
-    oai::{HarvestRequest, Harvester},
-};
+use paperboy_arxiv::{Error as SourceError, RecordError, api::ApiClient, hf, jsonl::JsonlReader, oai::Harvester};
 use paperboy_domain::Paper;
 use paperboy_search::FullTextWriter;
 use paperboy_store::{CheckpointUpdate, PaperSource, UpsertOutcome, WriteBatch};

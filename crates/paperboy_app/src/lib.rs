@@ -16,6 +16,7 @@ pub mod digest;
 pub mod eval;
 pub mod ingest;
 pub mod metrics;
+pub mod models;
 pub mod outbox;
 mod progress;
 pub mod saved;

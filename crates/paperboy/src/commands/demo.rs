@@ -8,13 +8,13 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
+use paperboy_app::models::{self, Source};
 use paperboy_app::{SearchParams, ingest};
-use paperboy_embed::provision::{self, From};
 
 use super::{Context, open_library};
 use crate::{cli::DemoArgs, output, progress::CliProgress};
 
-pub fn run(context: &Context, data_dir_given: bool, args: DemoArgs) -> anyhow::Result<ExitCode> {
+pub fn run(context: &Context, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let sample = match args.sample {
         Some(dir) => dir,
         None => find_sample()
@@ -29,18 +29,21 @@ pub fn run(context: &Context, data_dir_given: bool, args: DemoArgs) -> anyhow::R
     if files.is_empty() {
         bail!("{} holds no .jsonl or .jsonl.gz files", sample.display());
     }
-    let data_dir = if data_dir_given { context.data_dir.clone() } else { PathBuf::from(".paperboy/demo") };
-    let context =
-        Context { data_dir: data_dir.clone(), signing_key_file: context.signing_key_file.clone(), ..context.clone() };
+    let mut config = (*context.config).clone();
+    if !config.data_dir_given {
+        config.data_dir = PathBuf::from(".paperboy/demo");
+    }
+    let data_dir = config.data_dir.clone();
+    let context = Context { config: std::sync::Arc::new(config) };
     println!("paperboy demo: {} days of real arXiv listings from {}", files.len(), sample.display());
     println!("data directory: {}", data_dir.display());
 
-    if let Some(model) = &context.model
-        && provision::installed_dir(&model.models_dir, &model.name).is_none()
+    if let Some(model) = &context.config.model
+        && models::installed_dir(&model.models_dir, &model.name).is_none()
     {
         println!("installing the embedding model {} (once) ...", model.name);
-        let hub = std::env::var("HF_ENDPOINT").unwrap_or_else(|_| "https://huggingface.co".into());
-        match provision::install(&model.models_dir, &model.name, &From::Auto { hub }) {
+        let from = Source::Auto { hub: context.config.hub.clone() };
+        match models::install(&model.models_dir, &model.name, &from, &super::model::tools(&context.config)) {
             Ok(installed) => {
                 for note in installed.notes {
                     println!("note: {note}");
@@ -93,7 +96,7 @@ pub fn run(context: &Context, data_dir_given: bool, args: DemoArgs) -> anyhow::R
         println!("Serve it: cargo run --release -- {data_flag} serve");
         return Ok(ExitCode::SUCCESS);
     }
-    super::serve::serve(std::sync::Arc::new(library), &args.serve)?;
+    super::serve::serve(std::sync::Arc::new(library), &context.config)?;
     Ok(ExitCode::SUCCESS)
 }
 

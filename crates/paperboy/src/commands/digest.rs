@@ -1,19 +1,20 @@
 //! `paperboy digest build|send|run`.
 
-use std::{process::ExitCode, sync::Arc, time::Duration};
+use std::{process::ExitCode, sync::Arc};
 
 use anyhow::{Context as _, bail};
 use chrono::Utc;
+use paperboy_app::delivery::{SmtpMailer, SmtpSettings};
 use paperboy_app::{
     Library,
     delivery::{MailSettings, SendOptions, SendReport},
     digest::{BuildOptions, BuildReport},
 };
-use paperboy_mail::{SmtpMailer, SmtpSettings};
 
 use super::{Context, open_library};
 use crate::{
-    cli::{DigestBuildArgs, DigestCommand, DigestSendArgs},
+    cli::{DigestBuildArgs, DigestCommand},
+    config::Config,
     output::{print_json, thousands},
     progress::CliProgress,
 };
@@ -21,50 +22,54 @@ use crate::{
 /// The site's public URL when none is configured.
 const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8080";
 
-/// Mail settings from the environment: PAPERBOY_BASE_URL, PAPERBOY_MAIL__FROM,
-/// PAPERBOY_MAIL__UNSUBSCRIBE_MAILTO.
-pub fn mail_settings(base_url: Option<&str>) -> anyhow::Result<MailSettings> {
-    let env_base = std::env::var("PAPERBOY_BASE_URL").ok().filter(|v| !v.trim().is_empty());
-    let base_url = base_url.map(str::to_owned).or(env_base).unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
-    let from = std::env::var("PAPERBOY_MAIL__FROM").ok().filter(|v| !v.trim().is_empty());
-    let mailto = std::env::var("PAPERBOY_MAIL__UNSUBSCRIBE_MAILTO").ok().filter(|v| !v.trim().is_empty());
-    Ok(MailSettings::new(&base_url, from.as_deref(), mailto.as_deref())?)
+/// What the mail says about the site and who sends: the base URL (`base_url`, else the configured
+/// one), the sender, the unsubscribe address.
+pub fn mail_settings(config: &Config, base_url: Option<&str>) -> anyhow::Result<MailSettings> {
+    let base_url = base_url.or(config.web.base_url.as_deref()).unwrap_or(DEFAULT_BASE_URL);
+    Ok(MailSettings::new(base_url, config.mail.from.as_deref(), config.mail.unsubscribe_mailto.as_deref())?)
 }
 
-/// The SMTP client for PAPERBOY_SMTP__URL, or `None` when it is not set.
-pub fn smtp_mailer(connections: usize) -> anyhow::Result<Option<SmtpMailer>> {
-    let Some(url) = std::env::var("PAPERBOY_SMTP__URL").ok().filter(|v| !v.trim().is_empty()) else { return Ok(None) };
-    let timeout = env_number("PAPERBOY_SMTP__TIMEOUT").unwrap_or(30.0).clamp(0.1, 600.0);
-    let pool_size = connections.clamp(1, 256) as u32;
-    let extra_roots_pem =
-        match std::env::var_os("PAPERBOY_SMTP__CA_FILE").filter(|v| !v.is_empty()) {
-            Some(path) => Some(std::fs::read(&path).with_context(|| {
-                format!("reading PAPERBOY_SMTP__CA_FILE ({})", std::path::Path::new(&path).display())
-            })?),
-            None => None,
-        };
-    let settings = SmtpSettings { url, pool_size, timeout: Duration::from_secs_f64(timeout), extra_roots_pem };
+/// The SMTP client of `smtp.url`, or `None` when it is not set.
+pub fn smtp_mailer(config: &Config, connections: usize) -> anyhow::Result<Option<SmtpMailer>> {
+    let Some(url) = &config.mail.smtp_url else { return Ok(None) };
+    let extra_roots_pem = match &config.mail.ca_file {
+        Some(path) => Some(std::fs::read(path).with_context(|| format!("reading smtp.ca_file ({})", path.display()))?),
+        None => None,
+    };
+    let settings = SmtpSettings {
+        url: url.clone(),
+        pool_size: connections.clamp(1, 256) as u32,
+        timeout: config.mail.smtp_timeout,
+        extra_roots_pem,
+    };
     Ok(Some(SmtpMailer::new(&settings).map_err(anyhow::Error::msg)?))
+}
+
+/// How `digest send` and `serve` send: workers, rate, retries, patience.
+pub fn send_options(config: &Config, limit: Option<u64>) -> SendOptions {
+    SendOptions {
+        limit,
+        workers: config.mail.workers,
+        rate: config.mail.rate,
+        retry_base: config.mail.retry_base,
+        patience: config.mail.patience,
+    }
 }
 
 pub fn run(context: &Context, command: DigestCommand) -> anyhow::Result<ExitCode> {
     let library = Arc::new(open_library(context)?);
+    let config = &context.config;
     match command {
         DigestCommand::Build(args) => {
-            build(&library, &args)?;
+            build(&library, config, &args)?;
         }
         DigestCommand::Send(args) => {
-            send(library, &args)?;
+            send(library, config, args.limit, args.json)?;
         }
         DigestCommand::Run(args) => {
-            let report = build(&library, &args)?;
+            let report = build(&library, config, &args)?;
             if !args.dry_run && report.queued > 0 {
-                let workers = std::env::var("PAPERBOY_MAIL__WORKERS")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(paperboy_app::delivery::DEFAULT_WORKERS);
-                let rate = std::env::var("PAPERBOY_MAIL__RATE").ok().and_then(|v| v.parse().ok()).unwrap_or(0.0);
-                send(library, &DigestSendArgs { limit: None, workers, rate, json: args.json })?;
+                send(library, config, None, args.json)?;
             }
         }
         DigestCommand::Status { json } => status(&library, json.json)?,
@@ -72,7 +77,7 @@ pub fn run(context: &Context, command: DigestCommand) -> anyhow::Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-fn build(library: &Library, args: &DigestBuildArgs) -> anyhow::Result<BuildReport> {
+fn build(library: &Library, config: &Config, args: &DigestBuildArgs) -> anyhow::Result<BuildReport> {
     let date = match args.date {
         Some(date) => date,
         None => library.latest_day()?.context("the store has no announced papers; ingest some or pass --date")?,
@@ -84,10 +89,10 @@ fn build(library: &Library, args: &DigestBuildArgs) -> anyhow::Result<BuildRepor
         },
         None => None,
     };
-    let settings = mail_settings(None)?;
+    let settings = mail_settings(config, None)?;
     let options = BuildOptions {
         date,
-        weekly_on: weekly_on()?,
+        weekly_on: config.weekly_on,
         host: settings.context.host.clone(),
         dry_run: args.dry_run,
         only,
@@ -149,27 +154,18 @@ fn build(library: &Library, args: &DigestBuildArgs) -> anyhow::Result<BuildRepor
     Ok(report)
 }
 
-fn send(library: Arc<Library>, args: &DigestSendArgs) -> anyhow::Result<SendReport> {
+fn send(library: Arc<Library>, config: &Config, limit: Option<u64>, json: bool) -> anyhow::Result<SendReport> {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     // The SMTP connection pool starts its own background task, so it is made inside the runtime.
     let _entered = runtime.enter();
-    let Some(mailer) = smtp_mailer(args.workers)? else {
-        bail!("PAPERBOY_SMTP__URL is not set (e.g. smtp://127.0.0.1:2525)")
+    let Some(mailer) = smtp_mailer(config, config.mail.workers)? else {
+        bail!("smtp.url (PAPERBOY_SMTP__URL) is not set (e.g. smtp://127.0.0.1:2525)")
     };
-    let settings = mail_settings(None)?;
-    if !args.rate.is_finite() || args.rate < 0.0 {
-        bail!("--rate must be 0 (no limit) or a positive number of messages per second");
-    }
-    let options = SendOptions {
-        limit: args.limit,
-        workers: args.workers.clamp(1, 256),
-        rate: (args.rate > 0.0).then_some(args.rate),
-        retry_base: retry_base(),
-        patience: Duration::from_secs_f64(env_number("PAPERBOY_MAIL__PATIENCE").unwrap_or(600.0).clamp(0.0, 86_400.0)),
-    };
+    let settings = mail_settings(config, None)?;
+    let options = send_options(config, limit);
     let report = runtime.block_on(paperboy_app::delivery::send_outbox(library, mailer, settings, options))?;
-    if args.json {
+    if json {
         print_json(&report)?;
     } else {
         if report.requeued > 0 {
@@ -210,25 +206,4 @@ fn status(library: &Library, json: bool) -> anyhow::Result<()> {
         if suppressed > 0 { " — `paperboy subscriber suppressed` lists them" } else { "" }
     );
     Ok(())
-}
-
-/// A number from the environment, if set and valid.
-pub fn env_number(name: &str) -> Option<f64> {
-    std::env::var(name).ok().and_then(|v| v.trim().parse::<f64>().ok()).filter(|v| v.is_finite() && *v >= 0.0)
-}
-
-/// The first retry's delay (PAPERBOY_MAIL__RETRY_BASE seconds; a minute by default).
-pub fn retry_base() -> Duration {
-    Duration::from_secs_f64(env_number("PAPERBOY_MAIL__RETRY_BASE").unwrap_or(60.0).clamp(0.1, 86_400.0))
-}
-
-/// The weekday weekly digests are built on (PAPERBOY_DIGEST__WEEKLY_ON; Friday by default).
-pub fn weekly_on() -> anyhow::Result<chrono::Weekday> {
-    match std::env::var("PAPERBOY_DIGEST__WEEKLY_ON").ok().filter(|v| !v.trim().is_empty()) {
-        Some(text) => text
-            .trim()
-            .parse()
-            .map_err(|_| anyhow::anyhow!("PAPERBOY_DIGEST__WEEKLY_ON={text:?} is not a weekday (mon, tue, …)")),
-        None => Ok(paperboy_app::digest::WEEKLY_ON),
-    }
 }

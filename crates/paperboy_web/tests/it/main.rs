@@ -29,7 +29,7 @@ fn sample(path: &str) -> PathBuf {
 /// are on.
 fn model_choice() -> Option<paperboy_app::ModelChoice> {
     let dir = PathBuf::from(std::env::var_os("PAPERBOY_TEST_MODEL_DIR")?);
-    Some(paperboy_app::ModelChoice { name: "all-MiniLM-L6-v2".into(), models_dir: dir.parent()?.to_owned() })
+    Some(paperboy_app::ModelChoice::new("all-MiniLM-L6-v2", dir.parent()?))
 }
 
 fn state() -> AppState {
