@@ -645,13 +645,11 @@ impl Config {
                 _ => Err("must be text or json".into()),
             })?
             .unwrap_or(false);
-        let trusted_proxies = layers.parse("web.trusted_proxies", TrustedProxies::parse)?.unwrap_or_default();
         let weekly_on = layers
             .parse("digest.weekly_on", |t| {
                 t.parse::<chrono::Weekday>().map_err(|_| "must be a weekday (mon, tue, …)".into())
             })?
             .unwrap_or(paperboy_app::digest::WEEKLY_ON);
-        let rate = layers.parse("mail.rate", number(0.0, 100_000.0, "a number"))?.filter(|r| *r > 0.0);
         Ok(Config {
             data_dir_given: layers.get("data_dir").is_some(),
             data_dir,
@@ -672,40 +670,58 @@ impl Config {
             request_interval: layers
                 .parse("arxiv.request_interval", number(0.0, 3600.0, "a number of seconds"))?
                 .unwrap_or(3.0),
-            web: Web {
-                addr: layers.text("web.addr").unwrap_or_else(|| "127.0.0.1:8080".into()),
-                base_url: layers.text("web.base_url").map(|u| u.trim_end_matches('/').to_owned()),
-                workers: layers.parse("web.workers", number(1, 1024, "a whole number"))?,
-                semantic_workers: layers.parse("web.semantic_workers", number(1, 1024, "a whole number"))?,
-                trusted_proxies,
-                metrics_addr: layers.text("web.metrics_addr"),
-            },
-            mail: Mail {
-                smtp_url: layers.text("smtp.url"),
-                smtp_timeout: layers.parse("smtp.timeout", seconds(3600.0))?.unwrap_or(Duration::from_secs(30)),
-                ca_file: layers.text("smtp.ca_file").map(PathBuf::from),
-                from: layers.text("mail.from"),
-                unsubscribe_mailto: layers.text("mail.unsubscribe_mailto"),
-                workers: layers.parse("mail.workers", number(1, 256, "a whole number"))?.unwrap_or(1),
-                rate,
-                retry_base: layers.parse("mail.retry_base", seconds(86_400.0))?.unwrap_or(Duration::from_secs(60)),
-                patience: layers.parse("mail.patience", seconds(86_400.0))?.unwrap_or(Duration::from_secs(600)),
-            },
+            web: Web::read(&layers)?,
+            mail: Mail::read(&layers)?,
             weekly_on,
-            schedule: ScheduleConfig {
-                enabled: layers.parse("schedule.enabled", flag)?.unwrap_or(false),
-                at: layers.text("schedule.at").unwrap_or_else(|| "20:30".into()),
-                zone: layers.text("schedule.zone").unwrap_or_else(|| "America/New_York".into()),
-                days: layers.text("schedule.days").unwrap_or_else(|| "sun,mon,tue,wed,thu".into()),
-                sets: layers
-                    .text("schedule.sets")
-                    .unwrap_or_else(|| "cs".into())
-                    .split(',')
-                    .map(|s| s.trim().to_owned())
-                    .filter(|s| !s.is_empty())
-                    .collect(),
-            },
+            schedule: ScheduleConfig::read(&layers)?,
             layers,
+        })
+    }
+}
+
+impl Web {
+    fn read(layers: &Layers) -> Result<Web, ConfigError> {
+        Ok(Web {
+            addr: layers.text("web.addr").unwrap_or_else(|| "127.0.0.1:8080".into()),
+            base_url: layers.text("web.base_url").map(|u| u.trim_end_matches('/').to_owned()),
+            workers: layers.parse("web.workers", number(1, 1024, "a whole number"))?,
+            semantic_workers: layers.parse("web.semantic_workers", number(1, 1024, "a whole number"))?,
+            trusted_proxies: layers.parse("web.trusted_proxies", TrustedProxies::parse)?.unwrap_or_default(),
+            metrics_addr: layers.text("web.metrics_addr"),
+        })
+    }
+}
+
+impl Mail {
+    fn read(layers: &Layers) -> Result<Mail, ConfigError> {
+        Ok(Mail {
+            smtp_url: layers.text("smtp.url"),
+            smtp_timeout: layers.parse("smtp.timeout", seconds(3600.0))?.unwrap_or(Duration::from_secs(30)),
+            ca_file: layers.text("smtp.ca_file").map(PathBuf::from),
+            from: layers.text("mail.from"),
+            unsubscribe_mailto: layers.text("mail.unsubscribe_mailto"),
+            workers: layers.parse("mail.workers", number(1, 256, "a whole number"))?.unwrap_or(1),
+            rate: layers.parse("mail.rate", number(0.0, 100_000.0, "a number"))?.filter(|r| *r > 0.0),
+            retry_base: layers.parse("mail.retry_base", seconds(86_400.0))?.unwrap_or(Duration::from_secs(60)),
+            patience: layers.parse("mail.patience", seconds(86_400.0))?.unwrap_or(Duration::from_secs(600)),
+        })
+    }
+}
+
+impl ScheduleConfig {
+    fn read(layers: &Layers) -> Result<ScheduleConfig, ConfigError> {
+        Ok(ScheduleConfig {
+            enabled: layers.parse("schedule.enabled", flag)?.unwrap_or(false),
+            at: layers.text("schedule.at").unwrap_or_else(|| "20:30".into()),
+            zone: layers.text("schedule.zone").unwrap_or_else(|| "America/New_York".into()),
+            days: layers.text("schedule.days").unwrap_or_else(|| "sun,mon,tue,wed,thu".into()),
+            sets: layers
+                .text("schedule.sets")
+                .unwrap_or_else(|| "cs".into())
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect(),
         })
     }
 }

@@ -97,19 +97,7 @@ fn scan(
 mod tests {
     use super::*;
 
-    fn unit(seed: u64, d: usize) -> Vec<f32> {
-        let mut state = seed | 1;
-        let v: Vec<f32> = (0..d)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state % 2000) as f32 / 1000.0 - 1.0
-            })
-            .collect();
-        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        v.into_iter().map(|x| x / norm).collect()
-    }
+    use paperboy_search::vector::unit_vector as unit;
 
     #[test]
     fn concurrent_requests_get_their_own_answers() {

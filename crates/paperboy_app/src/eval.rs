@@ -65,15 +65,44 @@ pub fn beir(dataset_dir: &Path, scratch_dir: &Path, options: &BeirOptions, progr
             detail: format!("no query of the {} split has judgments", options.split),
         });
     }
-    let index_dir = scratch_dir.join("keyword");
-    if index_dir.exists() {
-        std::fs::remove_dir_all(&index_dir).map_err(|e| Error::io(&index_dir, e))?;
-    }
     let started = Instant::now();
-    progress.start("indexing", Some(dataset.corpus.len() as u64), "documents");
-    let index = FullTextIndex::open(&index_dir, options.ranking)?;
+    let index = index_corpus(&dataset.corpus, &scratch_dir.join("keyword"), options.ranking, progress)?;
+    let semantic = match options.mode {
+        SearchMode::Keyword | SearchMode::Auto => None,
+        SearchMode::Semantic | SearchMode::Hybrid => {
+            Some(embedded_corpus(&dataset.corpus, scratch_dir, options, progress)?)
+        }
+    };
+    let index_seconds = started.elapsed().as_secs_f64();
+    let (run, mut latencies) = run_queries(&dataset.queries, &index, semantic.as_ref(), options, progress)?;
+    latencies.sort_by(f64::total_cmp);
+    Ok(BeirRun {
+        dataset: dataset_dir.display().to_string(),
+        split: options.split.clone(),
+        mode: if semantic.is_some() { options.mode } else { SearchMode::Keyword },
+        model: semantic.as_ref().map(|(e, _)| e.name().to_owned()),
+        fusion: (options.mode == SearchMode::Hybrid).then_some(options.fusion),
+        documents: dataset.corpus.len(),
+        report: eval::evaluate(&run, &dataset.qrels),
+        index_seconds,
+        query_ms_median: latencies[latencies.len() / 2],
+    })
+}
+
+/// A fresh keyword index of the corpus in `index_dir`.
+fn index_corpus(
+    corpus: &[eval::BeirDoc],
+    index_dir: &Path,
+    ranking: Ranking,
+    progress: &dyn Progress,
+) -> Result<FullTextIndex> {
+    if index_dir.exists() {
+        std::fs::remove_dir_all(index_dir).map_err(|e| Error::io(index_dir, e))?;
+    }
+    progress.start("indexing", Some(corpus.len() as u64), "documents");
+    let index = FullTextIndex::open(index_dir, ranking)?;
     let mut writer = index.writer(256 * 1024 * 1024)?;
-    for doc in &dataset.corpus {
+    for doc in corpus {
         writer.add(&IndexDoc {
             key: &doc.id,
             title: &doc.title,
@@ -88,71 +117,69 @@ pub fn beir(dataset_dir: &Path, scratch_dir: &Path, options: &BeirOptions, progr
     writer.finish()?;
     index.reload()?;
     progress.finish("indexed");
+    Ok(index)
+}
 
-    let semantic = match options.mode {
-        SearchMode::Keyword | SearchMode::Auto => None,
-        SearchMode::Semantic | SearchMode::Hybrid => {
-            let choice = options
-                .model
-                .as_ref()
-                .ok_or_else(|| Error::SemanticUnavailable("semantic evaluation needs a model".into()))?;
-            let dir = provision::installed_dir(&choice.models_dir, &choice.name).ok_or_else(|| {
-                Error::SemanticUnavailable(format!(
-                    "the model {} is not installed; run `paperboy model install {}`",
-                    choice.name, choice.name
-                ))
-            })?;
-            let embedder = Embedder::load_with(&choice.name, &dir, choice.precision)?;
-            let mut vectors = VectorIndex::open(
-                &scratch_dir.join(format!("vectors-{}", choice.name)),
-                &choice.name,
-                embedder.dimension(),
-            )?;
-            embed_corpus(&embedder, &mut vectors, &dataset.corpus, progress)?;
-            Some((embedder, vectors))
-        }
-    };
-    let index_seconds = started.elapsed().as_secs_f64();
+/// The options' model and the corpus's vectors (embedding the documents not cached yet).
+fn embedded_corpus(
+    corpus: &[eval::BeirDoc],
+    scratch_dir: &Path,
+    options: &BeirOptions,
+    progress: &dyn Progress,
+) -> Result<(Embedder, VectorIndex)> {
+    let choice =
+        options.model.as_ref().ok_or_else(|| Error::SemanticUnavailable("semantic evaluation needs a model".into()))?;
+    let dir = provision::installed_dir(&choice.models_dir, &choice.name).ok_or_else(|| {
+        Error::SemanticUnavailable(format!(
+            "the model {} is not installed; run `paperboy model install {}`",
+            choice.name, choice.name
+        ))
+    })?;
+    let embedder = Embedder::load_with(&choice.name, &dir, choice.precision)?;
+    let mut vectors =
+        VectorIndex::open(&scratch_dir.join(format!("vectors-{}", choice.name)), &choice.name, embedder.dimension())?;
+    embed_corpus(&embedder, &mut vectors, corpus, progress)?;
+    Ok((embedder, vectors))
+}
 
-    progress.start("searching", Some(dataset.queries.len() as u64), "queries");
+/// Each query's top 100 (by the options' mode) and its latency in milliseconds.
+type QueryRuns = (HashMap<String, Vec<(String, f32)>>, Vec<f64>);
+
+fn run_queries(
+    queries: &[(String, String)],
+    index: &FullTextIndex,
+    semantic: Option<&(Embedder, VectorIndex)>,
+    options: &BeirOptions,
+    progress: &dyn Progress,
+) -> Result<QueryRuns> {
+    progress.start("searching", Some(queries.len() as u64), "queries");
     let mut run: HashMap<String, Vec<(String, f32)>> = HashMap::new();
-    let mut latencies = Vec::with_capacity(dataset.queries.len());
-    for (query_id, text) in &dataset.queries {
+    let mut latencies = Vec::with_capacity(queries.len());
+    for (query_id, text) in queries {
         let started = Instant::now();
         let keyword = || -> Result<Vec<(String, f32)>> {
             Ok(index.search_plain(text, 100)?.into_iter().map(|h| (h.key, h.score)).collect())
         };
-        let ranked: Vec<(String, f32)> = match (&semantic, options.mode) {
-            (Some((embedder, vectors)), mode) => {
+        let ranked: Vec<(String, f32)> = match semantic {
+            Some((embedder, vectors)) => {
                 let query = embedder.embed_query(text)?;
                 let neighbors: Vec<(String, f32)> =
                     vectors.nearest(&query, 100)?.into_iter().map(|n| (n.key.to_owned(), n.score)).collect();
-                if mode == SearchMode::Hybrid {
+                if options.mode == SearchMode::Hybrid {
                     let fused = options.fusion.fuse(&keyword()?, &neighbors, hybrid::count_words(text));
                     fused.into_iter().take(100).map(|(k, f)| (k, f.score)).collect()
                 } else {
                     neighbors
                 }
             }
-            (None, _) => keyword()?,
+            None => keyword()?,
         };
         latencies.push(started.elapsed().as_secs_f64() * 1e3);
         run.insert(query_id.clone(), ranked);
         progress.advance(1);
     }
     progress.finish("searched");
-    latencies.sort_by(f64::total_cmp);
-    Ok(BeirRun {
-        dataset: dataset_dir.display().to_string(),
-        split: options.split.clone(),
-        mode: if semantic.is_some() { options.mode } else { SearchMode::Keyword },
-        model: semantic.as_ref().map(|(e, _)| e.name().to_owned()),
-        fusion: (options.mode == SearchMode::Hybrid).then_some(options.fusion),
-        documents: dataset.corpus.len(),
-        report: eval::evaluate(&run, &dataset.qrels),
-        index_seconds,
-        query_ms_median: latencies[latencies.len() / 2],
-    })
+    Ok((run, latencies))
 }
 
 /// Embeds the corpus documents whose text has no vector yet (cached across runs).

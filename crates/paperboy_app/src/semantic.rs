@@ -13,7 +13,7 @@ use std::{
 use paperboy_embed::{Embedder, document_text, provision};
 use paperboy_search::{
     VectorIndex,
-    vector::{f16_to_f32, f32_to_f16},
+    vector::{decode_f16, encode_f16},
 };
 use serde::Serialize;
 
@@ -202,9 +202,7 @@ impl Library {
                 write(&mut out, &[key.len() as u8])?;
                 write(&mut out, key.as_bytes())?;
                 write(&mut out, &hash.to_le_bytes())?;
-                for value in vector {
-                    write(&mut out, &f32_to_f16(value).to_le_bytes())?;
-                }
+                write(&mut out, &encode_f16(&vector))?;
                 n += 1;
             }
         }
@@ -267,9 +265,7 @@ impl Library {
                 .and_then(|_| input.read_exact(&mut vector))
                 .map_err(|_| bad("truncated"))?;
             let key = String::from_utf8(key).map_err(|_| bad("a key is not UTF-8"))?;
-            let vector: Vec<f32> =
-                vector.chunks_exact(2).map(|b| f16_to_f32(u16::from_le_bytes([b[0], b[1]]))).collect();
-            entries.insert(key, (u64::from_le_bytes(hash), vector));
+            entries.insert(key, (u64::from_le_bytes(hash), decode_f16(&vector)));
         }
         let ids: Vec<paperboy_domain::ArxivId> =
             entries.keys().filter_map(|k| paperboy_domain::ArxivId::parse(k).ok()).collect();

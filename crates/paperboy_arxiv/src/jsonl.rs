@@ -291,6 +291,17 @@ mod tests {
         JsonlReader::open(path).unwrap().collect()
     }
 
+    /// Each record's outcome, `ok ID` or the error with the folder written `DIR`.
+    fn outcomes(path: &Path, dir: &Path) -> Vec<String> {
+        read_all(path)
+            .into_iter()
+            .map(|r| match r {
+                Ok(p) => format!("ok {}", p.id),
+                Err(e) => e.to_string().replace(&dir.display().to_string(), "DIR"),
+            })
+            .collect()
+    }
+
     #[test]
     fn kaggle_snapshot_sample_parses_completely() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/kaggle-sample.jsonl");
@@ -341,13 +352,7 @@ mod tests {
             .join("\n"),
         )
         .unwrap();
-        let lines: Vec<String> = read_all(&path)
-            .into_iter()
-            .map(|r| match r {
-                Ok(p) => format!("ok {}", p.id),
-                Err(e) => e.to_string().replace(&dir.path().display().to_string(), "DIR"),
-            })
-            .collect();
+        let lines = outcomes(&path, dir.path());
         expect![[r#"
             ok 2401.00001
             DIR/mixed.jsonl:2: invalid JSON: EOF while parsing a string at line 1 column 40
@@ -373,13 +378,7 @@ mod tests {
         bytes.extend_from_slice(b"{\"id\": \"2401.00003\", \"title\": \"Caf\xe9\", \"categories\": [\"cs.CL\"]}\n");
         bytes.extend_from_slice(br#"{"id": "2401.00004", "title": "After", "categories": ["cs.CL"]}"#);
         std::fs::write(&path, bytes).unwrap();
-        let lines: Vec<String> = read_all(&path)
-            .into_iter()
-            .map(|r| match r {
-                Ok(p) => format!("ok {}", p.id),
-                Err(e) => e.to_string().replace(&dir.path().display().to_string(), "DIR"),
-            })
-            .collect();
+        let lines = outcomes(&path, dir.path());
         expect![[r#"
             ok 2401.00001
             DIR/hostile.jsonl:2: the line is 3145728 bytes long (at most 1048576); skipped

@@ -75,50 +75,21 @@ pub fn decode_tex_accents(text: &str) -> String {
         // `\unknown` is some other command.
         let delimited = !command.is_alphabetic() || matches!(chars.get(i + 2), Some('{' | ' '));
         if let Some(mark) = combining_mark(command).filter(|_| delimited) {
-            // `\'a`, `\'{a}`, `\' a`, `\c{c}`, `\v s`.
-            let mut j = i + 2;
-            while j < chars.len() && (chars[j] == '{' || chars[j] == ' ') {
-                j += 1;
-            }
-            if j < chars.len() && chars[j].is_alphabetic() || (j < chars.len() && chars[j] == '\\') {
-                let mut base = chars[j];
-                let mut consumed = j + 1;
-                // `\'\i` is a dotless i carrying an accent.
-                if base == '\\' && chars.get(j + 1) == Some(&'i') {
-                    base = 'i';
-                    consumed = j + 2;
+            match accented(&chars, i + 2, mark) {
+                Some((letters, next)) => {
+                    out.extend(letters);
+                    i = next;
                 }
-                if base.is_alphabetic() {
-                    out.extend(compose(base, mark));
-                    i = consumed;
-                    if chars.get(i) == Some(&'}') {
-                        i += 1;
-                    }
-                    continue;
+                None => {
+                    out.push(ch);
+                    i += 1;
                 }
             }
-            out.push(ch);
-            i += 1;
             continue;
         }
         // Letter commands: `\o`, `\ss`, `\aa`, `\ae`, `\l`, `\i`.
         let word: String = chars[i + 1..].iter().take_while(|c| c.is_ascii_alphabetic()).collect();
-        let replacement = match word.as_str() {
-            "o" => Some("ø"),
-            "O" => Some("Ø"),
-            "ss" => Some("ß"),
-            "aa" => Some("å"),
-            "AA" => Some("Å"),
-            "ae" => Some("æ"),
-            "AE" => Some("Æ"),
-            "oe" => Some("œ"),
-            "OE" => Some("Œ"),
-            "l" => Some("ł"),
-            "L" => Some("Ł"),
-            "i" => Some("ı"),
-            _ => None,
-        };
-        match replacement {
+        match letter_command(&word) {
             Some(letter) => {
                 out.push_str(letter);
                 i += 1 + word.chars().count();
@@ -134,6 +105,44 @@ pub fn decode_tex_accents(text: &str) -> String {
         }
     }
     out
+}
+
+/// The letter an accent command's argument starting at `start` becomes (`\'a`, `\'{a}`, `\' a`,
+/// `\c{c}`, `\v s`, `\'\i`), and where the text after it starts; `None` when no letter follows.
+fn accented(chars: &[char], start: usize, mark: char) -> Option<(Vec<char>, usize)> {
+    let mut j = start;
+    while j < chars.len() && (chars[j] == '{' || chars[j] == ' ') {
+        j += 1;
+    }
+    let (base, mut next) = match chars.get(j)? {
+        // `\'\i` is a dotless i carrying an accent.
+        '\\' if chars.get(j + 1) == Some(&'i') => ('i', j + 2),
+        c if c.is_alphabetic() => (*c, j + 1),
+        _ => return None,
+    };
+    if chars.get(next) == Some(&'}') {
+        next += 1;
+    }
+    Some((compose(base, mark), next))
+}
+
+/// The letters TeX names by a command: `\o` is ø, `\ss` is ß.
+fn letter_command(word: &str) -> Option<&'static str> {
+    Some(match word {
+        "o" => "ø",
+        "O" => "Ø",
+        "ss" => "ß",
+        "aa" => "å",
+        "AA" => "Å",
+        "ae" => "æ",
+        "AE" => "Æ",
+        "oe" => "œ",
+        "OE" => "Œ",
+        "l" => "ł",
+        "L" => "Ł",
+        "i" => "ı",
+        _ => return None,
+    })
 }
 
 fn combining_mark(command: char) -> Option<char> {

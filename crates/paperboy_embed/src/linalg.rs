@@ -1,7 +1,8 @@
 //! The numeric kernels of the encoder: matrix products through the `gemm` crate (runtime-detected
 //! AVX-512 / AVX2 kernels), and the row-wise operations around them.
 //!
-//! This is the only module in paperboy with `unsafe` code: `gemm` takes raw pointers and strides.
+//! Its `unsafe` code is the `gemm` call, which takes raw pointers and strides (ARCHITECTURE.md lists
+//! every place with `unsafe`).
 //! [`Matrix`] views carry their slice, shape and strides, and [`matmul`] checks that every element
 //! the product touches lies inside its slice before calling it.
 #![allow(unsafe_code)]

@@ -157,7 +157,7 @@ impl Tensors {
                     .map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16))
                     .collect(),
                 safetensors::Dtype::F16 => {
-                    view.data().chunks_exact(2).map(|b| f16_to_f32(u16::from_le_bytes([b[0], b[1]]))).collect()
+                    view.data().chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
                 }
                 // Integer buffers (`position_ids`) are not weights.
                 _ => continue,
@@ -186,36 +186,5 @@ impl Tensors {
             return Err(Error::Model(format!("tensor {name} has shape {actual:?}, expected {shape:?}")));
         }
         Ok(values)
-    }
-}
-
-fn f16_to_f32(bits: u16) -> f32 {
-    let sign = ((bits >> 15) as u32) << 31;
-    let exponent = ((bits >> 10) & 0x1f) as u32;
-    let mantissa = (bits & 0x3ff) as u32;
-    let value = match exponent {
-        0 if mantissa == 0 => sign,
-        0 => {
-            // Subnormal: normalise.
-            let shift = mantissa.leading_zeros() - 21;
-            sign | ((127 - 15 - shift + 1) << 23) | ((mantissa << (shift + 13)) & 0x7f_ffff)
-        }
-        0x1f => sign | 0x7f80_0000 | (mantissa << 13),
-        _ => sign | ((exponent + 127 - 15) << 23) | (mantissa << 13),
-    };
-    f32::from_bits(value)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn half_floats_convert() {
-        assert_eq!(f16_to_f32(0x3c00), 1.0);
-        assert_eq!(f16_to_f32(0xc000), -2.0);
-        assert_eq!(f16_to_f32(0x0000), 0.0);
-        assert_eq!(f16_to_f32(0x0001), 5.960_464_5e-8);
-        assert!(f16_to_f32(0x7c00).is_infinite());
     }
 }

@@ -120,12 +120,7 @@ pub fn digest_message(
     if let Some(mailto) = &view.unsubscribe_mailto {
         unsubscribe.push_str(&format!(", <{}>", header_safe(mailto)?));
     }
-    Message::builder()
-        .from(context.from.clone())
-        .to(mailbox(to)?)
-        .subject(subject)
-        .message_id(Some(message_id.to_owned()))
-        .date_now()
+    envelope(context, to, subject, message_id)?
         .header(ListUnsubscribe(unsubscribe))
         .header(ListUnsubscribePost("List-Unsubscribe=One-Click".into()))
         .header(ListId(format!("paperboy digest <digest.{}>", context.host)))
@@ -237,6 +232,21 @@ fn write_item_html(out: &mut String, item: &DigestItem) {
     let _ = write!(out, "</div>");
 }
 
+/// The headers every message has: From, To, Subject, a stable Message-ID, Date.
+fn envelope(
+    context: &MailContext,
+    to: &EmailAddress,
+    subject: impl Into<String>,
+    message_id: &str,
+) -> Result<lettre::message::MessageBuilder, BuildError> {
+    Ok(Message::builder()
+        .from(context.from.clone())
+        .to(mailbox(to)?)
+        .subject(subject)
+        .message_id(Some(message_id.to_owned()))
+        .date_now())
+}
+
 fn simple_message(
     context: &MailContext,
     to: &EmailAddress,
@@ -266,12 +276,7 @@ fn simple_message(
         escape(url),
         escape(label)
     );
-    Message::builder()
-        .from(context.from.clone())
-        .to(mailbox(to)?)
-        .subject(subject)
-        .message_id(Some(message_id.to_owned()))
-        .date_now()
+    envelope(context, to, subject, message_id)?
         .header(AutoSubmitted("auto-generated".into()))
         .multipart(MultiPart::alternative().singlepart(SinglePart::plain(text)).singlepart(SinglePart::html(html)))
         .map_err(|e| BuildError(e.to_string()))

@@ -119,10 +119,7 @@ fn exact_top10(index_dir: &Path, d: usize, queries: &[Vec<f32>]) -> Vec<Vec<Stri
             .chunks_exact(record)
             .map(|r| {
                 let key = String::from_utf8(r[1..1 + r[0] as usize].to_vec()).unwrap();
-                let v = r[56..]
-                    .chunks_exact(2)
-                    .map(|b| paperboy_search::vector::f16_to_f32(u16::from_le_bytes([b[0], b[1]])))
-                    .collect();
+                let v = paperboy_search::vector::decode_f16(&r[56..]);
                 (key, v)
             })
             .collect();
@@ -156,9 +153,7 @@ fn read_export(path: &Path) -> (Vec<f32>, usize) {
         input.read_exact(&mut skip).unwrap();
         let mut bytes = vec![0u8; 2 * d];
         input.read_exact(&mut bytes).unwrap();
-        vectors.extend(
-            bytes.chunks_exact(2).map(|b| paperboy_search::vector::f16_to_f32(u16::from_le_bytes([b[0], b[1]]))),
-        );
+        vectors.extend(paperboy_search::vector::decode_f16(&bytes));
     }
     (vectors, d)
 }

@@ -327,35 +327,24 @@ impl FullTextIndex {
 
         let wanted = request.limit + pinned.len();
         let mut hits: Vec<Hit> = Vec::with_capacity(wanted);
-        let mut total = None;
         // Without words to rank by, newest first is the only meaningful order.
-        if request.sort == Sort::Date || !has_text {
+        let mut total = if request.sort == Sort::Date || !has_text {
             let collector = TopDocs::with_limit(wanted.max(1))
                 .and_offset(request.offset)
                 .order_by_fast_field::<u64>("recency", Order::Desc);
-            let found = if request.count_total {
-                let (found, count) = searcher.search(&*query, &(collector, Count))?;
-                total = Some(count as u64);
-                found
-            } else {
-                searcher.search(&*query, &collector)?
-            };
+            let (found, total) = collect(&searcher, &*query, collector, request.count_total)?;
             for (_, address) in found {
                 hits.push(Hit { key: self.key(&searcher, address)?, score: 0.0, pinned: false });
             }
+            total
         } else {
             let collector = TopDocs::with_limit(wanted.max(1)).and_offset(request.offset).order_by_score();
-            let found = if request.count_total {
-                let (found, count) = searcher.search(&*query, &(collector, Count))?;
-                total = Some(count as u64);
-                found
-            } else {
-                searcher.search(&*query, &collector)?
-            };
+            let (found, total) = collect(&searcher, &*query, collector, request.count_total)?;
             for (score, address) in found {
                 hits.push(Hit { key: self.key(&searcher, address)?, score, pinned: false });
             }
-        }
+            total
+        };
         // A pinned paper counts as a match even when its id's digits match no words.
         total = total.map(|t| t.max(pinned.len() as u64));
         hits.retain(|hit| !pinned.iter().any(|p: &Hit| p.key == hit.key));
@@ -765,4 +754,20 @@ impl FullTextWriter {
         self.writer.wait_merging_threads()?;
         Ok(())
     }
+}
+
+/// Runs `collector`, with the count of all matches when `count_total` (counting costs a pass over
+/// every match).
+fn collect<C: tantivy::collector::Collector>(
+    searcher: &Searcher,
+    query: &dyn Query,
+    collector: C,
+    count_total: bool,
+) -> Result<(C::Fruit, Option<u64>)> {
+    Ok(if count_total {
+        let (found, count) = searcher.search(query, &(collector, Count))?;
+        (found, Some(count as u64))
+    } else {
+        (searcher.search(query, &collector)?, None)
+    })
 }

@@ -351,12 +351,13 @@ pub async fn sign_in(
     Ok(check_inbox())
 }
 
+/// The page of a link that has expired or was used.
 fn dead_link() -> Response {
-    message_page(
-        StatusCode::GONE,
-        "This link no longer works",
-        &["It has expired or was used already. Ask for a new one: subscribe again, or sign in."],
-    )
+    gone("It has expired or was used already. Ask for a new one: subscribe again, or sign in.")
+}
+
+fn gone(why: &str) -> Response {
+    message_page(StatusCode::GONE, "This link no longer works", &[why])
 }
 
 /// `GET /confirm?token=`: a page with a Confirm button (opening the link changes nothing).
@@ -424,12 +425,9 @@ pub async fn verify(State(state): State<AppState>, Form(form): Form<TokenForm>) 
     }
 }
 
+/// The page of a digest's preferences link past its 60 days.
 fn dead_manage_link() -> Response {
-    message_page(
-        StatusCode::GONE,
-        "This link no longer works",
-        &["Links in digests open your preferences for 60 days. Sign in to change them."],
-    )
+    gone("Links in digests open your preferences for 60 days. Sign in to change them.")
 }
 
 /// `GET /manage?token=`: a digest's "change what you get" link opens a page with a button; only

@@ -251,20 +251,9 @@ fn rss(base: &str, feed: &Feed) -> String {
 
 /// Escapes text for XML content and attributes, dropping characters XML 1.0 forbids.
 pub fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(ch),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
-            c => out.push(c),
-        }
-    }
-    out
+    let allowed =
+        |c: &char| matches!(c, '\t' | '\n' | '\r') || (*c as u32 >= 0x20 && !matches!(c, '\u{FFFE}' | '\u{FFFF}'));
+    paperboy_domain::text::escape_html(&text.chars().filter(allowed).collect::<String>())
 }
 
 #[cfg(test)]
@@ -273,6 +262,6 @@ mod tests {
 
     #[test]
     fn xml_escaping_removes_what_breaks_feeds() {
-        assert_eq!(xml_escape("a<b>&\"'\u{1}c"), "a&lt;b&gt;&amp;&quot;&apos;c");
+        assert_eq!(xml_escape("a<b>&\"'\u{1}c"), "a&lt;b&gt;&amp;&quot;&#39;c");
     }
 }

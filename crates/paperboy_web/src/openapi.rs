@@ -20,7 +20,16 @@ fn nullable(schema: Value) -> Value {
     schema
 }
 
-/// The document.
+/// The error codes with their statuses and meanings, as Markdown for the `code` property.
+fn codes_description() -> String {
+    let mut text = String::from("stable, machine-readable:\n");
+    for (code, status, meaning) in crate::error::CODES {
+        text.push_str(&format!("- `{code}` ({status}): {meaning}\n"));
+    }
+    text
+}
+
+/// The document. One literal, long because the API is: split into fragments it would read worse.
 pub fn spec(base_url: &str) -> Value {
     let string = json!({"type": "string"});
     let date = json!({"type": "string", "format": "date"});
@@ -108,7 +117,7 @@ pub fn spec(base_url: &str) -> Value {
         },
         "components": {"schemas": {
             "Error": {"type": "object", "required": ["code", "message"], "additionalProperties": false, "properties": {
-                "code": {"type": "string", "description": "stable, machine-readable"},
+                "code": {"type": "string", "description": codes_description(), "enum": crate::error::CODES.iter().map(|(code, _, _)| *code).collect::<Vec<_>>()},
                 "message": {"type": "string", "description": "for people"}
             }},
             "PaperSummary": {"type": "object", "required": ["id", "version", "title", "authors", "categories", "abstract", "announced", "submitted", "url", "pdf_url"], "properties": {

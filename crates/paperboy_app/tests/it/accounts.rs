@@ -61,6 +61,12 @@ fn queued_tokens(
         .collect()
 }
 
+/// Subscribes `address` (from a documentation address) and returns its account.
+fn subscribed(library: &Library, address: &EmailAddress, now: DateTime<Utc>) -> paperboy_app::Account {
+    library.subscribe(address, ip("198.51.100.1"), HOST, now).unwrap();
+    library.subscriber(&paperboy_app::accounts::Subscriber::Email(address.clone())).unwrap().unwrap()
+}
+
 #[test]
 fn rate_limits_fold_the_address_case_and_count_an_ipv6_64_as_one_client() {
     let dir = tempfile::tempdir().unwrap();
@@ -165,8 +171,7 @@ fn a_copy_of_the_database_neither_forges_links_nor_holds_a_usable_token() {
     let library = open(dir.path());
     let now = Utc::now();
     let address = email("reader@example.org");
-    library.subscribe(&address, ip("198.51.100.1"), HOST, now).unwrap();
-    let account = library.subscriber(&paperboy_app::accounts::Subscriber::Email(address.clone())).unwrap().unwrap();
+    let account = subscribed(&library, &address, now);
     let link = library.signed_link(&account, LinkPurpose::Unsubscribe, now).unwrap();
 
     // The key is a file of its own, readable by its owner only, and nowhere in the store.
@@ -229,8 +234,7 @@ fn rotating_the_key_ends_sessions_and_links_in_sent_mail() {
     let library = open(dir.path());
     let now = Utc::now();
     let address = email("reader@example.org");
-    library.subscribe(&address, ip("198.51.100.1"), HOST, now).unwrap();
-    let account = library.subscriber(&paperboy_app::accounts::Subscriber::Email(address.clone())).unwrap().unwrap();
+    let account = subscribed(&library, &address, now);
     let token = queued_tokens(&library, dir.path(), account.id, now).pop().unwrap();
     let session = library.confirm_subscription(&token, now).unwrap().expect("the link confirms");
     assert!(library.session_account(session.token.expose(), now).unwrap().is_some());

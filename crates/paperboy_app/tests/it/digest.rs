@@ -47,6 +47,19 @@ fn nothing() -> Preferences {
     Preferences { trending: 0, library: false, ..Preferences::default() }
 }
 
+/// The ids of the `limit` papers of `date` nearest to `topic` by meaning.
+fn nearest_of_day(library: &Library, topic: &str, date: &str, limit: usize) -> Vec<String> {
+    let params = SearchParams {
+        query: topic.into(),
+        since: Some(day(date)),
+        until: Some(day(date)),
+        limit,
+        mode: SearchMode::Semantic,
+        ..SearchParams::default()
+    };
+    library.search(&params).unwrap().hits.iter().map(|h| h.paper.id.to_string()).collect()
+}
+
 #[test]
 fn digests_explain_every_paper_and_never_send_one_twice() {
     require_model!();
@@ -166,20 +179,7 @@ fn papers_like_the_library_are_recommended() {
     let dir = tempfile::tempdir().unwrap();
     let library = semantic_library(dir.path(), &["2026-06-15", "2026-06-16"]);
     let topic = "evaluating large language models as judges";
-    let saved: Vec<String> = library
-        .search(&SearchParams {
-            query: topic.into(),
-            since: Some(day("2026-06-15")),
-            until: Some(day("2026-06-15")),
-            limit: 5,
-            mode: SearchMode::Semantic,
-            ..SearchParams::default()
-        })
-        .unwrap()
-        .hits
-        .iter()
-        .map(|h| h.paper.id.to_string())
-        .collect();
+    let saved = nearest_of_day(&library, topic, "2026-06-15", 5);
     assert_eq!(saved.len(), 5);
     let reader = subscriber(&library, "reader@example.org", Preferences { library: true, ..nothing() });
     subscriber(&library, "nolibrary@example.org", Preferences { library: false, ..nothing() });
@@ -201,20 +201,7 @@ fn papers_like_the_library_are_recommended() {
         assert!(*score > 0.5, "{score}");
     }
     // The best recommendation is on the library's topic: among the day's nearest papers to it.
-    let on_topic: Vec<String> = library
-        .search(&SearchParams {
-            query: topic.into(),
-            since: Some(day("2026-06-16")),
-            until: Some(day("2026-06-16")),
-            limit: 50,
-            mode: SearchMode::Semantic,
-            ..SearchParams::default()
-        })
-        .unwrap()
-        .hits
-        .iter()
-        .map(|h| h.paper.id.to_string())
-        .collect();
+    let on_topic = nearest_of_day(&library, topic, "2026-06-16", 50);
     assert!(on_topic.contains(&digest.items[0].paper.to_string()), "{} is off topic", digest.items[0].paper);
 }
 

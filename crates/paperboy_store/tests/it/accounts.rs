@@ -8,6 +8,19 @@ fn email(text: &str) -> EmailAddress {
     EmailAddress::parse(text).unwrap()
 }
 
+/// A digest to `account` under `key`, listing `papers`.
+fn digest(account: &paperboy_store::Account, key: &str, papers: &[&str]) -> NewMessage {
+    NewMessage {
+        account_id: account.id,
+        kind: "digest".into(),
+        dedupe_key: key.into(),
+        message_id: format!("<{key}@x>"),
+        recipient: account.email.clone(),
+        payload: "{}".into(),
+        papers: papers.iter().map(|p| ArxivId::parse(p).unwrap()).collect(),
+    }
+}
+
 pub(crate) fn an_address_gets_one_account(store: &dyn Store) {
     let now = Utc::now();
     let (first, created) = store.account_for_email(&email("a@example.org"), now).unwrap();
@@ -98,16 +111,7 @@ pub(crate) fn failures_that_are_not_the_addresss_fault_do_not_count_against_it(s
     let (account, _) = store.account_for_email(&email("a@example.org"), now).unwrap();
     store.set_status(account.id, AccountStatus::Active, now).unwrap();
     for key in ["one", "two", "three"] {
-        let message = NewMessage {
-            account_id: account.id,
-            kind: "digest".into(),
-            dedupe_key: key.into(),
-            message_id: format!("<{key}@x>"),
-            recipient: account.email.clone(),
-            payload: "{}".into(),
-            papers: vec![],
-        };
-        store.enqueue(&[message], None, now).unwrap();
+        store.enqueue(&[digest(&account, key, &[])], None, now).unwrap();
     }
     let claimed = store.claim_due(10, now).unwrap();
     let content = Delivery::Failed { error: "554 spam".into(), suppress_after: None };
@@ -147,15 +151,7 @@ pub(crate) fn old_deliveries_are_forgotten_and_queued_mail_is_kept(store: &dyn S
     let long_ago = Utc::now() - Duration::days(90);
     let now = Utc::now();
     let (account, _) = store.account_for_email(&email("a@example.org"), long_ago).unwrap();
-    let message = |key: &str, paper: &str| NewMessage {
-        account_id: account.id,
-        kind: "digest".into(),
-        dedupe_key: key.into(),
-        message_id: format!("<{key}@x>"),
-        recipient: account.email.clone(),
-        payload: "{}".into(),
-        papers: vec![ArxivId::parse(paper).unwrap()],
-    };
+    let message = |key: &str, paper: &str| digest(&account, key, &[paper]);
     let old_sent = ArxivId::parse("2401.00001").unwrap();
     let old_queued = ArxivId::parse("2401.00002").unwrap();
     let recent = ArxivId::parse("2401.00003").unwrap();
@@ -183,16 +179,7 @@ pub(crate) fn old_deliveries_are_forgotten_and_queued_mail_is_kept(store: &dyn S
 pub(crate) fn messages_left_sending_by_a_dead_sender_go_back_to_the_queue(store: &dyn Store) {
     let now = Utc::now();
     let (account, _) = store.account_for_email(&email("a@example.org"), now).unwrap();
-    let message = NewMessage {
-        account_id: account.id,
-        kind: "digest".into(),
-        dedupe_key: "k".into(),
-        message_id: "<m@x>".into(),
-        recipient: account.email.clone(),
-        payload: "{}".into(),
-        papers: vec![],
-    };
-    store.enqueue(&[message], None, now).unwrap();
+    store.enqueue(&[digest(&account, "k", &[])], None, now).unwrap();
     assert_eq!(store.claim_due(1, now).unwrap().len(), 1);
     assert_eq!(store.requeue_sending(now + Duration::seconds(1)).unwrap(), 1);
     assert_eq!(store.claim_due(1, now).unwrap().len(), 1);
