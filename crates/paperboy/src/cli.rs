@@ -88,6 +88,28 @@ pub enum Command {
     /// Print the settings in effect, where each came from (default, file, environment, flag), and
     /// what it does; secrets are redacted.
     Config(JsonArg),
+    /// The store itself: move the embedded store into PostgreSQL.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy this data directory's embedded store — papers, embeddings, accounts, sessions, the
+    /// outbox, everything — into an empty PostgreSQL database, then read it back and compare
+    /// counts and checksums table by table. The embedded store is not changed. Afterwards, set
+    /// PAPERBOY_DATABASE_URL to the same URL on every node.
+    Copy(StoreCopyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StoreCopyArgs {
+    /// The target database: postgres://user:password@host:5432/database (it must be empty; the
+    /// schema is created).
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    #[command(flatten)]
+    pub json: JsonArg,
 }
 
 #[derive(Debug, Subcommand)]

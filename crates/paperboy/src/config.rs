@@ -57,6 +57,11 @@ pub const SETTINGS: &[Setting] = &[
         "$XDG_DATA_HOME/paperboy",
         "the data directory: the embedded store, the search index, the vectors",
     ),
+    secret(
+        "database_url",
+        &["PAPERBOY_DATABASE_URL"],
+        "a shared PostgreSQL store, postgres://user:pass@host/db (unset: the embedded SQLite store in the data directory)",
+    ),
     setting("log", &["PAPERBOY_LOG"], None, "warn", "log level and filters (`info`, `paperboy_app=debug`)"),
     setting("log_format", &["PAPERBOY_LOG_FORMAT"], Some("--log-format"), "text", "`text` or `json` on standard error"),
     setting(
@@ -213,6 +218,13 @@ pub const SETTINGS: &[Setting] = &[
         None,
         "600",
         "seconds `digest send` waits for an unreachable mail server",
+    ),
+    setting(
+        "mail.claim_lease",
+        &["PAPERBOY_MAIL__CLAIM_LEASE"],
+        None,
+        "300",
+        "seconds a sender on a shared store owns what it claimed (then another node resends it)",
     ),
     setting(
         "digest.weekly_on",
@@ -387,6 +399,7 @@ impl Layers {
                     Some((value, source)) => {
                         let shown = match (s.secret, s.key) {
                             (true, "smtp.url") => paperboy_app::delivery::redact_url(value),
+                            (true, "database_url") => paperboy_app::redact_database_url(value),
                             (true, _) => "***".into(),
                             (false, _) => value.clone(),
                         };
@@ -471,6 +484,8 @@ pub struct Config {
     pub log_json: bool,
     /// The signing key's file, when not the data directory's.
     pub signing_key_file: Option<PathBuf>,
+    /// The shared store (`None`: the embedded one).
+    pub database_url: Option<String>,
     /// The model, unless search by meaning is off.
     pub model: Option<ModelChoice>,
     /// Where models are installed.
@@ -535,6 +550,8 @@ pub struct Mail {
     pub retry_base: Duration,
     /// How long `digest send` waits for an unreachable server.
     pub patience: Duration,
+    /// How long a sender on a shared store owns its claims.
+    pub claim_lease: Duration,
 }
 
 /// The daily job.
@@ -656,6 +673,13 @@ impl Config {
             log: layers.text("log").unwrap_or_else(|| "warn".into()),
             log_json,
             signing_key_file: layers.text("signing_key_file").map(PathBuf::from),
+            database_url: layers.parse("database_url", |url| {
+                if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                    Ok(url.to_owned())
+                } else {
+                    Err("must be a PostgreSQL URL, postgres://user:password@host:5432/database".into())
+                }
+            })?,
             model,
             models_dir,
             hub: layers.text("model.hub").unwrap_or_else(|| "https://huggingface.co".into()),
@@ -704,6 +728,7 @@ impl Mail {
             rate: layers.parse("mail.rate", number(0.0, 100_000.0, "a number"))?.filter(|r| *r > 0.0),
             retry_base: layers.parse("mail.retry_base", seconds(86_400.0))?.unwrap_or(Duration::from_secs(60)),
             patience: layers.parse("mail.patience", seconds(86_400.0))?.unwrap_or(Duration::from_secs(600)),
+            claim_lease: layers.parse("mail.claim_lease", seconds(86_400.0))?.unwrap_or(Duration::from_secs(300)),
         })
     }
 }

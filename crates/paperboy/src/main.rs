@@ -53,6 +53,7 @@ fn main() -> ExitCode {
         Command::Digest(command) => commands::digest::run(&context, command),
         Command::SigningKey(command) => commands::signing_key::run(&context, command),
         Command::Config(json) => commands::config::run(&context, json),
+        Command::Store(command) => commands::store::run(&context, command),
     };
     match outcome {
         Ok(code) => code,

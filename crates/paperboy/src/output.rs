@@ -77,14 +77,18 @@ pub fn ingest_summary(summary: &IngestSummary) -> String {
 }
 
 pub fn embed_summary(summary: &EmbedSummary) -> String {
-    format!(
+    let mut out = format!(
         "embedded {} papers with {} ({:.1} papers/s); {} unchanged; {} vectors in all",
         thousands(summary.embedded),
         summary.model,
         summary.papers_per_second,
         thousands(summary.unchanged),
         thousands(summary.vectors)
-    )
+    );
+    if let Some(note) = &summary.note {
+        out.push_str(&format!(" ({note})"));
+    }
+    out
 }
 
 pub fn similar(id: &str, hits: &[SearchHit]) -> String {

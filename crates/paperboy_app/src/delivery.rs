@@ -245,6 +245,9 @@ pub struct SendOptions {
     pub patience: std::time::Duration,
     /// The first retry's delay after a temporary failure (doubling after each).
     pub retry_base: std::time::Duration,
+    /// How long a claimed message is this sender's: past it, a sender on another node takes it
+    /// (this one died). Only a shared store uses it; the embedded one has one sender at a time.
+    pub claim_lease: std::time::Duration,
 }
 
 impl Default for SendOptions {
@@ -255,12 +258,17 @@ impl Default for SendOptions {
             rate: None,
             patience: std::time::Duration::from_secs(600),
             retry_base: std::time::Duration::from_secs(60),
+            claim_lease: DEFAULT_CLAIM_LEASE,
         }
     }
 }
 
-/// The lock that makes one sender at a time: the process holding it owns every message in state
-/// `sending`, so at start it can put back what a killed sender left there.
+/// How long a sender on a shared store owns what it claimed.
+pub const DEFAULT_CLAIM_LEASE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The lock that makes one sender at a time on an embedded store: the process holding it owns
+/// every message in state `sending`, so at start it can put back what a killed sender left there.
+/// Senders on a shared store need no lock: they claim with a lease instead.
 pub struct SenderLock {
     _file: std::fs::File,
 }
@@ -355,6 +363,18 @@ struct Run {
 }
 
 impl Run {
+    /// How many messages to claim at once. On a shared store what this node claims is no other's
+    /// until its lease runs out, so it claims only what its workers will send soon: a few per
+    /// worker, and no more than a minute's worth at the paced rate.
+    fn claim_size(&self) -> usize {
+        if !self.library.store.shared() {
+            return CLAIM_BATCH;
+        }
+        let per_workers = self.options.workers.max(1) * 4;
+        let per_minute = self.options.rate.map_or(usize::MAX, |rate| (rate * 60.0).ceil().max(1.0) as usize);
+        per_workers.min(per_minute).clamp(1, CLAIM_BATCH)
+    }
+
     fn stopped(&self) -> bool {
         self.stopped.lock().unwrap_or_else(|p| p.into_inner()).is_some()
     }
@@ -457,11 +477,12 @@ impl Run {
             if remaining == 0 {
                 break;
             }
-            let take = CLAIM_BATCH.min(remaining as usize);
+            let take = self.claim_size().min(remaining as usize);
             let (library, settings_now) = (self.library.clone(), settings.clone());
+            let lease = Duration::from_std(self.options.claim_lease).unwrap_or(Duration::minutes(5));
             let (rendered, papers_back) = tokio::task::spawn_blocking(move || -> Result<_> {
                 let now = Utc::now();
-                let claimed = library.store.claim_due(take, now)?;
+                let claimed = library.store.claim_due(take, now, now - lease)?;
                 let rendered: Vec<_> = claimed
                     .into_iter()
                     .map(|message| {
@@ -561,8 +582,12 @@ pub async fn send_outbox(
     options: SendOptions,
 ) -> Result<SendReport> {
     let started = std::time::Instant::now();
-    let _lock = library.sender_lock()?;
-    let requeued = {
+    // On a shared store other nodes send too: messages left `sending` may be theirs, and come back
+    // by their lease. On the embedded store this process is the only sender.
+    let _lock = if library.store.shared() { None } else { Some(library.sender_lock()?) };
+    let requeued = if library.store.shared() {
+        0
+    } else {
         let library = library.clone();
         tokio::task::spawn_blocking(move || library.store.requeue_sending(Utc::now() + Duration::seconds(1)))
             .await

@@ -2,10 +2,12 @@
 //! evaluation, accounts, digests and their delivery. The CLI and the web app call these; neither talks to the store or the indexes
 //! directly.
 //!
-//! A [`Library`] is one data directory: the SQLite store (the source of truth) and the full-text
-//! index derived from it. The index records the highest store sequence number it holds; opening a
-//! library catches the index up, so a process killed between a store commit and an index commit
-//! loses nothing.
+//! A [`Library`] is one data directory — the full-text index and the vectors, derived — over one
+//! store, the source of truth: the embedded SQLite file in the data directory, or a PostgreSQL
+//! database several nodes share. The indexes record the highest store sequence numbers they hold;
+//! opening a library catches them up, and [`Library::follow`] does so again while it runs, so a
+//! process killed between a store commit and an index commit loses nothing, and a node sees what
+//! the others stored.
 
 pub mod accounts;
 mod batch;
@@ -32,9 +34,10 @@ use std::{
 
 use paperboy_domain::{ArxivId, Paper};
 use paperboy_search::{FullTextIndex, FullTextWriter, Fusion, IndexDoc, Ranking};
-use paperboy_store::{SqliteStore, Store};
+use paperboy_store::Store;
 use serde::Serialize;
 
+pub use paperboy_store::redact_url as redact_database_url;
 /// The store's records the CLI and the web app show (they reach the store only through here).
 pub use paperboy_store::{
     Account, AccountStatus, MessageState, Pruned, SavedPaper, StoreStats, StoredPaper, TokenPurpose,
@@ -178,6 +181,8 @@ pub struct Library {
     signing_key: signing::SigningKey,
     /// The store's counts for `/metrics`, read at most once per [`metrics::GAUGE_TTL`].
     gauges: metrics::GaugeCache,
+    /// This process, as the holder of leases in a shared store (`host:pid:random`).
+    node: String,
 }
 
 /// Counts for `paperboy stats`.
@@ -211,9 +216,30 @@ impl Library {
     /// Opens the data directory with semantic search by `model` when it is installed (keyword search
     /// otherwise, with the reason in [`Library::semantic_status`]).
     pub fn open_with(data_dir: &Path, model: Option<&ModelChoice>, progress: &dyn Progress) -> Result<Library> {
+        Library::open_on(data_dir, None, model, progress)
+    }
+
+    /// Opens the data directory over the store `database_url` names (`postgres://…`), or over the
+    /// embedded SQLite store in the data directory when it is `None`.
+    pub fn open_on(
+        data_dir: &Path,
+        database_url: Option<&str>,
+        model: Option<&ModelChoice>,
+        progress: &dyn Progress,
+    ) -> Result<Library> {
         std::fs::create_dir_all(data_dir).map_err(|e| Error::io(data_dir, e))?;
-        let store: std::sync::Arc<dyn Store> =
-            std::sync::Arc::new(SqliteStore::open(&data_dir.join("paperboy.sqlite3"))?);
+        let store = paperboy_store::open(database_url, &data_dir.join("paperboy.sqlite3"))?;
+        Library::with_store(data_dir, store, model, progress)
+    }
+
+    /// Opens the data directory's indexes over `store`.
+    pub fn with_store(
+        data_dir: &Path,
+        store: std::sync::Arc<dyn Store>,
+        model: Option<&ModelChoice>,
+        progress: &dyn Progress,
+    ) -> Result<Library> {
+        std::fs::create_dir_all(data_dir).map_err(|e| Error::io(data_dir, e))?;
         let index_dir = data_dir.join("index");
         let index = match FullTextIndex::open(&index_dir, Ranking::default()) {
             Ok(index) => index,
@@ -224,7 +250,7 @@ impl Library {
             }
             Err(other) => return Err(other.into()),
         };
-        let semantic = semantic::open(data_dir, model);
+        let semantic = semantic::open(data_dir, store.as_ref(), model, progress);
         if let Err(reason) = &semantic
             && model.is_some()
         {
@@ -240,14 +266,64 @@ impl Library {
             write_lock: Mutex::new(()),
             signing_key: Default::default(),
             gauges: Default::default(),
+            node: node_name(),
         };
         if library.index.indexed_seq()? > library.store.max_seq()? {
             // The index is ahead of the store: the store was replaced. Start the index over.
-            library.reindex(progress)?;
+            library.reindex_full_text(progress)?;
         } else {
             library.catch_up(progress)?;
         }
+        if library.semantic.is_ok() {
+            library.catch_up_vectors(progress)?;
+        }
         Ok(library)
+    }
+
+    /// Takes in what other processes stored since the last call: new and changed papers into the
+    /// full-text index, new embeddings into the vectors. A node calls it every moment (`serve`
+    /// does); returns how many papers and vectors came in.
+    pub fn follow(&self) -> Result<(u64, u64)> {
+        let papers = self.catch_up(&NoProgress)?;
+        let vectors = if self.semantic.is_ok() { self.sync_vectors(&NoProgress)? } else { 0 };
+        Ok((papers, vectors))
+    }
+
+    /// Which store this is, for people (never with a password).
+    pub fn store_description(&self) -> String {
+        self.store.describe()
+    }
+
+    /// Copies this library's store into the empty database `url` names and checks the copy (see
+    /// `paperboy_store::copy`). Returns what each table moved.
+    pub fn copy_store_to(&self, url: &str, progress: &dyn Progress) -> Result<Vec<paperboy_store::copy::TableCopy>> {
+        let target = paperboy_store::open(Some(url), Path::new("unused"))?;
+        let mut current = String::new();
+        let mut shown = 0u64;
+        let report = paperboy_store::copy::copy(self.store.as_ref(), target.as_ref(), &mut |table, rows| {
+            if table != current {
+                if !current.is_empty() {
+                    progress.finish(&format!("copied {current}"));
+                }
+                progress.start(&format!("copying {table}"), None, "rows");
+                current = table.to_owned();
+                shown = 0;
+            }
+            progress.advance(rows - shown);
+            shown = rows;
+        })?;
+        progress.finish(&format!("copied {current}; checked"));
+        Ok(report)
+    }
+
+    /// Whether processes on other machines share this library's store.
+    pub fn store_is_shared(&self) -> bool {
+        self.store.shared()
+    }
+
+    /// This process as the holder of a lease.
+    pub(crate) fn node(&self) -> &str {
+        &self.node
     }
 
     /// The data directory.
@@ -290,8 +366,17 @@ impl Library {
         Ok(n)
     }
 
-    /// Rebuilds the full-text index from the store.
+    /// Rebuilds the full-text index from the store, and the vectors from the embeddings stored (no
+    /// paper is embedded again).
     pub fn reindex(&self, progress: &dyn Progress) -> Result<u64> {
+        let n = self.reindex_full_text(progress)?;
+        if self.semantic.is_ok() {
+            self.rebuild_vectors(progress)?;
+        }
+        Ok(n)
+    }
+
+    fn reindex_full_text(&self, progress: &dyn Progress) -> Result<u64> {
         let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         let to = self.store.max_seq()?;
         progress.start("reindexing", Some(self.store.count_papers()?), "papers");
@@ -347,6 +432,14 @@ impl Library {
     pub(crate) fn write_lock(&self) -> std::sync::MutexGuard<'_, ()> {
         self.write_lock.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// This process's name among the nodes of a cluster: host, process id and a random part (so a
+/// restarted process with a reused id is another holder).
+fn node_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_default();
+    let random = signing::random_secret().map(|s| s.expose()[..6].to_owned()).unwrap_or_default();
+    format!("{}:{}:{random}", if host.is_empty() { "localhost" } else { &host }, std::process::id())
 }
 
 /// Adds (or, with `replace`, replaces) one paper in the full-text index.

@@ -171,6 +171,54 @@ impl Library {
     pub fn mark_slot_done(&self, slot: DateTime<Utc>) -> Result<()> {
         self.store.put_setting(LAST_RUN_KEY, &slot.to_rfc3339()).map_err(Error::from)
     }
+
+    /// Whether this process runs the daily job now: a slot is pending and no other node of the
+    /// cluster runs it. The lease is taken before the slot is looked at, so two nodes never both
+    /// find it pending; [`Library::keep_slot`] renews it while the job runs, and
+    /// [`Library::finish_slot`] records the slot and gives the lease up. A node that dies mid-job
+    /// leaves the lease to run out, and another runs the slot (each step of the job is safe to
+    /// repeat: the harvest resumes from its checkpoint, digests are queued once per period).
+    pub fn claim_slot(&self, schedule: &Schedule, now: DateTime<Utc>) -> Result<SlotClaim> {
+        if !self.hold_lease(DAILY_JOB_LEASE, DAILY_JOB_LEASE_LENGTH)? {
+            return Ok(SlotClaim::Elsewhere);
+        }
+        match self.pending_slot(schedule, now)? {
+            Some(slot) => Ok(SlotClaim::Run(slot)),
+            None => {
+                self.release_lease(DAILY_JOB_LEASE);
+                Ok(SlotClaim::Nothing)
+            }
+        }
+    }
+
+    /// Renews this process's hold on the running daily job; false when it lost it (it ran past
+    /// its lease and another node took over: it should stop).
+    pub fn keep_slot(&self) -> Result<bool> {
+        self.hold_lease(DAILY_JOB_LEASE, DAILY_JOB_LEASE_LENGTH)
+    }
+
+    /// Records that the job for `slot` ran, and lets the next slot be claimed.
+    pub fn finish_slot(&self, slot: DateTime<Utc>) -> Result<()> {
+        let done = self.mark_slot_done(slot);
+        self.release_lease(DAILY_JOB_LEASE);
+        done
+    }
+}
+
+/// The lease one node holds while it runs the daily job.
+const DAILY_JOB_LEASE: &str = "daily-job";
+/// How long the lease lasts unless renewed (the job renews it every minute).
+const DAILY_JOB_LEASE_LENGTH: chrono::Duration = chrono::Duration::minutes(10);
+
+/// What [`Library::claim_slot`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotClaim {
+    /// Nothing is due.
+    Nothing,
+    /// Another node runs the daily job now: look again in a minute.
+    Elsewhere,
+    /// Run the job for this slot.
+    Run(DateTime<Utc>),
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
-//! Search by meaning: the embedding model and the vectors of one data directory, embedding what the
-//! store holds that the vectors lack, and importing / exporting vectors (the demo ships the sample
-//! corpus's).
+//! Search by meaning: the embedding model, the embeddings in the store and the vectors of one data
+//! directory that follow them. Embedding costs real CPU, so it happens once: a paper is embedded
+//! when its title and abstract are new or changed, the embedding is stored (half precision), and
+//! every node's vector index takes it in from the store by the embeddings' own sequence numbers —
+//! `reindex` rebuilds the vectors from the store without embedding anything again. With a shared
+//! store one process of the cluster embeds at a time (a lease).
 
 use std::{
     collections::HashMap,
@@ -10,17 +13,24 @@ use std::{
     time::Instant,
 };
 
+use chrono::Utc;
+use paperboy_domain::ArxivId;
 use paperboy_embed::{Embedder, document_text, provision};
 use paperboy_search::{
     VectorIndex,
     vector::{decode_f16, encode_f16},
 };
+use paperboy_store::{Store, StoredEmbedding};
 use serde::Serialize;
 
 use crate::{Error, Library, Progress, Result};
 
-/// Papers embedded per batch; each batch is committed with the sequence number it reaches.
+/// Papers embedded per batch; each batch is stored with the paper sequence number it reaches.
 const EMBED_BATCH: usize = 256;
+/// Embeddings read from the store per step while the vectors catch up.
+const FOLLOW_BATCH: usize = 5_000;
+/// How long a process embeds for a cluster before another may take over; renewed every batch.
+const EMBED_LEASE: chrono::Duration = chrono::Duration::minutes(5);
 
 /// Which embedding model a library uses.
 #[derive(Debug, Clone)]
@@ -48,8 +58,14 @@ pub(crate) struct Semantic {
     pub(crate) batcher: crate::batch::ScanBatcher,
 }
 
-/// Loads the model and opens its vectors, or says in one line why semantic search is off.
-pub(crate) fn open(data_dir: &Path, choice: Option<&ModelChoice>) -> std::result::Result<Semantic, String> {
+/// Loads the model and opens its vectors, or says in one line why semantic search is off. Vectors
+/// an older paperboy kept only in the data directory move into the store first.
+pub(crate) fn open(
+    data_dir: &Path,
+    store: &dyn Store,
+    choice: Option<&ModelChoice>,
+    progress: &dyn Progress,
+) -> std::result::Result<Semantic, String> {
     let Some(choice) = choice else { return Err("semantic search is off (no model configured)".into()) };
     let Some(dir) = provision::installed_dir(&choice.models_dir, &choice.name) else {
         return Err(format!(
@@ -59,9 +75,53 @@ pub(crate) fn open(data_dir: &Path, choice: Option<&ModelChoice>) -> std::result
     };
     let embedder = Embedder::load_with(&choice.name, &dir, choice.precision)
         .map_err(|e| format!("the embedding model {} cannot be loaded ({e}); keyword search only", choice.name))?;
-    let vectors = VectorIndex::open(&vectors_dir(data_dir, &choice.name), &choice.name, embedder.dimension())
+    let vectors_dir = vectors_dir(data_dir, &choice.name);
+    move_legacy_vectors(&vectors_dir, store, &choice.name, embedder.dimension(), progress).map_err(|e| {
+        format!("the vectors in {} cannot be moved into the store ({e}); keyword search only", vectors_dir.display())
+    })?;
+    let vectors = VectorIndex::open(&vectors_dir, &choice.name, embedder.dimension())
         .map_err(|e| format!("{e}; keyword search only"))?;
     Ok(Semantic { embedder, vectors: RwLock::new(vectors), batcher: Default::default() })
+}
+
+/// Vectors of the first file format lived only in the data directory: their embeddings go into
+/// the store (unless it has some already), then the folder is rebuilt from the store.
+fn move_legacy_vectors(
+    dir: &Path,
+    store: &dyn Store,
+    model: &str,
+    dimension: usize,
+    progress: &dyn Progress,
+) -> Result<()> {
+    if VectorIndex::format_of(dir) != Some(paperboy_search::vector::LEGACY_FORMAT) {
+        return Ok(());
+    }
+    let legacy = VectorIndex::open_legacy(dir, model, dimension)?;
+    if store.count_embeddings(model)? == 0 {
+        progress.start("moving vectors into the store", Some(legacy.len() as u64), "vectors");
+        let keys: Vec<(String, u64)> = legacy.entries().map(|(key, hash)| (key.to_owned(), hash)).collect();
+        for chunk in keys.chunks(1000) {
+            let mut embeddings = Vec::with_capacity(chunk.len());
+            for (key, hash) in chunk {
+                let (Ok(paper), Some(vector)) = (ArxivId::parse(key), legacy.vector(key)?) else { continue };
+                embeddings.push(StoredEmbedding {
+                    paper,
+                    text_hash: *hash as i64,
+                    vector: encode_f16(&vector),
+                    seq: 0,
+                });
+            }
+            store.put_embeddings(model, &embeddings, 0)?;
+            progress.advance(chunk.len() as u64);
+        }
+        // The papers it had embedded are embedded: their hashes are in the store now.
+        store.put_embeddings(model, &[], legacy.seq())?;
+        progress.finish("moved vectors into the store");
+    }
+    drop(legacy);
+    std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    tracing::info!(model, "moved the vectors of an older version into the store");
+    Ok(())
 }
 
 /// Where a model's vectors of a data directory live.
@@ -87,6 +147,9 @@ pub struct EmbedSummary {
     pub vectors: u64,
     /// Seconds spent.
     pub elapsed_s: f64,
+    /// What else happened (another node of the cluster was embedding).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// Papers embedded per second.
     pub papers_per_second: f64,
 }
@@ -104,58 +167,36 @@ impl Library {
         self.semantic.as_ref().map_err(|reason| Error::SemanticUnavailable(reason.clone()))
     }
 
-    /// Embeds every stored paper whose vector is missing or stale, in batches that are each durable:
-    /// an interrupted run resumes where it stopped.
+    /// Embeds every stored paper whose embedding is missing or stale, in batches that are each
+    /// durable (stored with the paper sequence number they reach): an interrupted run resumes
+    /// where it stopped. The vectors then take the new embeddings in. With a shared store, one
+    /// process of the cluster embeds at a time; the others find the work done or being done.
     pub fn embed_missing(&self, progress: &dyn Progress) -> Result<EmbedSummary> {
+        self.embed(progress, false)
+    }
+
+    /// Embeds every paper again (a changed model file, say) and rebuilds the vectors.
+    pub fn reembed(&self, progress: &dyn Progress) -> Result<EmbedSummary> {
+        self.embed(progress, true)
+    }
+
+    fn embed(&self, progress: &dyn Progress, again: bool) -> Result<EmbedSummary> {
         let semantic = self.semantic()?;
+        let model = semantic.embedder.name();
         let started = Instant::now();
-        let mut summary = EmbedSummary { model: semantic.embedder.name().to_owned(), ..EmbedSummary::default() };
-        let from = semantic.vectors.read().unwrap_or_else(|p| p.into_inner()).seq();
-        let to = self.store.max_seq()?;
-        if to > from {
-            progress.start("embedding", Some(self.count_changed_since(from)?), "papers");
+        let mut summary = EmbedSummary { model: model.to_owned(), ..EmbedSummary::default() };
+        let lease = format!("embed:{model}");
+        if !self.hold_lease(&lease, EMBED_LEASE)? {
+            summary.note = Some("another node of the cluster is embedding; its embeddings arrive here".into());
+        } else {
+            let embedded = self.embed_papers(semantic, progress, again, &lease, &mut summary);
+            self.release_lease(&lease);
+            embedded?;
         }
-        let mut after = from;
-        loop {
-            let batch = self.store.changed_since(after, EMBED_BATCH)?;
-            let Some(last) = batch.last() else { break };
-            after = last.seq;
-            let mut todo: Vec<(String, u64, String)> = Vec::new();
-            {
-                let vectors = semantic.vectors.read().unwrap_or_else(|p| p.into_inner());
-                for stored in &batch {
-                    let text = document_text(&stored.paper.title, &stored.paper.abstract_text);
-                    let hash = text_hash(&text);
-                    let key = stored.paper.id.to_string();
-                    if vectors.text_hash(&key) == Some(hash) {
-                        summary.unchanged += 1;
-                    } else {
-                        todo.push((key, hash, text));
-                    }
-                }
-            }
-            let texts: Vec<&str> = todo.iter().map(|(_, _, text)| text.as_str()).collect();
-            let embedded = if texts.is_empty() { Vec::new() } else { semantic.embedder.embed_documents(&texts)? };
-            let entries: Vec<(&str, u64, &[f32])> = todo
-                .iter()
-                .zip(&embedded)
-                .map(|((key, hash, _), vector)| (key.as_str(), *hash, vector.as_slice()))
-                .collect();
-            {
-                let mut vectors = semantic.vectors.write().unwrap_or_else(|p| p.into_inner());
-                if entries.is_empty() {
-                    vectors.mark_seq(after)?;
-                } else {
-                    vectors.append(&entries, after)?;
-                }
-            }
-            summary.embedded += entries.len() as u64;
-            progress.advance(batch.len() as u64);
-        }
-        progress.finish("embedded");
+        let vectors_in = self.sync_vectors(progress)?;
         {
             let vectors = semantic.vectors.read().unwrap_or_else(|p| p.into_inner());
-            if summary.embedded > 0 {
+            if vectors_in > 0 {
                 // Large corpora: keep the IVF index on disk current, so the next open loads it.
                 vectors.save_ivf()?;
             }
@@ -167,19 +208,155 @@ impl Library {
         Ok(summary)
     }
 
+    /// The embedding loop: papers changed since the model's progress (or all, `again`), compared
+    /// with the stored embeddings' text hashes; what is new or changed is embedded and stored.
+    fn embed_papers(
+        &self,
+        semantic: &Semantic,
+        progress: &dyn Progress,
+        again: bool,
+        lease: &str,
+        summary: &mut EmbedSummary,
+    ) -> Result<()> {
+        let model = semantic.embedder.name();
+        let from = if again { 0 } else { self.store.embedded_up_to(model)? };
+        if self.store.max_seq()? > from {
+            progress.start("embedding", Some(self.count_changed_since(from)?), "papers");
+        }
+        let mut after = from;
+        loop {
+            let batch = self.store.changed_since(after, EMBED_BATCH)?;
+            let Some(last) = batch.last() else { break };
+            after = last.seq;
+            let ids: Vec<ArxivId> = batch.iter().map(|stored| stored.paper.id).collect();
+            let stored: HashMap<ArxivId, i64> =
+                if again { HashMap::new() } else { self.store.embedding_hashes(model, &ids)?.into_iter().collect() };
+            let mut todo: Vec<(ArxivId, u64, String)> = Vec::new();
+            for paper in &batch {
+                let text = document_text(&paper.paper.title, &paper.paper.abstract_text);
+                let hash = text_hash(&text);
+                match stored.get(&paper.paper.id.base()) {
+                    Some(&known) if known == hash as i64 => summary.unchanged += 1,
+                    _ => todo.push((paper.paper.id.base(), hash, text)),
+                }
+            }
+            let texts: Vec<&str> = todo.iter().map(|(_, _, text)| text.as_str()).collect();
+            let vectors = if texts.is_empty() { Vec::new() } else { semantic.embedder.embed_documents(&texts)? };
+            let embeddings: Vec<StoredEmbedding> = todo
+                .iter()
+                .zip(&vectors)
+                .map(|((paper, hash, _), vector)| StoredEmbedding {
+                    paper: *paper,
+                    text_hash: *hash as i64,
+                    vector: encode_f16(vector),
+                    seq: 0,
+                })
+                .collect();
+            self.store.put_embeddings(model, &embeddings, after)?;
+            summary.embedded += embeddings.len() as u64;
+            progress.advance(batch.len() as u64);
+            if !self.hold_lease(lease, EMBED_LEASE)? {
+                summary.note = Some("another node took over the embedding".into());
+                break;
+            }
+        }
+        progress.finish("embedded");
+        Ok(())
+    }
+
+    /// Takes the embeddings stored since the vectors' last sequence number into the vectors.
+    /// Returns how many came in.
+    pub(crate) fn sync_vectors(&self, progress: &dyn Progress) -> Result<u64> {
+        let semantic = self.semantic()?;
+        let model = semantic.embedder.name();
+        let dimension = semantic.embedder.dimension();
+        let mut n = 0u64;
+        let mut started = false;
+        loop {
+            let after = semantic.vectors.read().unwrap_or_else(|p| p.into_inner()).seq();
+            let batch = self.store.embeddings_since(model, after, FOLLOW_BATCH)?;
+            let Some(last) = batch.last() else { break };
+            if !started && batch.len() == FOLLOW_BATCH {
+                let total = self.store.max_embedding_seq(model)? - after;
+                progress.start("loading vectors", Some(total.max(0) as u64), "vectors");
+                started = true;
+            }
+            let last_seq = last.seq;
+            let decoded: Vec<(String, u64, Vec<f32>)> = batch
+                .iter()
+                .map(|e| {
+                    let vector = decode_f16(&e.vector);
+                    if vector.len() != dimension {
+                        return Err(Error::Corrupt(format!(
+                            "the stored embedding of {} has {} dimensions, the model {dimension}",
+                            e.paper,
+                            vector.len()
+                        )));
+                    }
+                    Ok((e.paper.to_string(), e.text_hash as u64, vector))
+                })
+                .collect::<Result<_>>()?;
+            let entries: Vec<(&str, u64, &[f32])> =
+                decoded.iter().map(|(key, hash, vector)| (key.as_str(), *hash, vector.as_slice())).collect();
+            semantic.vectors.write().unwrap_or_else(|p| p.into_inner()).append(&entries, last_seq)?;
+            n += entries.len() as u64;
+            progress.advance(entries.len() as u64);
+        }
+        if started {
+            progress.finish("vectors loaded");
+        }
+        Ok(n)
+    }
+
+    /// At open: the vectors follow the store, and start over when they are ahead of it (the store
+    /// was replaced).
+    pub(crate) fn catch_up_vectors(&self, progress: &dyn Progress) -> Result<()> {
+        let semantic = self.semantic()?;
+        let model = semantic.embedder.name();
+        let ahead =
+            semantic.vectors.read().unwrap_or_else(|p| p.into_inner()).seq() > self.store.max_embedding_seq(model)?;
+        if ahead {
+            tracing::warn!(
+                model,
+                "the vectors are ahead of the store's embeddings (a replaced store): rebuilding them"
+            );
+            return self.rebuild_vectors(progress).map(|_| ());
+        }
+        self.sync_vectors(progress).map(|_| ())
+    }
+
+    /// Rebuilds the vectors from the embeddings in the store (nothing is embedded).
+    pub fn rebuild_vectors(&self, progress: &dyn Progress) -> Result<u64> {
+        self.semantic()?.vectors.write().unwrap_or_else(|p| p.into_inner()).clear()?;
+        self.sync_vectors(progress)
+    }
+
     fn count_changed_since(&self, seq: i64) -> Result<u64> {
         // The store counts all papers; papers past the watermark are at most that many.
         Ok(self.store.count_papers()?.min((self.store.max_seq()? - seq).max(0) as u64))
     }
 
-    /// Rebuilds the vectors from scratch.
-    pub fn reembed(&self, progress: &dyn Progress) -> Result<EmbedSummary> {
-        self.semantic()?.vectors.write().unwrap_or_else(|p| p.into_inner()).clear()?;
-        self.embed_missing(progress)
+    /// Takes (or renews) a lease for what one process of a cluster does at a time; always true
+    /// for a store no other machine shares.
+    pub(crate) fn hold_lease(&self, name: &str, length: chrono::Duration) -> Result<bool> {
+        if !self.store.shared() {
+            return Ok(true);
+        }
+        let now = Utc::now();
+        Ok(self.store.try_lease(name, self.node(), now + length, now)?)
     }
 
-    /// Writes every vector with its paper id and text hash to `path` (a portable file that
-    /// [`Library::import_vectors`] reads).
+    /// Gives a lease up (a failure to is logged: the lease runs out anyway).
+    pub(crate) fn release_lease(&self, name: &str) {
+        if self.store.shared()
+            && let Err(err) = self.store.release_lease(name, self.node())
+        {
+            tracing::warn!(lease = name, error = %err, "cannot give the lease up; it runs out by itself");
+        }
+    }
+
+    /// Writes every stored embedding of the model with its paper id and text hash to `path` (a
+    /// portable file that [`Library::import_vectors`] reads).
     pub fn export_vectors(&self, path: &Path) -> Result<u64> {
         let semantic = self.semantic()?;
         let vectors = semantic.vectors.read().unwrap_or_else(|p| p.into_inner());
@@ -193,16 +370,15 @@ impl Library {
         let mut n = 0;
         let mut cursor = 0;
         loop {
-            let batch = self.store.changed_since(cursor, 5_000)?;
+            let batch = self.store.embeddings_since(vectors.model(), cursor, FOLLOW_BATCH)?;
             let Some(last) = batch.last() else { break };
             cursor = last.seq;
-            for stored in &batch {
-                let key = stored.paper.id.to_string();
-                let (Some(hash), Some(vector)) = (vectors.text_hash(&key), vectors.vector(&key)?) else { continue };
+            for embedding in &batch {
+                let key = embedding.paper.to_string();
                 write(&mut out, &[key.len() as u8])?;
                 write(&mut out, key.as_bytes())?;
-                write(&mut out, &hash.to_le_bytes())?;
-                write(&mut out, &encode_f16(&vector))?;
+                write(&mut out, &(embedding.text_hash as u64).to_le_bytes())?;
+                write(&mut out, &embedding.vector)?;
                 n += 1;
             }
         }
@@ -281,10 +457,17 @@ impl Library {
                 }
             }
         }
-        let mut vectors = semantic.vectors.write().unwrap_or_else(|p| p.into_inner());
-        let entries: Vec<(&str, u64, &[f32])> = kept.iter().map(|(k, h, v)| (k.as_str(), *h, v.as_slice())).collect();
-        let seq = vectors.seq();
-        vectors.append(&entries, seq)?;
+        let embeddings: Vec<StoredEmbedding> = kept
+            .iter()
+            .filter_map(|(key, hash, vector)| {
+                let paper = ArxivId::parse(key).ok()?;
+                Some(StoredEmbedding { paper, text_hash: *hash as i64, vector: encode_f16(vector), seq: 0 })
+            })
+            .collect();
+        for chunk in embeddings.chunks(1000) {
+            self.store.put_embeddings(semantic.embedder.name(), chunk, 0)?;
+        }
+        self.sync_vectors(&crate::NoProgress)?;
         Ok(kept.len() as u64)
     }
 }

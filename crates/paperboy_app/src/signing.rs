@@ -258,7 +258,15 @@ impl Library {
     /// mail already sent were signed with the old one. The first time, the file is made — from the
     /// key older versions kept in the store if there is one (then erased from the store), else a
     /// new random key. A store that was used with a key whose file is now missing is an error.
+    ///
+    /// With a shared store the key must be the one the other nodes use: a different key is an
+    /// error (copy the key file from a node), not the end of every session — unless this process
+    /// is the one replacing it ([`Library::rotate_signing_key`]).
     pub fn open_signing_key(&self) -> Result<KeyChange> {
+        self.load_signing_key(false)
+    }
+
+    fn load_signing_key(&self, replacing: bool) -> Result<KeyChange> {
         let path = self.signing_key_path();
         let store = &self.store;
         let legacy = store.setting(LEGACY_SIGNING_KEY_SETTING)?;
@@ -293,6 +301,14 @@ impl Library {
         let change = match before {
             Some(before) if before == in_use => KeyChange::Same,
             None => KeyChange::First,
+            Some(_) if store.shared() && !replacing => {
+                return Err(Error::SigningKey(format!(
+                    "the signing key {} is not the one the other nodes of this cluster use: copy the key file \
+                     from a running node (or point PAPERBOY_SIGNING_KEY_FILE at the shared one); \
+                     `paperboy signing-key rotate` replaces the cluster's key and ends every session",
+                    path.display()
+                )));
+            }
             Some(_) => {
                 let sessions_ended = store.end_all_sessions()?;
                 tracing::warn!(
@@ -323,7 +339,7 @@ impl Library {
     /// processes (a running server) take the new key within [`KEY_RECHECK`].
     pub fn rotate_signing_key(&self) -> Result<KeyChange> {
         write_new_signing_key(&self.signing_key_path())?;
-        self.open_signing_key()
+        self.load_signing_key(true)
     }
 
     /// The token a queued mail's link carries.

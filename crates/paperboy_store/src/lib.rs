@@ -12,30 +12,94 @@
 //! indexes remember the highest sequence number they hold and catch up from it.
 
 mod accounts;
+pub mod copy;
+mod embeddings;
 mod library;
 mod outbox;
 mod papers;
+mod postgres;
 mod settings;
 mod sqlite;
 
 pub use accounts::{Account, AccountStatus, AccountStore, Pruned, TokenPurpose};
+pub use copy::Portable;
+pub use embeddings::{EmbeddingStore, StoredEmbedding};
 pub use library::{LibraryStore, SavedPaper};
 pub use outbox::{Delivery, MessageState, NewMessage, OutboxMessage, OutboxStore};
 pub use papers::{
     BatchOutcome, CheckpointUpdate, PaperSource, PaperStore, StoreStats, StoredPaper, UpsertOutcome, WriteBatch,
 };
+pub use postgres::PostgresStore;
 pub use settings::SettingsStore;
 pub use sqlite::SqliteStore;
 
 /// The store's traits, for `use paperboy_store::prelude::*` where a [`Store`]'s methods are called.
 pub mod prelude {
-    pub use crate::{AccountStore, LibraryStore, OutboxStore, PaperStore, SettingsStore, Store};
+    pub use crate::{
+        AccountStore, EmbeddingStore, LibraryStore, OutboxStore, PaperStore, Portable, SettingsStore, Store,
+    };
 }
 
 /// Everything paperboy needs of a store.
-pub trait Store: PaperStore + AccountStore + LibraryStore + OutboxStore + SettingsStore {
-    /// Which backend this is, for people (`SQLite /path/paperboy.sqlite3`).
+pub trait Store:
+    PaperStore + AccountStore + LibraryStore + OutboxStore + SettingsStore + EmbeddingStore + Portable
+{
+    /// Which backend this is, for people (`SQLite /path/paperboy.sqlite3`, `PostgreSQL
+    /// postgres://paperboy@db/paperboy`, never with a password).
     fn describe(&self) -> String;
+
+    /// Whether processes on other machines may use this store at the same time (PostgreSQL): then
+    /// what must happen once in a cluster is guarded by leases in the store, not by files.
+    fn shared(&self) -> bool;
+}
+
+/// Opens the store a URL names: `postgres://` or `postgresql://` is PostgreSQL, anything else an
+/// error; with no URL, the embedded SQLite store `sqlite_path`.
+pub fn open(url: Option<&str>, sqlite_path: &std::path::Path) -> Result<std::sync::Arc<dyn Store>> {
+    match url {
+        None => Ok(std::sync::Arc::new(SqliteStore::open(sqlite_path)?)),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(std::sync::Arc::new(PostgresStore::open(url)?))
+        }
+        Some(url) => Err(Error::Config(format!(
+            "the database URL {} is not a PostgreSQL URL (postgres://user@host/database); leave it unset for the \
+             embedded store",
+            redact_url(url)
+        ))),
+    }
+}
+
+/// A database URL with its password replaced by `***`, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
+    let authority = match authority.rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => format!("{user_info}@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    let mut out = format!("{scheme}://{authority}");
+    if let Some(path) = path {
+        // `?password=` in the query is a password too.
+        let path = match path.split_once('?') {
+            Some((db, query)) => {
+                let query: Vec<String> = query
+                    .split('&')
+                    .map(|pair| match pair.split_once('=') {
+                        Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                        _ => pair.to_owned(),
+                    })
+                    .collect();
+                format!("{db}?{}", query.join("&"))
+            }
+            None => path.to_owned(),
+        };
+        out.push('/');
+        out.push_str(&path);
+    }
+    out
 }
 
 /// The store's errors.
@@ -70,6 +134,19 @@ pub enum Error {
         /// Why.
         source: std::io::Error,
     },
+    /// The database cannot be reached, or the connection broke: nothing of the transaction was
+    /// kept, and trying again later may work.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// The database refused us for good: a wrong password, a missing database or role.
+    #[error("the database refused the connection: {0}")]
+    Refused(String),
+    /// The store's configuration is wrong (the message names what).
+    #[error("{0}")]
+    Config(String),
+    /// Another process changed what this one was changing; the transaction was rolled back.
+    #[error("a concurrent change conflicted; try again: {0}")]
+    Conflict(String),
     /// Any other failure of the database.
     #[error("database error: {0}")]
     Database(#[source] BackendError),

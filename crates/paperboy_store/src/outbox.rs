@@ -144,8 +144,11 @@ pub trait OutboxStore: Send + Sync {
     /// Enqueues messages atomically, recording the papers they send and, for digests, the period
     /// on the account. A message whose key is already queued is skipped. Returns how many were new.
     fn enqueue(&self, messages: &[NewMessage], period: Option<NaiveDate>, now: DateTime<Utc>) -> Result<usize>;
-    /// Claims up to `limit` messages due at `now` for sending (state `sending`).
-    fn claim_due(&self, limit: usize, now: DateTime<Utc>) -> Result<Vec<OutboxMessage>>;
+    /// Claims up to `limit` messages due at `now` for sending (state `sending`, claimed at `now`),
+    /// and messages a sender claimed before `reclaim_before` and never recorded (its lease ran out:
+    /// it died). Senders on several machines may claim at once; no message is claimed twice while
+    /// its lease runs.
+    fn claim_due(&self, limit: usize, now: DateTime<Utc>, reclaim_before: DateTime<Utc>) -> Result<Vec<OutboxMessage>>;
     /// Records how an attempt ended.
     fn record_delivery(&self, id: i64, delivery: &Delivery, now: DateTime<Utc>) -> Result<()>;
     /// Puts messages left `sending` by a sender that died back in the queue. Returns how many.

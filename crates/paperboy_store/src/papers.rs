@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use paperboy_domain::{ArxivId, Paper, Signals};
 use serde::Serialize;
 
-use crate::Result;
+use crate::{Error, Result};
 
 /// Where a paper's metadata came from, which decides what may overwrite what.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -161,4 +161,175 @@ pub trait PaperStore: Send + Sync {
 
     /// Counts for `paperboy stats`.
     fn stats(&self) -> Result<StoreStats>;
+}
+
+/// What storing an incoming record must do, given what is stored: the rules every backend shares.
+#[derive(Debug)]
+pub(crate) enum Upsert {
+    /// Not stored before: insert it.
+    Insert(Paper, PaperSource),
+    /// Stored, and the merge changed it: replace it (keeping when it was first stored).
+    Replace(Paper, PaperSource),
+    /// Nothing to write.
+    Unchanged,
+}
+
+/// Newest version wins; an older record only adds the versions it knows; a secondary source never
+/// overwrites arXiv's record; a record whose merge changes nothing is [`Upsert::Unchanged`].
+pub(crate) fn plan_upsert(incoming: Paper, source: PaperSource, stored: Option<&StoredPaper>) -> Upsert {
+    let Some(stored) = stored else { return Upsert::Insert(incoming, source) };
+    if (source, stored.source) == (PaperSource::Secondary, PaperSource::Arxiv) {
+        return Upsert::Unchanged;
+    }
+    let incoming_is_older = matches!((incoming.version, stored.paper.version), (Some(new), Some(old)) if new < old);
+    let merged = if incoming_is_older {
+        let mut merged = stored.paper.clone();
+        merged.merge_older(&incoming);
+        merged
+    } else {
+        let mut merged = incoming;
+        merged.merge_older(&stored.paper);
+        merged
+    };
+    let merged_source = if source == PaperSource::Arxiv { PaperSource::Arxiv } else { stored.source };
+    if content_hash(&merged) == content_hash(&stored.paper) && merged_source == stored.source {
+        return Upsert::Unchanged;
+    }
+    Upsert::Replace(merged, merged_source)
+}
+
+/// A hash of everything stored about a paper, to tell a changed record from a repeated one.
+pub(crate) fn content_hash(paper: &Paper) -> i64 {
+    let bytes = serde_json::to_vec(paper).expect("a paper always serialises");
+    xxhash_rust::xxh3::xxh3_64(&bytes) as i64
+}
+
+/// The signals to store for an incoming record, given the stored one; `None` when nothing changes.
+/// The earliest day a paper was featured stays; the newest observation of the counts wins.
+pub(crate) fn merge_signals(incoming: &Signals, stored: Option<&Signals>) -> Option<(Signals, UpsertOutcome)> {
+    let Some(stored) = stored else { return Some((incoming.clone(), UpsertOutcome::New)) };
+    let mut merged = incoming.clone();
+    merged.featured_on = match (merged.featured_on, stored.featured_on) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    if stored.observed_at > merged.observed_at {
+        merged.upvotes = stored.upvotes;
+        merged.comments = stored.comments;
+        merged.github_repo.clone_from(&stored.github_repo);
+        merged.github_stars = stored.github_stars;
+        merged.observed_at = stored.observed_at;
+    } else {
+        merged.github_repo = merged.github_repo.or_else(|| stored.github_repo.clone());
+        merged.github_stars = merged.github_stars.or(stored.github_stars);
+    }
+    (merged != *stored).then_some((merged, UpsertOutcome::Updated))
+}
+
+impl PaperSource {
+    /// The stored name.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            PaperSource::Arxiv => "arxiv",
+            PaperSource::Secondary => "secondary",
+        }
+    }
+
+    pub(crate) fn from_stored(text: &str) -> Result<PaperSource> {
+        match text {
+            "arxiv" => Ok(PaperSource::Arxiv),
+            "secondary" => Ok(PaperSource::Secondary),
+            other => Err(Error::Corrupt(format!("unknown paper source {other:?}"))),
+        }
+    }
+}
+
+/// A paper row's columns once read, whatever the backend: decoded into a [`StoredPaper`] by one
+/// function, so that both backends read papers the same way.
+pub(crate) struct PaperRow {
+    pub(crate) id: String,
+    pub(crate) seq: i64,
+    pub(crate) source: String,
+    pub(crate) version: Option<i64>,
+    /// JSON: `[{"number","submitted","size"}]`.
+    pub(crate) versions: String,
+    pub(crate) title: String,
+    pub(crate) abstract_text: String,
+    /// JSON: an array of names.
+    pub(crate) authors: String,
+    /// Space-separated, primary first.
+    pub(crate) categories: String,
+    pub(crate) submitted: Option<DateTime<Utc>>,
+    pub(crate) updated: Option<DateTime<Utc>>,
+    pub(crate) announced: Option<NaiveDate>,
+    pub(crate) comments: Option<String>,
+    pub(crate) journal_ref: Option<String>,
+    pub(crate) doi: Option<String>,
+    pub(crate) license: Option<String>,
+    pub(crate) first_stored: DateTime<Utc>,
+    pub(crate) last_changed: DateTime<Utc>,
+}
+
+impl PaperRow {
+    pub(crate) fn decode(self) -> Result<StoredPaper> {
+        let corrupt = |what: &str, detail: String| Error::Corrupt(format!("paper {}: {what}: {detail}", self.id));
+        let id = ArxivId::parse(&self.id).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let versions: Vec<paperboy_domain::Version> =
+            serde_json::from_str(&self.versions).map_err(|e| corrupt("versions", e.to_string()))?;
+        let authors: Vec<String> =
+            serde_json::from_str(&self.authors).map_err(|e| corrupt("authors", e.to_string()))?;
+        let categories = self
+            .categories
+            .split_whitespace()
+            .map(|c| paperboy_domain::Category::parse(c).map_err(|e| corrupt("categories", e.to_string())))
+            .collect::<Result<Vec<_>>>()?;
+        let version =
+            self.version.map(|v| u16::try_from(v).map_err(|_| corrupt("version", v.to_string()))).transpose()?;
+        let paper = Paper {
+            id,
+            version,
+            versions,
+            title: self.title,
+            abstract_text: self.abstract_text,
+            authors,
+            categories,
+            submitted: self.submitted,
+            updated: self.updated,
+            announced: self.announced,
+            comments: self.comments,
+            journal_ref: self.journal_ref,
+            doi: self.doi,
+            license: self.license,
+        };
+        Ok(StoredPaper {
+            paper,
+            seq: self.seq,
+            source: PaperSource::from_stored(&self.source)?,
+            first_stored: self.first_stored,
+            last_changed: self.last_changed,
+        })
+    }
+}
+
+/// A paper's columns as written, whatever the backend.
+pub(crate) struct PaperColumns {
+    pub(crate) id: String,
+    pub(crate) source: &'static str,
+    pub(crate) versions: String,
+    pub(crate) authors: String,
+    pub(crate) categories: String,
+    pub(crate) content_hash: i64,
+}
+
+impl PaperColumns {
+    pub(crate) fn of(paper: &Paper, source: PaperSource) -> PaperColumns {
+        PaperColumns {
+            id: paper.id.to_string(),
+            source: source.as_str(),
+            versions: serde_json::to_string(&paper.versions).expect("versions serialise"),
+            authors: serde_json::to_string(&paper.authors).expect("authors serialise"),
+            categories: paper.categories.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(" "),
+            content_hash: content_hash(paper),
+        }
+    }
 }

@@ -11,6 +11,12 @@ pub trait SettingsStore: Send + Sync {
     /// Counts a hit against `key`; false when `max` hits already happened in the window that
     /// started at most `window_seconds` ago.
     fn rate_limit(&self, key: &str, max: u32, window_seconds: i64, now: DateTime<Utc>) -> Result<bool>;
+    /// Takes or renews the lease `name` for `holder` until `until`: true when `holder` now holds
+    /// it (it was free, ran out before `now`, or was `holder`'s already). What one lease guards runs
+    /// in one process of a cluster at a time.
+    fn try_lease(&self, name: &str, holder: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<bool>;
+    /// Gives the lease `name` up, if `holder` holds it.
+    fn release_lease(&self, name: &str, holder: &str) -> Result<()>;
     /// A setting.
     fn setting(&self, key: &str) -> Result<Option<String>>;
     /// Stores a setting, replacing any value.

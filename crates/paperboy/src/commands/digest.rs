@@ -53,6 +53,7 @@ pub fn send_options(config: &Config, limit: Option<u64>) -> SendOptions {
         rate: config.mail.rate,
         retry_base: config.mail.retry_base,
         patience: config.mail.patience,
+        claim_lease: config.mail.claim_lease,
     }
 }
 

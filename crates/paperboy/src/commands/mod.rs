@@ -13,6 +13,7 @@ pub mod serve;
 pub mod show;
 pub mod signing_key;
 pub mod stats;
+pub mod store;
 pub mod subscriber;
 
 use anyhow::Context as _;
@@ -30,8 +31,16 @@ pub struct Context {
 /// Opens the library, catching the index up with a progress bar if needed.
 pub fn open_library(context: &Context) -> anyhow::Result<Library> {
     let config = &context.config;
-    let mut library = Library::open_with(&config.data_dir, config.model.as_ref(), &CliProgress::new())
-        .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?;
+    let mut library =
+        Library::open_on(&config.data_dir, config.database_url.as_deref(), config.model.as_ref(), &CliProgress::new())
+            .with_context(|| match &config.database_url {
+                Some(url) => format!(
+                    "opening the data directory {} over the database {}",
+                    config.data_dir.display(),
+                    paperboy_app::redact_database_url(url)
+                ),
+                None => format!("opening the data directory {}", config.data_dir.display()),
+            })?;
     if let Some(path) = &config.signing_key_file {
         library.use_signing_key_file(path.clone());
     }

@@ -9,7 +9,7 @@ use paperboy_app::{
     delivery::{SendOptions, redact_url, send_outbox},
     digest::BuildOptions,
     ingest::{self, HarvestRequest, MetadataFormat, OaiOptions, Politeness},
-    schedule::Schedule,
+    schedule::{Schedule, SlotClaim},
     signing::KeyChange,
 };
 use paperboy_web::{AppState, WebConfig};
@@ -18,6 +18,8 @@ use tracing::Instrument as _;
 use super::{Context, open_library};
 use crate::config::Config;
 
+/// How often the server takes in what other processes stored.
+const FOLLOW_INTERVAL: Duration = Duration::from_millis(500);
 /// How often the server looks for papers without a vector.
 const EMBED_INTERVAL: Duration = Duration::from_secs(60);
 /// How often the server sends what the outbox holds (sign-in links should not wait).
@@ -62,6 +64,8 @@ pub fn serve(library: Arc<Library>, config: &Config) -> anyhow::Result<()> {
             }
             Err(reason) => println!("search: keyword only — {reason}"),
         }
+        println!("store: {}", library.store_description());
+        tokio::spawn(follow_store(library.clone()));
         println!("paperboy is serving {} papers at {base_url}/  (Ctrl-C stops it)", stats.papers);
         start_sender(&library, config, &base_url)?;
         if config.schedule.enabled {
@@ -101,6 +105,36 @@ fn web_config(config: &Config, base_url: String) -> WebConfig {
         web.semantic_workers = workers;
     }
     web
+}
+
+/// Takes in what other processes stored (another node's ingest, a `paperboy ingest` beside the
+/// server) every [`FOLLOW_INTERVAL`]. A store that is away is retried; the failure is logged once
+/// a minute, not every round.
+async fn follow_store(library: Arc<Library>) {
+    let mut tick = tokio::time::interval(FOLLOW_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_logged: Option<std::time::Instant> = None;
+    loop {
+        tick.tick().await;
+        let library = library.clone();
+        match tokio::task::spawn_blocking(move || library.follow()).await {
+            Ok(Ok((papers, vectors))) => {
+                if papers + vectors > 0 {
+                    tracing::debug!(papers, vectors, "took in changes from the store");
+                }
+                if last_logged.take().is_some() {
+                    tracing::info!("following the store again");
+                }
+            }
+            Ok(Err(err)) => {
+                if last_logged.is_none_or(|at| at.elapsed() > Duration::from_secs(60)) {
+                    tracing::warn!(error = %err, "cannot follow the store; retrying");
+                    last_logged = Some(std::time::Instant::now());
+                }
+            }
+            Err(err) => tracing::error!(error = %err, "following the store stopped"),
+        }
+    }
 }
 
 /// Embeds papers without a vector every [`EMBED_INTERVAL`].
@@ -217,20 +251,56 @@ struct DailyJob {
 impl DailyJob {
     async fn run(self) {
         loop {
-            match self.library.pending_slot(&self.schedule, Utc::now()) {
-                Ok(Some(slot)) => {
-                    let span = tracing::info_span!("daily_job", slot = %slot.format("%Y-%m-%dT%H:%MZ"));
-                    self.once().instrument(span).await;
-                    if let Err(err) = self.library.mark_slot_done(slot) {
-                        tracing::error!(error = %err, "cannot record the daily job's run");
-                    }
+            let (library, schedule) = (self.library.clone(), self.schedule.clone());
+            let claim = tokio::task::spawn_blocking(move || library.claim_slot(&schedule, Utc::now())).await;
+            let wait = match claim {
+                Ok(Ok(SlotClaim::Run(slot))) => {
+                    self.run_slot(slot).await;
+                    None
                 }
-                Ok(None) => {}
-                Err(err) => tracing::error!(error = %err, "cannot read the schedule's state"),
-            }
+                Ok(Ok(SlotClaim::Nothing)) => None,
+                // Another node runs it; if that node dies, its lease runs out and this one takes over.
+                Ok(Ok(SlotClaim::Elsewhere)) => Some(Duration::from_secs(60)),
+                Ok(Err(err)) => {
+                    tracing::error!(error = %err, "cannot read the schedule's state");
+                    Some(Duration::from_secs(60))
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "the schedule check stopped");
+                    Some(Duration::from_secs(60))
+                }
+            };
             let next = self.schedule.next_slot(Utc::now());
-            let wait = (next - Utc::now()).to_std().unwrap_or(Duration::from_secs(1));
-            tokio::time::sleep(wait.min(Duration::from_secs(3600))).await;
+            let until_next = (next - Utc::now()).to_std().unwrap_or(Duration::from_secs(1));
+            tokio::time::sleep(wait.unwrap_or(until_next).min(until_next).min(Duration::from_secs(3600))).await;
+        }
+    }
+
+    /// Runs the job for `slot`, renewing this node's claim every minute, then records the slot.
+    async fn run_slot(&self, slot: chrono::DateTime<Utc>) {
+        let span = tracing::info_span!("daily_job", slot = %slot.format("%Y-%m-%dT%H:%MZ"));
+        let library = self.library.clone();
+        let keeper = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let library = library.clone();
+                match tokio::task::spawn_blocking(move || library.keep_slot()).await {
+                    Ok(Ok(true)) => {}
+                    Ok(Ok(false)) => tracing::warn!("another node took the daily job over"),
+                    Ok(Err(err)) => tracing::warn!(error = %err, "cannot renew the daily job's lease"),
+                    Err(_) => {}
+                }
+            }
+        });
+        self.once().instrument(span).await;
+        keeper.abort();
+        let library = self.library.clone();
+        match tokio::task::spawn_blocking(move || library.finish_slot(slot)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::error!(error = %err, "cannot record the daily job's run"),
+            Err(err) => tracing::error!(error = %err, "recording the daily job's run stopped"),
         }
     }
 

@@ -359,8 +359,7 @@ fn private_ca(dir: &Path) -> Option<(String, String, String)> {
             .status()
             .is_ok_and(|s| s.success());
         if !made {
-            assert!(std::env::var("CI").is_err(), "CI must have openssl (openssl {})", step.join(" "));
-            eprintln!("skipping: no openssl to make test certificates");
+            paperboy_testing::missing("the TLS mail tests", &format!("openssl (openssl {} failed)", step.join(" ")));
             return None;
         }
     }

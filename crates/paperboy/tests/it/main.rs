@@ -211,7 +211,10 @@ fn models_dir() -> Option<PathBuf> {
 #[test]
 fn search_by_meaning_end_to_end() {
     let Some(models) = models_dir() else {
-        eprintln!("skipped: no all-MiniLM-L6-v2 installed (scripts/test installs it)");
+        paperboy_testing::missing(
+            "search_by_meaning_end_to_end",
+            "all-MiniLM-L6-v2 (set PAPERBOY_TEST_MODEL_DIR; scripts/test installs it)",
+        );
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -252,6 +255,7 @@ fn search_by_meaning_end_to_end() {
     let output = with_model(&["model", "list", "--json"]);
     assert!(String::from_utf8_lossy(&output.stdout).contains("all-MiniLM-L6-v2"));
 }
+mod cluster;
 mod delivery;
 mod hardening;
 mod mail;

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use chrono::{NaiveDate, Utc};
+use chrono::{Duration, NaiveDate, Utc};
 use paperboy_app::{
     Library, NoProgress, SearchMode, SearchParams,
     digest::{BuildOptions, BuildReport, PlannedDigest, Reason},
@@ -224,7 +224,7 @@ fn deliveries_older_than_the_retention_are_forgotten_at_the_next_build() {
 
     // The digest goes out (the sender's part, done here on the store directly).
     let store = SqliteStore::open(&dir.path().join("paperboy.sqlite3")).unwrap();
-    for message in store.claim_due(10, Utc::now()).unwrap() {
+    for message in store.claim_due(10, Utc::now(), Utc::now() - Duration::hours(1)).unwrap() {
         store.record_delivery(message.id, &Delivery::Sent, Utc::now()).unwrap();
     }
     let second = build(&library, "2026-06-16");

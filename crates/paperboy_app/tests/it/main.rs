@@ -283,7 +283,7 @@ fn malformed_queries_are_user_errors_and_never_panic() {
 }
 
 // Search by meaning. These need all-MiniLM-L6-v2 installed (`scripts/test` installs it and sets
-// PAPERBOY_TEST_MODEL_DIR); without it they say so and return.
+// PAPERBOY_TEST_MODEL_DIR); without it they fail in CI and are recorded as skipped elsewhere.
 
 fn model_choice() -> Option<paperboy_app::ModelChoice> {
     let dir = PathBuf::from(std::env::var_os("PAPERBOY_TEST_MODEL_DIR")?);
@@ -295,7 +295,10 @@ macro_rules! require_model {
         match model_choice() {
             Some(choice) => choice,
             None => {
-                eprintln!("skipped: no all-MiniLM-L6-v2 installed (scripts/test installs it)");
+                paperboy_testing::missing(
+                    module_path!(),
+                    "all-MiniLM-L6-v2 (set PAPERBOY_TEST_MODEL_DIR; scripts/test installs it)",
+                );
                 return;
             }
         }

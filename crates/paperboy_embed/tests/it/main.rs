@@ -26,7 +26,10 @@ macro_rules! require_model {
         match model_dir() {
             Some(dir) => dir,
             None => {
-                eprintln!("skipped: no all-MiniLM-L6-v2 (run scripts/test, which installs it)");
+                paperboy_testing::missing(
+                    module_path!(),
+                    "all-MiniLM-L6-v2 (set PAPERBOY_TEST_MODEL_DIR; scripts/test installs it)",
+                );
                 return;
             }
         }

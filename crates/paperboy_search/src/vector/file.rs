@@ -11,8 +11,9 @@ use crate::{Error, Result};
 
 /// The longest key a record holds, in bytes.
 const KEY_BYTES: usize = 47;
-/// The version of the files' layout.
-pub(super) const FORMAT: u32 = 1;
+/// The version of the files' layout. Version 1's `seq` was the store's paper sequence number (the
+/// vectors were made here); version 2's is the embeddings' (the vectors follow the store's).
+pub(super) const FORMAT: u32 = 2;
 
 /// `meta.json`: what the records are and how many are committed.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

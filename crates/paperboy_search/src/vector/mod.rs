@@ -7,8 +7,8 @@
 //! On disk, in the index's folder:
 //! - `rows.bin`: fixed-size records `[key length: u8][key: 47 bytes][text hash: u64 LE][vector: f16 × d]`;
 //!   a document re-embedded later gets a new record, and the newest record of a key wins;
-//! - `meta.json`: model, dimension, how many records are committed, and the store sequence number the
-//!   vectors are up to date with. It is replaced atomically after the records it counts are synced,
+//! - `meta.json`: model, dimension, how many records are committed, and the embedding sequence
+//!   number of the store the vectors are up to date with. It is replaced atomically after the records it counts are synced,
 //!   so records past the count (a crash mid-append) are ignored and overwritten.
 
 mod file;
@@ -27,6 +27,10 @@ use std::{
 pub use file::{decode_f16, encode_f16};
 pub use ivf::{Ivf, IvfParams};
 pub use score::dot;
+
+/// The file format of vectors an older paperboy made in the data directory (their embeddings were
+/// not stored): readable, to move them into the store.
+pub const LEGACY_FORMAT: u32 = 1;
 
 /// A pseudo-random unit vector, the same for the same seed (for tests and benchmarks).
 pub fn unit_vector(seed: u64, dimension: usize) -> Vec<f32> {
@@ -96,9 +100,24 @@ impl VectorIndex {
 
     /// [`VectorIndex::open`] with another exact-search limit (tests and benchmarks).
     pub fn open_with_limit(dir: &Path, model: &str, dimension: usize, exact_limit: usize) -> Result<VectorIndex> {
+        VectorIndex::open_format(dir, model, dimension, exact_limit, file::FORMAT)
+    }
+
+    /// The file format of the vectors in `dir`, if there are any.
+    pub fn format_of(dir: &Path) -> Option<u32> {
+        file::read_meta(dir).ok().flatten().map(|meta| meta.format)
+    }
+
+    /// Opens vectors of the [`LEGACY_FORMAT`] to read them out (their `seq` is a paper sequence
+    /// number).
+    pub fn open_legacy(dir: &Path, model: &str, dimension: usize) -> Result<VectorIndex> {
+        VectorIndex::open_format(dir, model, dimension, usize::MAX, LEGACY_FORMAT)
+    }
+
+    fn open_format(dir: &Path, model: &str, dimension: usize, exact_limit: usize, format: u32) -> Result<VectorIndex> {
         std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.display().to_string(), source })?;
         let meta = match file::read_meta(dir)? {
-            Some(meta) if meta.format != file::FORMAT || meta.model != model || meta.dimension != dimension => {
+            Some(meta) if meta.format != format || meta.model != model || meta.dimension != dimension => {
                 return Err(Error::NeedsRebuild(format!(
                     "the vectors in {} are {}-dimensional vectors of {}; the configured model {model} makes {dimension}",
                     dir.display(),
@@ -107,7 +126,7 @@ impl VectorIndex {
                 )));
             }
             Some(meta) => meta,
-            None => Meta { format: file::FORMAT, model: model.to_owned(), dimension, records: 0, seq: 0 },
+            None => Meta { format, model: model.to_owned(), dimension, records: 0, seq: 0 },
         };
         let mut index = VectorIndex {
             dir: dir.to_owned(),
@@ -216,28 +235,32 @@ impl VectorIndex {
         self.meta.seq
     }
 
+    /// Every document with the hash of the text its vector was made from.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.keys.iter().map(String::as_str).zip(self.text_hashes.iter().copied())
+    }
+
     /// The hash of the text a document's vector was made from, if it has one.
     pub fn text_hash(&self, key: &str) -> Option<u64> {
         self.slots.get(key).map(|&slot| self.text_hashes[slot])
     }
 
-    /// Up to `n` stored vectors picked at random (the same ones for the same `seed` and contents):
-    /// negatives for per-reader models.
+    /// Up to `n` stored vectors picked at random: the documents whose keys hash lowest under
+    /// `seed`, so the same `seed` over the same documents picks the same ones whatever order they
+    /// were stored in (nodes that embedded in different orders train the same reader models).
+    /// Negatives for per-reader models.
     pub fn sample(&self, n: usize, seed: u64) -> Result<Vec<(String, Vec<f32>)>> {
-        let mut state = seed | 1;
-        let mut picked = std::collections::HashSet::new();
-        let mut out = Vec::with_capacity(n.min(self.keys.len()));
-        let mut tries = 0;
-        while out.len() < n.min(self.keys.len()) && tries < n * 10 {
-            tries += 1;
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let slot = (state % self.keys.len() as u64) as usize;
-            if picked.insert(slot)
-                && let Some(vector) = self.vector(&self.keys[slot])?
-            {
-                out.push((self.keys[slot].clone(), vector));
+        let mut ranked: Vec<(u64, &String)> =
+            self.slots.keys().map(|key| (xxhash_rust::xxh3::xxh3_64_with_seed(key.as_bytes(), seed), key)).collect();
+        if ranked.len() > n {
+            ranked.select_nth_unstable(n);
+            ranked.truncate(n);
+        }
+        ranked.sort_unstable();
+        let mut out = Vec::with_capacity(ranked.len());
+        for (_, key) in ranked {
+            if let Some(vector) = self.vector(key)? {
+                out.push((key.clone(), vector));
             }
         }
         Ok(out)
@@ -383,6 +406,25 @@ pub(crate) mod tests {
         let hits = index.search(&c, 1, &|_| true).unwrap();
         assert_eq!(hits[0].key, "x");
         assert!(hits[0].score > 0.999);
+    }
+
+    #[test]
+    fn a_sample_depends_on_the_documents_not_on_their_order() {
+        let keys: Vec<String> = (0..200).map(|i| format!("p{i}")).collect();
+        let vectors: Vec<Vec<f32>> = (0..200).map(|i| unit(i, 8)).collect();
+        let sample = |order: &mut dyn Iterator<Item = usize>| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut index = VectorIndex::open(dir.path(), "m", 8).unwrap();
+            let rows: Vec<(&str, u64, &[f32])> =
+                order.map(|i| (keys[i].as_str(), i as u64, vectors[i].as_slice())).collect();
+            index.append(&rows, 1).unwrap();
+            index.sample(20, 7).unwrap().into_iter().map(|(key, _)| key).collect::<Vec<_>>()
+        };
+        let forwards = sample(&mut (0..200));
+        assert_eq!(forwards.len(), 20);
+        assert_eq!(forwards, sample(&mut (0..200).rev()), "the same documents stored in another order");
+        let picked: std::collections::HashSet<_> = forwards.iter().collect();
+        assert_eq!(picked.len(), 20, "no document twice");
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! pool of read-only connections, so readers never wait for an ingest.
 
 mod accounts;
+mod copy;
+mod embeddings;
 mod library;
 mod outbox;
 mod papers;
@@ -165,6 +167,29 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE accounts ADD COLUMN suppressed_reason TEXT;
     "#,
+    // 5: paper embeddings (computed once, followed by the vector index through their own sequence
+    // numbers, unique across models), how far each model has embedded the papers, and leases.
+    r#"
+    CREATE TABLE embeddings (
+        model     TEXT NOT NULL,
+        paper_id  TEXT NOT NULL,
+        text_hash INTEGER NOT NULL,
+        vector    BLOB NOT NULL,               -- half-precision floats, little-endian
+        seq       INTEGER NOT NULL,
+        UNIQUE (model, paper_id)
+    );
+    CREATE UNIQUE INDEX embeddings_seq ON embeddings (seq);
+    CREATE INDEX embeddings_model_seq ON embeddings (model, seq);
+    CREATE TABLE embedding_progress (
+        model     TEXT PRIMARY KEY,
+        paper_seq INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE leases (
+        name       TEXT PRIMARY KEY,
+        holder     TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 const READ_POOL_SIZE: usize = 8;
@@ -261,6 +286,10 @@ fn migrate(connection: &mut Connection) -> Result<()> {
 impl Store for SqliteStore {
     fn describe(&self) -> String {
         format!("SQLite {}", self.path.display())
+    }
+
+    fn shared(&self) -> bool {
+        false
     }
 }
 

@@ -114,15 +114,20 @@ impl OutboxStore for SqliteStore {
         })
     }
 
-    fn claim_due(&self, limit: usize, now: DateTime<Utc>) -> Result<Vec<OutboxMessage>> {
+    fn claim_due(&self, limit: usize, now: DateTime<Utc>, reclaim_before: DateTime<Utc>) -> Result<Vec<OutboxMessage>> {
         let now_text = now.to_rfc3339();
         self.write(|tx| {
             let mut statement = tx.prepare_cached(&format!(
                 "UPDATE outbox SET state = 'sending', claimed_at = ?1, attempts = attempts + 1
-                 WHERE id IN (SELECT id FROM outbox WHERE state = 'queued' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2)
+                 WHERE id IN (
+                     SELECT id FROM outbox WHERE state = 'queued' AND next_attempt_at <= ?1
+                     UNION ALL
+                     SELECT id FROM outbox WHERE state = 'sending' AND claimed_at < ?3
+                     ORDER BY id LIMIT ?2)
                  RETURNING {MESSAGE_COLUMNS}"
             ))?;
-            let rows = statement.query_map(params![now_text, limit as i64], read_message)?;
+            let rows =
+                statement.query_map(params![now_text, limit as i64, reclaim_before.to_rfc3339()], read_message)?;
             let mut messages = rows.map(|r| decode_message(r?)).collect::<Result<Vec<_>>>()?;
             messages.sort_by_key(|m| m.id);
             Ok(messages)

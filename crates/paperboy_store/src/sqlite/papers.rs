@@ -1,13 +1,14 @@
 //! [`PaperStore`] on SQLite.
 
 use chrono::{NaiveDate, Utc};
-use paperboy_domain::{ArxivId, Category, Paper, Signals, Version};
+use paperboy_domain::{ArxivId, Paper, Signals};
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use super::{SqliteStore, parse_day, parse_id, parse_time};
 use crate::{
-    BatchOutcome, CheckpointUpdate, Error, PaperSource, PaperStore, Result, StoreStats, StoredPaper, UpsertOutcome,
+    BatchOutcome, CheckpointUpdate, PaperSource, PaperStore, Result, StoreStats, StoredPaper, UpsertOutcome,
     WriteBatch,
+    papers::{PaperColumns, PaperRow, Upsert, merge_signals, plan_upsert},
 };
 
 impl PaperStore for SqliteStore {
@@ -242,43 +243,27 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<RawPaper> {
 }
 
 fn decode_paper(raw: RawPaper) -> Result<StoredPaper> {
-    let corrupt = |what: &str, detail: String| Error::Corrupt(format!("paper {}: {what}: {detail}", raw.id));
-    let id = parse_id(&raw.id)?;
-    let versions: Vec<Version> = serde_json::from_str(&raw.versions).map_err(|e| corrupt("versions", e.to_string()))?;
-    let authors: Vec<String> = serde_json::from_str(&raw.authors).map_err(|e| corrupt("authors", e.to_string()))?;
-    let categories = raw
-        .categories
-        .split_whitespace()
-        .map(|c| Category::parse(c).map_err(|e| corrupt("categories", e.to_string())))
-        .collect::<Result<Vec<_>>>()?;
-    let paper = Paper {
-        id,
-        version: raw.version.map(|v| v as u16),
-        versions,
-        title: raw.title,
-        abstract_text: raw.abstract_text,
-        authors,
-        categories,
+    PaperRow {
         submitted: raw.submitted.as_deref().map(parse_time).transpose()?,
         updated: raw.updated.as_deref().map(parse_time).transpose()?,
         announced: raw.announced.as_deref().map(parse_day).transpose()?,
+        first_stored: parse_time(&raw.first_stored)?,
+        last_changed: parse_time(&raw.last_changed)?,
+        id: raw.id,
+        seq: raw.seq,
+        source: raw.source,
+        version: raw.version,
+        versions: raw.versions,
+        title: raw.title,
+        abstract_text: raw.abstract_text,
+        authors: raw.authors,
+        categories: raw.categories,
         comments: raw.comments,
         journal_ref: raw.journal_ref,
         doi: raw.doi,
         license: raw.license,
-    };
-    Ok(StoredPaper {
-        paper,
-        seq: raw.seq,
-        source: if raw.source == "secondary" { PaperSource::Secondary } else { PaperSource::Arxiv },
-        first_stored: parse_time(&raw.first_stored)?,
-        last_changed: parse_time(&raw.last_changed)?,
-    })
-}
-
-fn content_hash(paper: &Paper) -> i64 {
-    let bytes = serde_json::to_vec(paper).expect("a paper always serialises");
-    xxhash_rust::xxh3::xxh3_64(&bytes) as i64
+    }
+    .decode()
 }
 
 fn upsert_paper(
@@ -292,51 +277,22 @@ fn upsert_paper(
     let existing = tx
         .prepare_cached(&format!("SELECT {PAPER_COLUMNS} FROM papers WHERE id = ?1"))?
         .query_row([&id], read_row)
-        .optional()?;
+        .optional()?
+        .map(decode_paper)
+        .transpose()?;
     let now_time = parse_time(now)?;
-    let Some(existing) = existing else {
-        insert_paper(tx, &incoming, source, *next_seq, now, now)?;
-        let stored =
-            StoredPaper { paper: incoming, seq: *next_seq, source, first_stored: now_time, last_changed: now_time };
-        *next_seq += 1;
-        return Ok((UpsertOutcome::New, Some(stored)));
+    let (outcome, paper, source, first_stored) = match plan_upsert(incoming, source, existing.as_ref()) {
+        Upsert::Unchanged => return Ok((UpsertOutcome::Unchanged, None)),
+        Upsert::Insert(paper, source) => (UpsertOutcome::New, paper, source, now_time),
+        Upsert::Replace(paper, source) => {
+            tx.prepare_cached("DELETE FROM papers WHERE id = ?1")?.execute([&id])?;
+            (UpsertOutcome::Updated, paper, source, existing.expect("replacing a stored paper").first_stored)
+        }
     };
-    let stored = decode_paper(existing)?;
-    let merged = match (source, stored.source) {
-        // A secondary source never overwrites arXiv's record.
-        (PaperSource::Secondary, PaperSource::Arxiv) => return Ok((UpsertOutcome::Unchanged, None)),
-        _ => merge(incoming, &stored.paper),
-    };
-    let merged_source = if source == PaperSource::Arxiv { PaperSource::Arxiv } else { stored.source };
-    if content_hash(&merged) == content_hash(&stored.paper) && merged_source == stored.source {
-        return Ok((UpsertOutcome::Unchanged, None));
-    }
-    let first_stored = stored.first_stored.to_rfc3339();
-    tx.prepare_cached("DELETE FROM papers WHERE id = ?1")?.execute([&id])?;
-    insert_paper(tx, &merged, merged_source, *next_seq, &first_stored, now)?;
-    let stored = StoredPaper {
-        paper: merged,
-        seq: *next_seq,
-        source: merged_source,
-        first_stored: stored.first_stored,
-        last_changed: now_time,
-    };
+    insert_paper(tx, &paper, source, *next_seq, &first_stored.to_rfc3339(), now)?;
+    let stored = StoredPaper { paper, seq: *next_seq, source, first_stored, last_changed: now_time };
     *next_seq += 1;
-    Ok((UpsertOutcome::Updated, Some(stored)))
-}
-
-/// Newest version wins; an older record only adds the versions it knows.
-fn merge(incoming: Paper, stored: &Paper) -> Paper {
-    let incoming_is_older = matches!((incoming.version, stored.version), (Some(new), Some(old)) if new < old);
-    if incoming_is_older {
-        let mut merged = stored.clone();
-        merged.merge_older(&incoming);
-        merged
-    } else {
-        let mut merged = incoming;
-        merged.merge_older(stored);
-        merged
-    }
+    Ok((outcome, Some(stored)))
 }
 
 fn insert_paper(
@@ -347,25 +303,22 @@ fn insert_paper(
     first_stored: &str,
     now: &str,
 ) -> Result<()> {
-    let categories = paper.categories.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(" ");
+    let columns = PaperColumns::of(paper, source);
     tx.prepare_cached(
         "INSERT INTO papers (id, seq, source, version, versions, title, abstract, authors, categories, submitted,
              updated, announced, comments, journal_ref, doi, license, content_hash, first_stored, last_changed)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
     )?
     .execute(params![
-        paper.id.to_string(),
+        columns.id,
         seq,
-        match source {
-            PaperSource::Arxiv => "arxiv",
-            PaperSource::Secondary => "secondary",
-        },
+        columns.source,
         paper.version.map(i64::from),
-        serde_json::to_string(&paper.versions).expect("versions serialise"),
+        columns.versions,
         paper.title,
         paper.abstract_text,
-        serde_json::to_string(&paper.authors).expect("authors serialise"),
-        categories,
+        columns.authors,
+        columns.categories,
         paper.submitted.map(|d| d.to_rfc3339()),
         paper.updated.map(|d| d.to_rfc3339()),
         paper.announced.map(|d| d.to_string()),
@@ -373,7 +326,7 @@ fn insert_paper(
         paper.journal_ref,
         paper.doi,
         paper.license,
-        content_hash(paper),
+        columns.content_hash,
         first_stored,
         now,
     ])?;
@@ -428,30 +381,8 @@ fn upsert_signals(tx: &Transaction<'_>, signals: &Signals) -> Result<UpsertOutco
         .optional()?
         .map(decode_signals)
         .transpose()?;
-    let mut merged = signals.clone();
-    let outcome = match &existing {
-        None => UpsertOutcome::New,
-        Some(stored) => {
-            // The earliest day it was featured stays; the newest observation of the counts wins.
-            merged.featured_on = match (merged.featured_on, stored.featured_on) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            if stored.observed_at > merged.observed_at {
-                merged.upvotes = stored.upvotes;
-                merged.comments = stored.comments;
-                merged.github_repo.clone_from(&stored.github_repo);
-                merged.github_stars = stored.github_stars;
-                merged.observed_at = stored.observed_at;
-            } else {
-                merged.github_repo = merged.github_repo.or_else(|| stored.github_repo.clone());
-                merged.github_stars = merged.github_stars.or(stored.github_stars);
-            }
-            if merged == *stored {
-                return Ok(UpsertOutcome::Unchanged);
-            }
-            UpsertOutcome::Updated
-        }
+    let Some((merged, outcome)) = merge_signals(signals, existing.as_ref()) else {
+        return Ok(UpsertOutcome::Unchanged);
     };
     tx.prepare_cached(
         "INSERT INTO signals (paper_id, source, upvotes, comments, github_repo, github_stars, featured_on, observed_at)
@@ -528,6 +459,6 @@ mod tests {
         drop(SqliteStore::open(&path).unwrap());
         rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
         let err = SqliteStore::open(&path).err().unwrap();
-        assert!(matches!(err, Error::SchemaTooNew { found: 99, .. }), "{err}");
+        assert!(matches!(err, crate::Error::SchemaTooNew { found: 99, .. }), "{err}");
     }
 }

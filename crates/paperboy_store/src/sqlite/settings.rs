@@ -35,6 +35,24 @@ impl SettingsStore for SqliteStore {
         })
     }
 
+    fn try_lease(&self, name: &str, holder: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<bool> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+                 WHERE leases.expires_at < ?4 OR leases.holder = excluded.holder",
+                params![name, holder, until.to_rfc3339(), now.to_rfc3339()],
+            )? == 1)
+        })
+    }
+
+    fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM leases WHERE name = ?1 AND holder = ?2", params![name, holder])?;
+            Ok(())
+        })
+    }
+
     fn setting(&self, key: &str) -> Result<Option<String>> {
         self.with_reader(|c| {
             Ok(c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |row| row.get(0)).optional()?)

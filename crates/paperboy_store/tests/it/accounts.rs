@@ -78,14 +78,18 @@ pub(crate) fn the_outbox_enqueues_once_per_key_and_tracks_delivery(store: &dyn S
     assert_eq!(store.sent_papers(&[paper]).unwrap(), [(account.id, paper)]);
     assert_eq!(store.account(account.id).unwrap().unwrap().last_digest_on, day);
 
-    let claimed = store.claim_due(10, now).unwrap();
+    let claimed = store.claim_due(10, now, now - Duration::hours(1)).unwrap();
     assert_eq!((claimed.len(), claimed[0].attempts), (1, 1));
-    assert!(store.claim_due(10, now).unwrap().is_empty(), "a claimed message is not claimed twice");
+    assert!(
+        store.claim_due(10, now, now - Duration::hours(1)).unwrap().is_empty(),
+        "a claimed message is not claimed twice"
+    );
     store
         .record_delivery(claimed[0].id, &Delivery::Retry { error: "451".into(), at: now + Duration::seconds(30) }, now)
         .unwrap();
-    assert!(store.claim_due(10, now).unwrap().is_empty(), "not before its retry time");
-    let again = store.claim_due(10, now + Duration::seconds(31)).unwrap();
+    assert!(store.claim_due(10, now, now - Duration::hours(1)).unwrap().is_empty(), "not before its retry time");
+    let again =
+        store.claim_due(10, now + Duration::seconds(31), now + Duration::seconds(31) - Duration::hours(1)).unwrap();
     assert_eq!(again[0].attempts, 2);
     store
         .record_delivery(
@@ -113,7 +117,7 @@ pub(crate) fn failures_that_are_not_the_addresss_fault_do_not_count_against_it(s
     for key in ["one", "two", "three"] {
         store.enqueue(&[digest(&account, key, &[])], None, now).unwrap();
     }
-    let claimed = store.claim_due(10, now).unwrap();
+    let claimed = store.claim_due(10, now, now - Duration::hours(1)).unwrap();
     let content = Delivery::Failed { error: "554 spam".into(), suppress_after: None };
     store.record_delivery(claimed[0].id, &content, now).unwrap();
     let account_now = store.account(account.id).unwrap().unwrap();
@@ -156,12 +160,12 @@ pub(crate) fn old_deliveries_are_forgotten_and_queued_mail_is_kept(store: &dyn S
     let old_queued = ArxivId::parse("2401.00002").unwrap();
     let recent = ArxivId::parse("2401.00003").unwrap();
     store.enqueue(&[message("old-sent", "2401.00001")], None, long_ago).unwrap();
-    let claimed = store.claim_due(10, long_ago).unwrap();
+    let claimed = store.claim_due(10, long_ago, long_ago - Duration::hours(1)).unwrap();
     store.record_delivery(claimed[0].id, &Delivery::Sent, long_ago).unwrap();
     store.enqueue(&[message("old-queued", "2401.00002")], None, long_ago).unwrap();
     store.enqueue(&[message("recent", "2401.00003")], None, now).unwrap();
     // The old queued message is being retried (queued again); the recent one went out.
-    for m in store.claim_due(10, now).unwrap() {
+    for m in store.claim_due(10, now, now - Duration::hours(1)).unwrap() {
         let delivery = match m.dedupe_key.as_str() {
             "old-queued" => Delivery::Retry { error: "451".into(), at: now + Duration::hours(1) },
             _ => Delivery::Sent,
@@ -180,9 +184,9 @@ pub(crate) fn messages_left_sending_by_a_dead_sender_go_back_to_the_queue(store:
     let now = Utc::now();
     let (account, _) = store.account_for_email(&email("a@example.org"), now).unwrap();
     store.enqueue(&[digest(&account, "k", &[])], None, now).unwrap();
-    assert_eq!(store.claim_due(1, now).unwrap().len(), 1);
+    assert_eq!(store.claim_due(1, now, now - Duration::hours(1)).unwrap().len(), 1);
     assert_eq!(store.requeue_sending(now + Duration::seconds(1)).unwrap(), 1);
-    assert_eq!(store.claim_due(1, now).unwrap().len(), 1);
+    assert_eq!(store.claim_due(1, now, now - Duration::hours(1)).unwrap().len(), 1);
 }
 
 pub(crate) fn rate_limits_count_within_a_window(store: &dyn Store) {

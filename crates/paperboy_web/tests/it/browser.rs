@@ -67,7 +67,10 @@ async fn console_errors(client: &Client) -> Vec<String> {
 #[tokio::test]
 async fn a_reader_searches_opens_a_paper_and_sees_math() {
     if std::env::var_os("PAPERBOY_BROWSER_TESTS").is_none() {
-        eprintln!("skipped: set PAPERBOY_BROWSER_TESTS=1 (needs chromium and chromedriver)");
+        paperboy_testing::missing(
+            "a_reader_searches_opens_a_paper_and_sees_math",
+            "headless Chromium (apt install chromium chromium-driver; scripts/test then sets PAPERBOY_BROWSER_TESTS=1)",
+        );
         return;
     }
     // The app on a loopback port.

@@ -1,0 +1,88 @@
+//! What a test does when something it needs (the embedding model, PostgreSQL, a Python package) is
+//! not there. In CI (`CI` set) that is a failure: a suite that silently tests less is worse than a
+//! red one. Elsewhere the test is skipped and says so, and the skip is recorded in the file
+//! `PAPERBOY_SKIP_LOG` names, so that `scripts/test` can count and list the skips at the end.
+//! And a scratch PostgreSQL database per test, for the suites that run on both backends.
+
+use std::io::Write as _;
+
+/// Whether a test may run without `what`: false in CI (after which the caller panics via
+/// [`missing`]), true elsewhere once the skip is recorded.
+fn may_skip(test: &str, what: &str) -> bool {
+    if std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0") {
+        return false;
+    }
+    eprintln!("SKIPPED {test}: {what}");
+    if let Some(log) = std::env::var_os("PAPERBOY_SKIP_LOG") {
+        let line = format!("{test}: {what}\n");
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+    }
+    true
+}
+
+/// Call when `what` a test needs is missing: in CI it panics with `what`; elsewhere it records the
+/// skip and returns, and the test should return at once.
+pub fn missing(test: &str, what: &str) {
+    if !may_skip(test, what) {
+        panic!("{test} needs {what} (CI runs every test; `scripts/test` sets it up)");
+    }
+}
+
+/// The value of the environment variable `name`, or — when unset — a recorded skip (a panic in
+/// CI) explaining `what` it stands for.
+pub fn env_or_skip(test: &str, name: &str, what: &str) -> Option<String> {
+    match std::env::var(name) {
+        Ok(value) if !value.is_empty() => Some(value),
+        _ => {
+            missing(test, &format!("{what} (set {name}; scripts/test does)"));
+            None
+        }
+    }
+}
+
+/// Skips the rest of the test when `$value` (an `Option`) is `None`, recording why.
+#[macro_export]
+macro_rules! or_skip {
+    ($value:expr) => {
+        match $value {
+            Some(value) => value,
+            None => return,
+        }
+    };
+}
+
+/// A database of its own on the test server (`PAPERBOY_TEST_DATABASE_URL`, a server where the
+/// user may create databases; `scripts/test` starts one), dropped when the value is.
+pub struct ScratchDatabase {
+    admin: String,
+    name: String,
+    /// The new database's URL.
+    pub url: String,
+}
+
+impl ScratchDatabase {
+    /// A new empty database, or `None` (a recorded skip; a failure in CI) without a server.
+    pub fn create(test: &str) -> Option<ScratchDatabase> {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let admin = env_or_skip(test, "PAPERBOY_TEST_DATABASE_URL", "a PostgreSQL server")?;
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("pb_test_{}_{n}", std::process::id());
+        let mut client = postgres::Client::connect(&admin, postgres::NoTls).expect("connecting to the test server");
+        client.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).unwrap();
+        client.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        let (base, _) = admin.rsplit_once('/').expect("the URL names a database");
+        Some(ScratchDatabase { url: format!("{base}/{name}"), admin, name })
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut client) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+            let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        }
+    }
+}
