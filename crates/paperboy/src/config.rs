@@ -224,7 +224,7 @@ pub const SETTINGS: &[Setting] = &[
         &["PAPERBOY_MAIL__CLAIM_LEASE"],
         None,
         "300",
-        "seconds a sender on a shared store owns what it claimed (then another node resends it)",
+        "seconds a sender on a shared store owns what it claimed, at least twice mail.patience (then another node sends it)",
     ),
     setting(
         "digest.weekly_on",

@@ -375,6 +375,14 @@ impl Run {
         per_workers.min(per_minute).clamp(1, CLAIM_BATCH)
     }
 
+    /// How long a claim on a shared store lasts before another node may take the message: the
+    /// configured lease, but never less than twice the time this run may wait for an unreachable
+    /// server with a message in hand (claims are not renewed).
+    fn claim_lease(&self) -> Duration {
+        let lease = self.options.claim_lease.max(self.options.patience * 2);
+        Duration::from_std(lease).unwrap_or(Duration::minutes(15))
+    }
+
     fn stopped(&self) -> bool {
         self.stopped.lock().unwrap_or_else(|p| p.into_inner()).is_some()
     }
@@ -384,13 +392,20 @@ impl Run {
     }
 
     /// Records how a message's attempt ended, on the blocking pool.
-    async fn record(&self, id: i64, delivery: Delivery) -> Result<()> {
+    async fn record(&self, claim: paperboy_store::Claim, delivery: Delivery) -> Result<()> {
         self.tally.count(&delivery);
         crate::metrics::delivery(&delivery);
         let library = self.library.clone();
-        tokio::task::spawn_blocking(move || library.store.record_delivery(id, &delivery, Utc::now()))
+        let recorded = tokio::task::spawn_blocking(move || library.store.record_delivery(claim, &delivery, Utc::now()))
             .await
             .map_err(|e| Error::Internal(format!("the sender stopped: {e}")))??;
+        if !recorded {
+            // Held longer than its claim lease: another node has claimed it since, and records it.
+            tracing::warn!(
+                message = claim.id,
+                "a message's claim lapsed before its attempt ended; another sender has it"
+            );
+        }
         Ok(())
     }
 
@@ -458,7 +473,7 @@ impl Run {
             } else {
                 self.deliver(&message, &mail).await
             };
-            self.record(message.id, delivery).await?;
+            self.record(message.claim(), delivery).await?;
         }
     }
 
@@ -479,10 +494,16 @@ impl Run {
             }
             let take = self.claim_size().min(remaining as usize);
             let (library, settings_now) = (self.library.clone(), settings.clone());
-            let lease = Duration::from_std(self.options.claim_lease).unwrap_or(Duration::minutes(5));
+            let lease = self.claim_lease();
             let (rendered, papers_back) = tokio::task::spawn_blocking(move || -> Result<_> {
                 let now = Utc::now();
-                let claimed = library.store.claim_due(take, now, now - lease)?;
+                // The embedded store has one sender (the outbox lock), which requeued what a dead
+                // one left at its start: nothing it claims is anyone else's to take.
+                let reclaim_before = match library.store.shared() {
+                    true => now - lease,
+                    false => DateTime::<Utc>::MIN_UTC,
+                };
+                let claimed = library.store.claim_due(take, now, reclaim_before)?;
                 let rendered: Vec<_> = claimed
                     .into_iter()
                     .map(|message| {
@@ -511,7 +532,7 @@ impl Run {
                     }
                     Ok(Err(reason)) => Delivery::Cancelled { reason },
                 };
-                self.record(message.id, delivery).await?;
+                self.record(message.claim(), delivery).await?;
             }
             if claimed_now < take {
                 break;

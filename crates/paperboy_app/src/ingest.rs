@@ -22,7 +22,7 @@ use paperboy_search::FullTextWriter;
 use paperboy_store::{CheckpointUpdate, PaperSource, UpsertOutcome, WriteBatch};
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, INDEX_HEAP_BYTES, Library, Progress, Result, index_paper};
+use crate::{Error, INDEX_HEAP_BYTES, Library, NoProgress, Progress, Result, index_paper};
 
 /// Papers per store transaction.
 const BATCH_SIZE: usize = 2_000;
@@ -137,10 +137,19 @@ impl<'a> Sink<'a> {
                 UpsertOutcome::Unchanged => self.summary.signals_unchanged += 1,
             }
         }
-        for (upserted, stored) in &outcome.changed {
-            // A paper new to the store cannot be in the index (it is derived from the store).
-            index_paper(&mut self.writer, &stored.paper, *upserted == UpsertOutcome::Updated)?;
-            self.max_seq = self.max_seq.max(stored.seq);
+        let first = outcome.changed.iter().map(|(_, stored)| stored.seq).min();
+        if first.is_some_and(|first| first > self.max_seq + 1) {
+            // Another process wrote between this index's last change and this batch (a node, a
+            // CLI job): index everything from there, this batch included, so nothing is skipped
+            // when the index records this batch's sequence number.
+            let (_, last) = self.library.index_changes(&mut self.writer, self.max_seq, &NoProgress, false)?;
+            self.max_seq = self.max_seq.max(last);
+        } else {
+            for (upserted, stored) in &outcome.changed {
+                // A paper new to the store cannot be in the index (it is derived from the store).
+                index_paper(&mut self.writer, &stored.paper, *upserted == UpsertOutcome::Updated)?;
+                self.max_seq = self.max_seq.max(stored.seq);
+            }
         }
         self.indexed_since_commit += outcome.changed.len() as u64;
         if self.indexed_since_commit >= COMMIT_EVERY {

@@ -358,8 +358,8 @@ impl Library {
         }
         progress.start("indexing", Some((to - from) as u64), "papers");
         let mut writer = self.index.writer(INDEX_HEAP_BYTES)?;
-        let n = self.index_changes(&mut writer, from, progress, false)?;
-        writer.commit(to)?;
+        let (n, last) = self.index_changes(&mut writer, from, progress, false)?;
+        writer.commit(last.max(to))?;
         writer.finish()?;
         self.index.reload()?;
         progress.finish(&format!("indexed {n} papers"));
@@ -382,7 +382,7 @@ impl Library {
         progress.start("reindexing", Some(self.store.count_papers()?), "papers");
         let mut writer = self.index.writer(INDEX_HEAP_BYTES)?;
         writer.delete_all()?;
-        let n = self.index_changes(&mut writer, 0, progress, true)?;
+        let (n, _) = self.index_changes(&mut writer, 0, progress, true)?;
         writer.commit(to)?;
         writer.finish()?;
         self.index.reload()?;
@@ -390,13 +390,14 @@ impl Library {
         Ok(n)
     }
 
-    fn index_changes(
+    /// Indexes every change after `after`; returns how many and the last sequence number indexed.
+    pub(crate) fn index_changes(
         &self,
         writer: &mut FullTextWriter,
         mut after: i64,
         progress: &dyn Progress,
         fresh: bool,
-    ) -> Result<u64> {
+    ) -> Result<(u64, i64)> {
         let mut n = 0;
         loop {
             let batch = self.store.changed_since(after, CATCH_UP_BATCH)?;
@@ -408,7 +409,7 @@ impl Library {
             n += batch.len() as u64;
             progress.advance(batch.len() as u64);
         }
-        Ok(n)
+        Ok((n, after))
     }
 
     /// Counts.

@@ -9,7 +9,7 @@ use std::{
     collections::HashMap,
     io::{BufReader, BufWriter, Read, Write},
     path::{Path, PathBuf},
-    sync::RwLock,
+    sync::{Mutex, RwLock},
     time::Instant,
 };
 
@@ -56,6 +56,12 @@ pub(crate) struct Semantic {
     pub(crate) vectors: RwLock<VectorIndex>,
     /// Searches of concurrent requests, scanned together.
     pub(crate) batcher: crate::batch::ScanBatcher,
+    /// Held while embedding: the cluster's lease names this process, so two embeddings in it (the
+    /// server's background one and the daily job's) must not overlap.
+    embedding: Mutex<()>,
+    /// Held from reading the vectors' sequence number to appending what came after it, so that
+    /// two catch-ups cannot append the same paper's embeddings out of order.
+    syncing: Mutex<()>,
 }
 
 /// Loads the model and opens its vectors, or says in one line why semantic search is off. Vectors
@@ -81,7 +87,13 @@ pub(crate) fn open(
     })?;
     let vectors = VectorIndex::open(&vectors_dir, &choice.name, embedder.dimension())
         .map_err(|e| format!("{e}; keyword search only"))?;
-    Ok(Semantic { embedder, vectors: RwLock::new(vectors), batcher: Default::default() })
+    Ok(Semantic {
+        embedder,
+        vectors: RwLock::new(vectors),
+        batcher: Default::default(),
+        embedding: Mutex::new(()),
+        syncing: Mutex::new(()),
+    })
 }
 
 /// Vectors of the first file format lived only in the data directory: their embeddings go into
@@ -186,6 +198,7 @@ impl Library {
         let started = Instant::now();
         let mut summary = EmbedSummary { model: model.to_owned(), ..EmbedSummary::default() };
         let lease = format!("embed:{model}");
+        let embedding = semantic.embedding.lock().unwrap_or_else(|p| p.into_inner());
         if !self.hold_lease(&lease, EMBED_LEASE)? {
             summary.note = Some("another node of the cluster is embedding; its embeddings arrive here".into());
         } else {
@@ -193,6 +206,7 @@ impl Library {
             self.release_lease(&lease);
             embedded?;
         }
+        drop(embedding);
         let vectors_in = self.sync_vectors(progress)?;
         {
             let vectors = semantic.vectors.read().unwrap_or_else(|p| p.into_inner());
@@ -272,6 +286,7 @@ impl Library {
         let dimension = semantic.embedder.dimension();
         let mut n = 0u64;
         let mut started = false;
+        let _syncing = semantic.syncing.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             let after = semantic.vectors.read().unwrap_or_else(|p| p.into_inner()).seq();
             let batch = self.store.embeddings_since(model, after, FOLLOW_BATCH)?;
@@ -327,7 +342,11 @@ impl Library {
 
     /// Rebuilds the vectors from the embeddings in the store (nothing is embedded).
     pub fn rebuild_vectors(&self, progress: &dyn Progress) -> Result<u64> {
-        self.semantic()?.vectors.write().unwrap_or_else(|p| p.into_inner()).clear()?;
+        let semantic = self.semantic()?;
+        {
+            let _syncing = semantic.syncing.lock().unwrap_or_else(|p| p.into_inner());
+            semantic.vectors.write().unwrap_or_else(|p| p.into_inner()).clear()?;
+        }
         self.sync_vectors(progress)
     }
 

@@ -25,7 +25,7 @@ pub use accounts::{Account, AccountStatus, AccountStore, Pruned, TokenPurpose};
 pub use copy::Portable;
 pub use embeddings::{EmbeddingStore, StoredEmbedding};
 pub use library::{LibraryStore, SavedPaper};
-pub use outbox::{Delivery, MessageState, NewMessage, OutboxMessage, OutboxStore};
+pub use outbox::{Claim, Delivery, MessageState, NewMessage, OutboxMessage, OutboxStore};
 pub use papers::{
     BatchOutcome, CheckpointUpdate, PaperSource, PaperStore, StoreStats, StoredPaper, UpsertOutcome, WriteBatch,
 };

@@ -97,6 +97,23 @@ pub struct OutboxMessage {
     pub sent_at: Option<DateTime<Utc>>,
 }
 
+/// One claim of a message: its id and the attempt the claim made (each claim counts one, so a
+/// claim taken again after its lease ran out is another).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    /// The message.
+    pub id: i64,
+    /// The attempt this claim is.
+    pub attempt: u32,
+}
+
+impl OutboxMessage {
+    /// This claim of the message (as [`OutboxStore::claim_due`] returned it).
+    pub fn claim(&self) -> Claim {
+        Claim { id: self.id, attempt: self.attempts }
+    }
+}
+
 /// How a send attempt ended.
 #[derive(Debug, Clone)]
 pub enum Delivery {
@@ -149,8 +166,10 @@ pub trait OutboxStore: Send + Sync {
     /// it died). Senders on several machines may claim at once; no message is claimed twice while
     /// its lease runs.
     fn claim_due(&self, limit: usize, now: DateTime<Utc>, reclaim_before: DateTime<Utc>) -> Result<Vec<OutboxMessage>>;
-    /// Records how an attempt ended.
-    fn record_delivery(&self, id: i64, delivery: &Delivery, now: DateTime<Utc>) -> Result<()>;
+    /// Records how an attempt ended, if `claim` still holds the message: false (and nothing
+    /// changed) when its lease ran out and another sender claimed it since, or it is no longer
+    /// being sent.
+    fn record_delivery(&self, claim: Claim, delivery: &Delivery, now: DateTime<Utc>) -> Result<bool>;
     /// Puts messages left `sending` by a sender that died back in the queue. Returns how many.
     fn requeue_sending(&self, claimed_before: DateTime<Utc>) -> Result<usize>;
     /// Forgets messages that were sent or failed and were queued before `created_before`, with

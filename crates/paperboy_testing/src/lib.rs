@@ -73,7 +73,14 @@ impl ScratchDatabase {
         let name = format!("pb_test_{}_{n}", std::process::id());
         let mut client = postgres::Client::connect(&admin, postgres::NoTls).expect("connecting to the test server");
         client.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).unwrap();
-        client.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        // A natural-language collation, as managed servers and most installations have (not the
+        // C order a scratch server starts with), so that code relying on bytewise order shows.
+        let icu = format!(
+            "CREATE DATABASE {name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+        );
+        if client.batch_execute(&icu).is_err() {
+            client.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        }
         let (base, _) = admin.rsplit_once('/').expect("the URL names a database");
         Some(ScratchDatabase { url: format!("{base}/{name}"), admin, name })
     }

@@ -280,7 +280,8 @@ impl DailyJob {
     async fn run_slot(&self, slot: chrono::DateTime<Utc>) {
         let span = tracing::info_span!("daily_job", slot = %slot.format("%Y-%m-%dT%H:%MZ"));
         let library = self.library.clone();
-        let keeper = tokio::spawn(async move {
+        // Renews the job's lease while it runs; ends when another node has taken it over.
+        let lost = async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             tick.tick().await;
             loop {
@@ -288,14 +289,20 @@ impl DailyJob {
                 let library = library.clone();
                 match tokio::task::spawn_blocking(move || library.keep_slot()).await {
                     Ok(Ok(true)) => {}
-                    Ok(Ok(false)) => tracing::warn!("another node took the daily job over"),
+                    Ok(Ok(false)) => return,
                     Ok(Err(err)) => tracing::warn!(error = %err, "cannot renew the daily job's lease"),
                     Err(_) => {}
                 }
             }
-        });
-        self.once().instrument(span).await;
-        keeper.abort();
+        };
+        tokio::select! {
+            () = self.once().instrument(span) => {}
+            () = lost => {
+                // The step under way finishes (each is safe to repeat); no later step starts here.
+                tracing::warn!("another node took the daily job over; this node leaves it");
+                return;
+            }
+        }
         let library = self.library.clone();
         match tokio::task::spawn_blocking(move || library.finish_slot(slot)).await {
             Ok(Ok(())) => {}

@@ -21,6 +21,16 @@ use super::{
 /// A data directory with the sample day and `n` confirmed subscribers following cs.CV (so every
 /// digest has papers), their digests for 2026-06-16 queued.
 fn queued_digests(data: &Path, emails: &[String]) {
+    queued_digests_on(data, emails, &[]);
+}
+
+/// [`queued_digests`] with more environment (another store).
+pub(crate) fn queued_digests_on(data: &Path, emails: &[String], env: &[(&str, &str)]) {
+    let paperboy = |data: &Path| {
+        let mut command = paperboy(data);
+        command.envs(env.iter().copied());
+        command
+    };
     let output = paperboy(data).args(["ingest", "jsonl", "--no-embed", &sample("2026-06-16")]).output().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     let file = data.parent().unwrap().join("subscribers.jsonl");
@@ -40,7 +50,11 @@ fn queued_digests(data: &Path, emails: &[String]) {
 }
 
 fn status(data: &Path) -> serde_json::Value {
-    let output = paperboy(data).args(["digest", "status", "--json"]).output().unwrap();
+    status_on(data, &[])
+}
+
+pub(crate) fn status_on(data: &Path, env: &[(&str, &str)]) -> serde_json::Value {
+    let output = paperboy(data).envs(env.iter().copied()).args(["digest", "status", "--json"]).output().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     serde_json::from_slice(&output.stdout).unwrap()
 }
@@ -55,7 +69,7 @@ fn send(data: &Path, sink: &str, env: &[(&str, &str)]) -> std::process::Output {
 }
 
 /// Recipient and Message-ID of every message the sink took.
-fn received(sink: &Sink) -> Vec<(String, String)> {
+pub(crate) fn received(sink: &Sink) -> Vec<(String, String)> {
     sink.messages()
         .iter()
         .map(|(raw, envelope)| {

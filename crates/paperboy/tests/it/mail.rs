@@ -133,8 +133,11 @@ pub(crate) fn serve_with(data: &Path, smtp: &str, args: &[&str], env: &[(&str, &
     for (k, v) in env {
         command.env(k, v);
     }
+    command.arg("serve");
+    if !args.contains(&"--addr") {
+        command.args(["--addr", "127.0.0.1:0"]);
+    }
     let mut child = command
-        .args(["serve", "--addr", "127.0.0.1:0"])
         .args(args)
         .env("PAPERBOY_SMTP__URL", smtp)
         .env_remove("PAPERBOY_BASE_URL")

@@ -147,7 +147,7 @@ fn an_address_that_bounced_is_told_that_no_mail_can_be_sent() {
         .unwrap();
     let claimed = store.claim_due(1, now, now - Duration::hours(1)).unwrap();
     let bounce = Delivery::Failed { error: "550 5.1.1 no such user".into(), suppress_after: Some(1) };
-    store.record_delivery(claimed[0].id, &bounce, now).unwrap();
+    store.record_delivery(claimed[0].claim(), &bounce, now).unwrap();
 
     for asked in [
         library.request_sign_in(&address, ip("198.51.100.1"), HOST, now),

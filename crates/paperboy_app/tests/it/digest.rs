@@ -225,7 +225,7 @@ fn deliveries_older_than_the_retention_are_forgotten_at_the_next_build() {
     // The digest goes out (the sender's part, done here on the store directly).
     let store = SqliteStore::open(&dir.path().join("paperboy.sqlite3")).unwrap();
     for message in store.claim_due(10, Utc::now(), Utc::now() - Duration::hours(1)).unwrap() {
-        store.record_delivery(message.id, &Delivery::Sent, Utc::now()).unwrap();
+        store.record_delivery(message.claim(), &Delivery::Sent, Utc::now()).unwrap();
     }
     let second = build(&library, "2026-06-16");
     assert_eq!((second.pruned_messages, second.pruned_paper_records), (1, sent));

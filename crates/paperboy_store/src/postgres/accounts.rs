@@ -136,6 +136,11 @@ impl AccountStore for PostgresStore {
                 .iter()
                 .map(|row| row.get(0))
                 .collect();
+            // The papers' upvote locks first, in the order an upvote takes them (lock, then the
+            // account's rows), so that deleting and upvoting at once cannot deadlock.
+            for paper in &papers {
+                super::library::lock_paper_upvotes(tx, paper)?;
+            }
             let deleted = tx.execute("DELETE FROM accounts WHERE id = $1", &[&id.0])? == 1;
             let now = Utc::now();
             for paper in papers {

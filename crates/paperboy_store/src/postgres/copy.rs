@@ -41,10 +41,27 @@ fn select_column(name: &str, kind: Kind) -> String {
     }
 }
 
+/// The table's key as an `ORDER BY` that sorts text bytewise, as SQLite does, whatever the
+/// database's collation (under en-US, `Zeta` sorts after `alpha`): both sides of a copy list their
+/// rows in one order, which the checksum needs.
+fn byte_order(table: &Table) -> String {
+    let kind = |name: &str| table.columns.iter().find(|(column, _)| *column == name).map(|(_, kind)| *kind);
+    table
+        .key
+        .split(',')
+        .map(str::trim)
+        .map(|name| match kind(name) {
+            Some(Kind::Text) => format!("{name} COLLATE \"C\""),
+            _ => name.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl Portable for PostgresStore {
     fn dump(&self, table: &Table, each: &mut dyn FnMut(Vec<Value>) -> Result<()>) -> Result<()> {
         let columns: Vec<String> = table.columns.iter().map(|(name, kind)| select_column(name, *kind)).collect();
-        let sql = format!("SELECT {} FROM {} ORDER BY {}", columns.join(", "), table.name, table.key);
+        let sql = format!("SELECT {} FROM {} ORDER BY {}", columns.join(", "), table.name, byte_order(table));
         let mut failed = None;
         self.read(|c| {
             let params: [&(dyn ToSql + Sync); 0] = [];

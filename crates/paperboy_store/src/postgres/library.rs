@@ -101,7 +101,7 @@ impl LibraryStore for PostgresStore {
 
 /// Serialises upvote changes of one paper across connections, so that each recount sees the
 /// others' rows (two upvotes at once must count two).
-fn lock_paper_upvotes(tx: &mut Tx<'_>, paper: &str) -> Outcome<()> {
+pub(super) fn lock_paper_upvotes(tx: &mut Tx<'_>, paper: &str) -> Outcome<()> {
     tx.query_one("SELECT pg_advisory_xact_lock(hashtextextended('upvotes:' || $1, 0))", &[&paper])?;
     Ok(())
 }

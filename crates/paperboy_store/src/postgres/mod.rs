@@ -104,6 +104,7 @@ const MIGRATIONS: &[&str] = &[
         used_at    timestamptz
     );
     CREATE INDEX auth_tokens_account ON auth_tokens (account_id);
+    CREATE INDEX auth_tokens_expiry ON auth_tokens (expires_at);
     CREATE TABLE sessions (
         hash       bytea PRIMARY KEY,
         account_id bigint NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
@@ -111,6 +112,7 @@ const MIGRATIONS: &[&str] = &[
         expires_at timestamptz NOT NULL
     );
     CREATE INDEX sessions_account ON sessions (account_id);
+    CREATE INDEX sessions_expiry ON sessions (expires_at);
     CREATE TABLE library (
         account_id bigint NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
         paper_id   text NOT NULL,

@@ -6,7 +6,7 @@ use paperboy_domain::{AccountId, ArxivId};
 use postgres::Row;
 
 use super::{Outcome, PostgresStore, Tx};
-use crate::{Delivery, MessageState, NewMessage, OutboxMessage, OutboxStore, Result};
+use crate::{Claim, Delivery, MessageState, NewMessage, OutboxMessage, OutboxStore, Result};
 
 macro_rules! message_columns {
     () => {
@@ -120,8 +120,19 @@ impl OutboxStore for PostgresStore {
         Ok(messages)
     }
 
-    fn record_delivery(&self, id: i64, delivery: &Delivery, now: DateTime<Utc>) -> Result<()> {
-        self.write(|tx| record(tx, id, delivery, now))
+    fn record_delivery(&self, claim: Claim, delivery: &Delivery, now: DateTime<Utc>) -> Result<bool> {
+        self.write(|tx| {
+            // Locked, so that no sender claims it again between this check and the update.
+            let held = tx.query_opt(
+                "SELECT 1 FROM outbox WHERE id = $1 AND state = 'sending' AND attempts = $2 FOR UPDATE",
+                &[&claim.id, &i64::from(claim.attempt)],
+            )?;
+            if held.is_none() {
+                return Ok(false);
+            }
+            record(tx, claim.id, delivery, now)?;
+            Ok(true)
+        })
     }
 
     fn requeue_sending(&self, claimed_before: DateTime<Utc>) -> Result<usize> {

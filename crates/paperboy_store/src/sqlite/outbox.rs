@@ -5,7 +5,7 @@ use paperboy_domain::{AccountId, ArxivId};
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{SqliteStore, parse_time};
-use crate::{Delivery, MessageState, NewMessage, OutboxMessage, OutboxStore, Result};
+use crate::{Claim, Delivery, MessageState, NewMessage, OutboxMessage, OutboxStore, Result};
 
 const MESSAGE_COLUMNS: &str = "id, account_id, kind, dedupe_key, message_id, recipient, payload, state, attempts, \
      next_attempt_at, last_error, created_at, sent_at";
@@ -134,9 +134,20 @@ impl OutboxStore for SqliteStore {
         })
     }
 
-    fn record_delivery(&self, id: i64, delivery: &Delivery, now: DateTime<Utc>) -> Result<()> {
+    fn record_delivery(&self, claim: Claim, delivery: &Delivery, now: DateTime<Utc>) -> Result<bool> {
         let now_text = now.to_rfc3339();
+        let id = claim.id;
         self.write(|tx| {
+            let held: Option<i64> = tx
+                .query_row(
+                    "SELECT 1 FROM outbox WHERE id = ?1 AND state = 'sending' AND attempts = ?2",
+                    params![id, claim.attempt],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if held.is_none() {
+                return Ok(false);
+            }
             match delivery {
                 Delivery::Sent => {
                     tx.execute("UPDATE outbox SET state = 'sent', sent_at = ?2, last_error = NULL WHERE id = ?1", params![id, now_text])?;
@@ -178,7 +189,7 @@ impl OutboxStore for SqliteStore {
                     }
                 }
             }
-            Ok(())
+            Ok(true)
         })
     }
 

@@ -85,7 +85,11 @@ pub(crate) fn the_outbox_enqueues_once_per_key_and_tracks_delivery(store: &dyn S
         "a claimed message is not claimed twice"
     );
     store
-        .record_delivery(claimed[0].id, &Delivery::Retry { error: "451".into(), at: now + Duration::seconds(30) }, now)
+        .record_delivery(
+            claimed[0].claim(),
+            &Delivery::Retry { error: "451".into(), at: now + Duration::seconds(30) },
+            now,
+        )
         .unwrap();
     assert!(store.claim_due(10, now, now - Duration::hours(1)).unwrap().is_empty(), "not before its retry time");
     let again =
@@ -93,7 +97,7 @@ pub(crate) fn the_outbox_enqueues_once_per_key_and_tracks_delivery(store: &dyn S
     assert_eq!(again[0].attempts, 2);
     store
         .record_delivery(
-            again[0].id,
+            again[0].claim(),
             &Delivery::Failed { error: "550 5.1.1 no such user".into(), suppress_after: Some(1) },
             now,
         )
@@ -119,13 +123,13 @@ pub(crate) fn failures_that_are_not_the_addresss_fault_do_not_count_against_it(s
     }
     let claimed = store.claim_due(10, now, now - Duration::hours(1)).unwrap();
     let content = Delivery::Failed { error: "554 spam".into(), suppress_after: None };
-    store.record_delivery(claimed[0].id, &content, now).unwrap();
+    store.record_delivery(claimed[0].claim(), &content, now).unwrap();
     let account_now = store.account(account.id).unwrap().unwrap();
     assert_eq!((account_now.suppressed_at, account_now.hard_failures), (None, 0));
     // A mailbox that is full twice is not gone; the third time it counts as gone.
     let full = Delivery::Failed { error: "552 5.2.2 mailbox full".into(), suppress_after: Some(3) };
-    store.record_delivery(claimed[1].id, &full, now).unwrap();
-    store.record_delivery(claimed[2].id, &full, now).unwrap();
+    store.record_delivery(claimed[1].claim(), &full, now).unwrap();
+    store.record_delivery(claimed[2].claim(), &full, now).unwrap();
     let account_now = store.account(account.id).unwrap().unwrap();
     assert_eq!((account_now.suppressed_at, account_now.hard_failures), (None, 2));
 }
@@ -161,7 +165,7 @@ pub(crate) fn old_deliveries_are_forgotten_and_queued_mail_is_kept(store: &dyn S
     let recent = ArxivId::parse("2401.00003").unwrap();
     store.enqueue(&[message("old-sent", "2401.00001")], None, long_ago).unwrap();
     let claimed = store.claim_due(10, long_ago, long_ago - Duration::hours(1)).unwrap();
-    store.record_delivery(claimed[0].id, &Delivery::Sent, long_ago).unwrap();
+    store.record_delivery(claimed[0].claim(), &Delivery::Sent, long_ago).unwrap();
     store.enqueue(&[message("old-queued", "2401.00002")], None, long_ago).unwrap();
     store.enqueue(&[message("recent", "2401.00003")], None, now).unwrap();
     // The old queued message is being retried (queued again); the recent one went out.
@@ -170,7 +174,7 @@ pub(crate) fn old_deliveries_are_forgotten_and_queued_mail_is_kept(store: &dyn S
             "old-queued" => Delivery::Retry { error: "451".into(), at: now + Duration::hours(1) },
             _ => Delivery::Sent,
         };
-        store.record_delivery(m.id, &delivery, now).unwrap();
+        store.record_delivery(m.claim(), &delivery, now).unwrap();
     }
 
     assert_eq!(store.prune_delivered(now - Duration::days(60)).unwrap(), (1, 1));
