@@ -58,17 +58,21 @@ pub struct GroupInfo {
 pub struct UnknownCategory(pub String);
 
 impl Category {
-    /// Parses a category identifier; aliases map to their canonical category.
+    /// Parses a category identifier in any letter case (`cs.cl` is `cs.CL`: no two identifiers
+    /// of the taxonomy differ only in case); aliases map to their canonical category.
     pub fn parse(text: &str) -> Result<Category, UnknownCategory> {
         let text = text.trim();
-        let canonical = tables::ALIASES
+        let alias = tables::ALIASES
             .binary_search_by(|(alias, _)| (*alias).cmp(text))
-            .map(|i| tables::ALIASES[i].1)
-            .unwrap_or(text);
+            .ok()
+            .or_else(|| tables::ALIASES.iter().position(|(alias, _)| alias.eq_ignore_ascii_case(text)));
+        let canonical = alias.map_or(text, |i| tables::ALIASES[i].1);
         tables::CATEGORIES
             .binary_search_by(|info| info.id.cmp(canonical))
+            .ok()
+            .or_else(|| tables::CATEGORIES.iter().position(|info| info.id.eq_ignore_ascii_case(canonical)))
             .map(|i| Category(i as u16))
-            .map_err(|_| UnknownCategory(text.to_owned()))
+            .ok_or_else(|| UnknownCategory(text.to_owned()))
     }
 
     /// Every category of the taxonomy, sorted by identifier.
@@ -102,9 +106,13 @@ impl Category {
     }
 }
 
-/// Looks up an archive (`cs`, `hep-th`, `math`, ...) by identifier.
+/// Looks up an archive (`cs`, `hep-th`, `math`, ...) by identifier, in any letter case.
 pub fn archive(id: &str) -> Option<&'static ArchiveInfo> {
-    tables::ARCHIVES.binary_search_by(|info| info.id.cmp(id)).ok().map(|i| &tables::ARCHIVES[i])
+    tables::ARCHIVES
+        .binary_search_by(|info| info.id.cmp(id))
+        .ok()
+        .or_else(|| tables::ARCHIVES.iter().position(|info| info.id.eq_ignore_ascii_case(id)))
+        .map(|i| &tables::ARCHIVES[i])
 }
 
 /// Looks up a group (`grp_cs`, ...) by identifier.
@@ -159,6 +167,15 @@ mod tests {
     }
 
     #[test]
+    fn letter_case_does_not_matter() {
+        for (typed, canonical) in [("cs.cl", "cs.CL"), ("CS.CL", "cs.CL"), ("HEP-TH", "hep-th"), ("cs.na", "math.NA")] {
+            assert_eq!(Category::parse(typed).unwrap().as_str(), canonical, "{typed}");
+        }
+        assert_eq!(archive("CS").map(|a| a.id), Some("cs"));
+        assert_eq!(archive("Astro-Ph").map(|a| a.id), Some("astro-ph"));
+    }
+
+    #[test]
     fn aliases_parse_to_the_canonical_category() {
         assert_eq!(Category::parse("cs.NA").unwrap().as_str(), "math.NA");
         assert_eq!(Category::parse("math.MP").unwrap().as_str(), "math-ph");
@@ -167,7 +184,7 @@ mod tests {
 
     #[test]
     fn acm_and_msc_classes_are_not_categories() {
-        for text in ["I.2.7", "68T50", "cs", "CS.CL", "", "cs.XX"] {
+        for text in ["I.2.7", "68T50", "cs", "", "cs.XX", "cs.cl.x"] {
             assert!(Category::parse(text).is_err(), "{text}");
         }
     }

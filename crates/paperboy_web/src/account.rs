@@ -26,7 +26,7 @@ use crate::{
     AppState, PageError,
     client::Client,
     error::{Failure, classify},
-    render::{self, Head, Viewer},
+    render::{self, Head, Section, Viewer},
 };
 
 /// The session cookie's name on a site served over plain HTTP.
@@ -154,7 +154,18 @@ fn signed_in_redirect(state: &AppState, session: &NewSession, to: &str) -> Respo
 }
 
 fn page(status: StatusCode, title: &str, viewer: Option<&Viewer>, body: Markup) -> Response {
-    let head = Head { title: title.into(), viewer: viewer.cloned(), ..Head::default() };
+    page_in(None, status, title, viewer, body)
+}
+
+/// A page of the account's part of the site, marked so in the navigation.
+fn page_in(
+    section: Option<Section>,
+    status: StatusCode,
+    title: &str,
+    viewer: Option<&Viewer>,
+    body: Markup,
+) -> Response {
+    let head = Head { title: title.into(), viewer: viewer.cloned(), section, ..Head::default() };
     let mut response = (status, render::layout(&head, body)).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
@@ -278,10 +289,49 @@ pub struct NoticeQuery {
     saved: Option<String>,
 }
 
-/// The address typed into a form, or the page saying what is wrong with it.
-fn email_field(form: &EmailForm) -> Result<EmailAddress, Box<Response>> {
-    EmailAddress::parse(&form.email)
-        .map_err(|e| Box::new(message_page(StatusCode::BAD_REQUEST, "That did not work", &[&e.to_string()])))
+/// The address typed into a form, or the form again (`refused`) with what is wrong beside the
+/// field.
+fn email_field(form: &EmailForm, refused: fn(&str, &str) -> Response) -> Result<EmailAddress, Box<Response>> {
+    EmailAddress::parse(&form.email).map_err(|e| Box::new(refused(form.email.trim(), &e.to_string())))
+}
+
+/// The subscribe form again, with the address as typed and why it was refused (400).
+fn subscribe_refused(typed: &str, message: &str) -> Response {
+    page_in(
+        Some(Section::Subscribe),
+        StatusCode::BAD_REQUEST,
+        "Subscribe",
+        None,
+        html! {
+            section.account {
+                h1 { "Subscribe" }
+                p { (render::SUBSCRIBE_PROMISE) }
+                (render::subscribe_form(None, typed, Some(message)))
+            }
+        },
+    )
+}
+
+/// The sign-in form again, with the address as typed and why it was refused (400).
+fn sign_in_refused(typed: &str, message: &str) -> Response {
+    page_in(Some(Section::SignIn), StatusCode::BAD_REQUEST, "Sign in", None, sign_in_body(typed, Some(message)))
+}
+
+fn sign_in_body(typed: &str, error: Option<&str>) -> Markup {
+    html! {
+        section.account {
+            h1 { "Sign in" }
+            p { "No password: we e-mail you a link that signs you in." }
+            form method="post" action="/signin" {
+                label for="signin-email" { "E-mail address " }
+                input id="signin-email" type="email" name="email" required autocomplete="email" maxlength="320" value=(typed)
+                    aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| "signin-error")];
+                " " button.primary type="submit" { "E-mail me a link" }
+                @if let Some(error) = error { span.field-error id="signin-error" { (error) } }
+            }
+            p.sub { "Not subscribed yet? The subscribe box is at the foot of this page." }
+        }
+    }
 }
 
 /// `POST /subscribe`.
@@ -290,7 +340,7 @@ pub async fn subscribe(
     Client(client): Client,
     Form(form): Form<EmailForm>,
 ) -> Result<Response, PageError> {
-    let email = match email_field(&form) {
+    let email = match email_field(&form, subscribe_refused) {
         Ok(email) => email,
         Err(page) => return Ok(*page),
     };
@@ -306,22 +356,7 @@ pub async fn sign_in_form(MaybeViewer(viewer): MaybeViewer) -> Response {
     if viewer.is_some() {
         return Redirect::to("/preferences").into_response();
     }
-    page(
-        StatusCode::OK,
-        "Sign in",
-        None,
-        html! {
-            section.account {
-                h1 { "Sign in" }
-                p { "No password: we e-mail you a link that signs you in." }
-                form method="post" action="/signin" {
-                    label { "E-mail address " input type="email" name="email" required autocomplete="email" maxlength="320"; }
-                    " " button type="submit" { "E-mail me a link" }
-                }
-                p.sub { "Not subscribed yet? Use the subscribe box at the bottom of any page." }
-            }
-        },
-    )
+    page_in(Some(Section::SignIn), StatusCode::OK, "Sign in", None, sign_in_body("", None))
 }
 
 /// `POST /signin`. The answer does not wait for the mail to be queued, so that it takes as long
@@ -331,7 +366,7 @@ pub async fn sign_in(
     Client(client): Client,
     Form(form): Form<EmailForm>,
 ) -> Result<Response, PageError> {
-    let email = match email_field(&form) {
+    let email = match email_field(&form, sign_in_refused) {
         Ok(email) => email,
         Err(page) => return Ok(*page),
     };
@@ -524,7 +559,13 @@ pub async fn preferences_page(MaybeViewer(viewer): MaybeViewer, Query(query): Qu
         None
     };
     let prefs = viewer.account.preferences.clone();
-    page(StatusCode::OK, "Preferences", Some(&viewer), preferences_body(&viewer, &prefs, notice, None))
+    page_in(
+        Some(Section::Account),
+        StatusCode::OK,
+        "Preferences",
+        Some(&viewer),
+        preferences_body(&viewer, &prefs, notice, None),
+    )
 }
 
 fn lines(values: &[String]) -> String {
@@ -635,7 +676,8 @@ pub async fn save_preferences(
         Err(denied) => return Ok(denied.into_response()),
     };
     let invalid = |viewer: &Viewer, shown: &Preferences, message: &str| {
-        page(
+        page_in(
+            Some(Section::Account),
             StatusCode::UNPROCESSABLE_ENTITY,
             "Preferences",
             Some(viewer),
@@ -735,7 +777,7 @@ pub async fn library_page(
             p.sub { (entries.len()) " saved papers. Digests bring papers like these when “Papers like the ones in my library” is on in your " a href="/preferences" { "preferences" } "." }
             @for entry in &entries {
                 @if let Some(paper) = &entry.paper {
-                    (render::paper_item(paper, &render::no_marks, html! {
+                    (render::paper_item(paper, render::Level::H2, &render::no_marks, html! {
                         @if !entry.saved.tags.is_empty() { " · " span.tags { (entry.saved.tags.join(", ")) } }
                         " " (render::paper_actions(&viewer, paper.id, true, false))
                     }))
@@ -743,7 +785,7 @@ pub async fn library_page(
             }
         }
     };
-    Ok(page(StatusCode::OK, "Library", Some(&viewer), body))
+    Ok(page_in(Some(Section::Library), StatusCode::OK, "Library", Some(&viewer), body))
 }
 
 /// Back to the page the form was on (same site only), else the paper.

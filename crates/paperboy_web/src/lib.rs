@@ -36,6 +36,7 @@ use axum::{
     routing::{get, post},
 };
 use paperboy_app::Library;
+use tower_http::compression::CompressionLayer;
 
 pub use client::TrustedProxies;
 pub use error::{ApiError, PageError};
@@ -200,6 +201,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/{*rest}", get(api::not_found))
         .route("/static/style.css", get(|| asset("text/css; charset=utf-8", include_str!("assets/style.css"))))
         .route("/static/app.js", get(|| asset("text/javascript; charset=utf-8", include_str!("assets/app.js"))))
+        .route("/static/theme.js", get(|| asset("text/javascript; charset=utf-8", include_str!("assets/theme.js"))))
         .route("/favicon.svg", get(|| asset("image/svg+xml", include_str!("assets/favicon.svg"))))
         .route("/favicon.ico", get(|| asset("image/svg+xml", include_str!("assets/favicon.svg"))))
         .route("/subscribe", post(account::subscribe))
@@ -224,6 +226,10 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), account::session_layer))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
+        // Outermost: every answer, error pages and cached ones included, goes out compressed when
+        // the client takes gzip or Brotli (Brotli at level 4, tower-http's default for on-the-fly
+        // compression). Images and bodies under 32 bytes are left alone.
+        .layer(CompressionLayer::new())
         .with_state(state)
 }
 

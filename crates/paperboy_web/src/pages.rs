@@ -3,7 +3,7 @@
 use axum::{
     extract::{Path, Query, State},
     http::StatusCode,
-    response::{IntoResponse, Response},
+    response::{IntoResponse, Redirect, Response},
 };
 use maud::{Markup, html};
 use paperboy_app::{Order, PaperDetails, SearchHit, browse::Trending};
@@ -14,8 +14,8 @@ use crate::{
     account::MaybeViewer,
     error::Failure,
     math,
-    params::{self, MAX_PAGE, PAGE_SIZE, ParsedSearch, RawParams},
-    render::{self, Head, Viewer, no_marks, paper_item, rich_text},
+    params::{self, MAX_PAGE, PAGE_SIZE, ParamError, RawParams},
+    render::{self, Head, Level, Section, Viewer, no_marks, paper_item, rich_text},
 };
 
 pub async fn home(State(state): State<AppState>, MaybeViewer(viewer): MaybeViewer) -> Result<Response, PageError> {
@@ -28,6 +28,7 @@ pub async fn home(State(state): State<AppState>, MaybeViewer(viewer): MaybeViewe
         .await?;
     let trending = trending?;
     let base = &state.config.base_url;
+    let signed_in = viewer.is_some();
     let head = Head {
         title: "Today's papers".into(),
         description: Some("New and trending research papers from arXiv, searchable by words and by meaning.".into()),
@@ -37,34 +38,50 @@ pub async fn home(State(state): State<AppState>, MaybeViewer(viewer): MaybeViewe
             ("Trending papers".into(), "/feeds/trending.atom".into()),
         ],
         viewer,
+        section: Some(Section::Home),
         ..Head::default()
     };
     let body = html! {
+        // What the service is for comes first: the banner's heading is the page's.
+        @if signed_in { h1.visually-hidden { "Today's papers" } } @else { (render::subscribe_banner(None)) }
         div.columns {
-            section.daily {
+            section.daily aria-labelledby="daily-title" {
                 @match &daily {
                     Some(daily) => {
-                        h1 { "Announced " time datetime=(daily.date) { (daily.date) } }
-                        p.sub { (daily.total) " papers · " a href={ "/daily/" (daily.date) } { "by category" } " · " a href="/feeds/daily.atom" { "Atom feed" } }
+                        h2 id="daily-title" { "Announced " time datetime=(daily.date) { (daily.date) } }
+                        p.sub { (thousands(daily.total)) " papers · " a href={ "/daily/" (daily.date) } { "by category" } " · " a href="/feeds/daily.atom" { "Atom feed" } }
                         @for paper in daily.groups.iter().flat_map(|g| g.papers.iter()).take(30) {
-                            (paper_item(paper, &no_marks, html! {}))
+                            (paper_item(paper, Level::H3, &no_marks, html! {}))
                         }
-                        p { a href={ "/daily/" (daily.date) } { "All " (daily.total) " papers of " (daily.date) " →" } }
+                        p { a href={ "/daily/" (daily.date) } { "All " (thousands(daily.total)) " papers of " (daily.date) " →" } }
                     }
                     None => {
-                        h1 { "No papers yet" }
+                        h2 id="daily-title" { "No papers yet" }
                         p { "Ingest some: " code { "paperboy ingest jsonl FILE" } " or " code { "paperboy ingest oai --from DATE" } "." }
                     }
                 }
             }
-            aside.trending {
-                h2 { a href="/trending" { "Trending" } }
+            aside.trending aria-labelledby="trending-title" {
+                h2 id="trending-title" { a href="/trending" { "Trending" } }
                 (trending_list(&trending.papers, 0))
                 @if trending.papers.is_empty() { p.sub { "Nothing has upvotes or stars yet." } }
             }
         }
     };
     Ok(([CACHE_SHORT], render::layout(&head, body)).into_response())
+}
+
+/// `1234567` as `1,234,567`.
+pub(crate) fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
 }
 
 fn trending_list(entries: &[Trending], offset: usize) -> Markup {
@@ -74,9 +91,11 @@ fn trending_list(entries: &[Trending], offset: usize) -> Markup {
                 li {
                     a href=(render::paper_path(&entry.paper)) { (rich_text(&entry.paper.title, &no_marks)) }
                     span.meta {
-                        " ▲ " (entry.upvotes)
-                        @if let Some(stars) = entry.github_stars { " · ★ " (stars) }
-                        " · " (entry.day)
+                        span aria-hidden="true" { "▲ " } (entry.upvotes) @if entry.upvotes == 1 { " upvote" } @else { " upvotes" }
+                        @if let Some(stars) = entry.github_stars {
+                            " · " span aria-hidden="true" { "★ " } (stars) @if stars == 1 { " star" } @else { " stars" } " on GitHub"
+                        }
+                        " · " time datetime=(entry.day) { (entry.day) }
                     }
                 }
             }
@@ -89,8 +108,7 @@ pub async fn search(
     MaybeViewer(viewer): MaybeViewer,
     Query(raw): Query<RawParams>,
 ) -> Result<Response, PageError> {
-    let parsed = params::search(&raw, PAGE_SIZE)?;
-    let query = parsed.params.query.clone();
+    let query = raw.q.as_deref().map(str::trim).unwrap_or_default().to_owned();
     let head = |title: String| Head {
         title,
         feeds: if query.is_empty() {
@@ -100,10 +118,29 @@ pub async fn search(
         },
         query: query.clone(),
         viewer: viewer.clone(),
+        section: Some(Section::Search),
+        skip_to: (!query.is_empty()).then_some(("Skip to results", "results")),
         ..Head::default()
     };
+    // A bad filter re-shows the form as it was typed, with the error beside its field.
+    let refused = |error: &FieldError| {
+        let body = html! {
+            h1 { "Search" }
+            (search_form(&raw, Some(error)))
+            (syntax_help(false))
+        };
+        crate::no_store((StatusCode::BAD_REQUEST, render::layout(&head("Search".into()), body)).into_response())
+    };
+    let parsed = match params::search(&raw, PAGE_SIZE) {
+        Ok(parsed) => parsed,
+        Err(err) => return Ok(refused(&FieldError::from(&err))),
+    };
     if query.is_empty() {
-        let body = search_form(&parsed, None);
+        let body = html! {
+            h1 { "Search" }
+            (search_form(&raw, None))
+            (syntax_help(true))
+        };
         return Ok(([CACHE_SHORT], render::layout(&head("Search".into()), body)).into_response());
     }
     let search_params = parsed.params.clone();
@@ -123,69 +160,151 @@ pub async fn search(
     let (results, stems, saved_marks) = match result {
         Ok(ok) => ok,
         Err(err @ (paperboy_app::Error::Query(_) | paperboy_app::Error::NoSearchableWords)) => {
-            let body = html! {
-                (search_form(&parsed, None))
-                p.error { (err.to_string()) }
-                p.sub { "Try plain words, a \"phrase\", or see the query syntax below." }
-                (syntax_help())
-            };
-            let response = (StatusCode::BAD_REQUEST, render::layout(&head("Search".into()), body)).into_response();
-            return Ok(crate::no_store(response));
+            return Ok(refused(&FieldError { field: "q", message: err.to_string() }));
         }
         Err(err) => return Err(err.into()),
     };
+    let pages = last_page(results.total as usize);
+    if parsed.page > pages {
+        let message = format!("page {} is past the last page of this search ({pages})", parsed.page);
+        return Ok(refused(&FieldError { field: "page", message }));
+    }
     let marks = |text: &str| state.library.highlight_with(&stems, text);
     let body = html! {
-        (search_form(&parsed, Some(&results)))
+        h1.visually-hidden { "Search results for " (query) }
+        (search_form(&raw, None))
+        (result_summary(&parsed.params.query, &results, parsed.page))
         @if let Some(notice) = &results.notice { p.notice { (notice) } }
-        @if results.hits.is_empty() {
-            p { "No papers match. Try fewer words, or drop the filters." }
-            (syntax_help())
+        div id="results" tabindex="-1" {
+            @if results.hits.is_empty() {
+                p { "No papers match. Try fewer words, or drop the filters." }
+                (syntax_help(true))
+            }
+            @for hit in &results.hits {
+                (paper_item(&hit.paper, Level::H2, &marks, html! {
+                    @if hit.pinned { " · " span.pinned { "exact match" } }
+                    @if let (Some(viewer), Some((saved, upvoted))) = (&viewer, &saved_marks) {
+                        " " (render::paper_actions(viewer, hit.paper.id, saved.contains(&hit.paper.id), upvoted.contains(&hit.paper.id)))
+                    }
+                }))
+            }
         }
-        @for hit in &results.hits {
-            (paper_item(&hit.paper, &marks, html! {
-                @if hit.pinned { " · " span.pinned { "exact match" } }
-                @if let (Some(viewer), Some((saved, upvoted))) = (&viewer, &saved_marks) {
-                    " " (render::paper_actions(viewer, hit.paper.id, saved.contains(&hit.paper.id), upvoted.contains(&hit.paper.id)))
-                }
-            }))
-        }
-        (pager(&raw, parsed.page, results.total as usize))
+        (pager(&raw, parsed.page, pages))
     };
     Ok(([CACHE_SHORT], render::layout(&head(format!("{query} — search")), body)).into_response())
 }
 
-fn search_form(parsed: &ParsedSearch, results: Option<&paperboy_app::SearchPage>) -> Markup {
-    let p = &parsed.params;
+/// A search parameter that is wrong, for the form: which field and why.
+struct FieldError {
+    /// The parameter's name (`q`, `category`, `since`, `until`, `sort`, `mode`, `page`).
+    field: &'static str,
+    /// What is wrong, for the reader.
+    message: String,
+}
+
+impl From<&ParamError> for FieldError {
+    fn from(err: &ParamError) -> FieldError {
+        FieldError { field: err.parameter(), message: err.to_string() }
+    }
+}
+
+/// The pages a search has (at least 1, at most [`MAX_PAGE`]).
+fn last_page(total: usize) -> usize {
+    total.div_ceil(PAGE_SIZE).clamp(1, MAX_PAGE)
+}
+
+fn result_summary(query: &str, results: &paperboy_app::SearchPage, page: usize) -> Markup {
+    let total = results.total as usize;
+    let shown = MAX_PAGE * PAGE_SIZE;
     html! {
-        form.filters action="/search" method="get" {
-            input type="search" name="q" value=(p.query) aria-label="Query" maxlength="1000";
-            label { "Category " input type="text" name="category" value=(parsed.category_text) placeholder="cs.CL" size="8"; }
-            label { "Since " input type="date" name="since" value=(p.since.map(|d| d.to_string()).unwrap_or_default()); }
-            label { "Until " input type="date" name="until" value=(p.until.map(|d| d.to_string()).unwrap_or_default()); }
-            label { "Sort "
-                select name="sort" {
-                    @for option in Order::ALL {
-                        option value=(option.as_str()) selected[p.order == option] { (option.as_str()) }
-                    }
-                }
-            }
-            button type="submit" { "Search" }
-        }
-        @if let Some(results) = results {
-            p.sub {
-                (results.total) " results · "
-                span.mode title="how results are ranked" { (results.mode) }
-                " · " (format!("{:.0}", results.took_ms)) " ms"
-                " · " a href={ "/feeds/search.atom?q=" (render::url_encode(&p.query)) } { "Atom feed of this search" }
-            }
+        p.sub {
+            (thousands(total)) @if total == 1 { " result" } @else { " results" }
+            @if total > shown { " (the first " (thousands(shown)) " are shown)" }
+            " · page " (page) " of " (last_page(total))
+            " · " span.mode title="how results are ranked" { (results.mode) }
+            " · " (format!("{:.0}", results.took_ms)) " ms"
+            " · " a href={ "/feeds/search.atom?q=" (render::url_encode(query)) } { "Atom feed of this search" }
         }
     }
 }
 
-fn syntax_help() -> Markup {
+/// The search form, as the reader typed it: one query box, then the filters (folded on a phone
+/// unless one is set or wrong). `error` marks its field `aria-invalid` and says why beside it.
+fn search_form(raw: &RawParams, error: Option<&FieldError>) -> Markup {
+    let text = |value: &Option<String>| value.as_deref().unwrap_or_default().to_owned();
+    let invalid = |field: &str| error.filter(|e| e.field == field).map(|_| "true");
+    let described = |field: &str| error.filter(|e| e.field == field).map(|_| format!("{field}-error"));
+    let note = |field: &str| {
+        html! {
+            @if let Some(error) = error.filter(|e| e.field == field) {
+                span.field-error id={ (field) "-error" } { (error.message) }
+            }
+        }
+    };
+    let sort = raw.sort.as_deref().and_then(Order::parse).unwrap_or(Order::Relevance);
+    let mode = raw.mode.as_deref().map(str::trim).unwrap_or_default();
+    let auto = mode.is_empty() || mode.eq_ignore_ascii_case("auto");
+    let set = |value: &Option<String>| value.as_deref().is_some_and(|v| !v.trim().is_empty());
+    let filtered = set(&raw.category)
+        || set(&raw.since)
+        || set(&raw.until)
+        || sort != Order::Relevance
+        || !auto
+        || error.is_some();
     html! {
-        details.syntax {
+        @if let Some(error) = error { p.error role="alert" { "That search cannot be run: " (error.message) "." } }
+        form.filters action="/search" method="get" role="search" aria-label="Search papers" {
+            div.query {
+                input type="search" name="q" id="q" value=(text(&raw.q)) aria-label="Search papers by words or meaning"
+                    placeholder="Search papers by words or meaning" maxlength="1000" autocomplete="off"
+                    aria-invalid=[invalid("q")] aria-describedby=[described("q")];
+                button.primary type="submit" { "Search" }
+            }
+            (note("q"))
+            details open data-fold[!filtered] {
+                summary { "Filters" }
+                div.fields {
+                    label { "Category "
+                        input type="text" name="category" value=(text(&raw.category)) placeholder="cs.CL" size="8"
+                            aria-invalid=[invalid("category")] aria-describedby=[described("category")];
+                    }
+                    (note("category"))
+                    label { "Since "
+                        input type="date" name="since" value=(text(&raw.since))
+                            aria-invalid=[invalid("since")] aria-describedby=[described("since")];
+                    }
+                    (note("since"))
+                    label { "Until "
+                        input type="date" name="until" value=(text(&raw.until))
+                            aria-invalid=[invalid("until")] aria-describedby=[described("until")];
+                    }
+                    (note("until"))
+                    label { "Sort "
+                        select name="sort" aria-invalid=[invalid("sort")] aria-describedby=[described("sort")] {
+                            @for option in Order::ALL {
+                                option value=(option.as_str()) selected[sort == option] { (option.as_str()) }
+                            }
+                        }
+                    }
+                    (note("sort"))
+                    label { "Ranking "
+                        select name="mode" aria-invalid=[invalid("mode")] aria-describedby=[described("mode")] {
+                            @for (value, label) in [("", "auto"), ("keyword", "words"), ("semantic", "meaning"), ("hybrid", "words and meaning")] {
+                                option value=(value) selected[if value.is_empty() { auto } else { mode.eq_ignore_ascii_case(value) }] { (label) }
+                            }
+                        }
+                    }
+                    (note("mode"))
+                }
+            }
+            (note("page"))
+        }
+    }
+}
+
+fn syntax_help(open: bool) -> Markup {
+    html! {
+        details.syntax open[open] {
             summary { "Query syntax" }
             ul {
                 li { code { "diffusion policy" } " — words; by relevance, words and meaning" }
@@ -199,8 +318,7 @@ fn syntax_help() -> Markup {
     }
 }
 
-fn pager(raw: &RawParams, page: usize, total: usize) -> Markup {
-    let last = total.div_ceil(PAGE_SIZE).clamp(1, MAX_PAGE);
+fn pager(raw: &RawParams, page: usize, last: usize) -> Markup {
     let link = |page: usize| {
         let pairs = [
             ("q", &raw.q),
@@ -220,9 +338,9 @@ fn pager(raw: &RawParams, page: usize, total: usize) -> Markup {
         format!("/search?{}", query.join("&"))
     };
     html! {
-        nav.pager {
+        nav.pager aria-label="Pages of results" {
             @if page > 1 { a rel="prev" href=(link(page - 1)) { "← Previous" } }
-            span { "page " (page) " of " (last) }
+            span aria-current="page" { "page " (page) " of " (last) }
             @if page < last { a rel="next" href=(link(page + 1)) { "Next →" } }
         }
     }
@@ -316,12 +434,12 @@ fn paper_body(details: &PaperDetails, actions: Option<(&Viewer, bool, bool)>, si
             section.bibtex {
                 h2 { "Cite" }
                 pre id="bibtex" { (paperboy_app::cite::bibtex(paper)) }
-                button.copy type="button" data-copy="bibtex" { "Copy BibTeX" }
+                button.copy type="button" data-copy="bibtex" hidden { "Copy BibTeX" }
             }
             @if let Some(similar) = similar {
                 section.similar {
                     h2 { "Similar papers" }
-                    @for hit in similar { (paper_item(&hit.paper, &no_marks, html! {})) }
+                    @for hit in similar { (paper_item(&hit.paper, Level::H3, &no_marks, html! {})) }
                 }
             }
         }
@@ -332,8 +450,9 @@ fn paper_body(details: &PaperDetails, actions: Option<(&Viewer, bool, bool)>, si
 pub async fn daily_latest(
     State(state): State<AppState>,
     MaybeViewer(viewer): MaybeViewer,
+    Query(raw): Query<RawParams>,
 ) -> Result<Response, PageError> {
-    render_daily(state, viewer, None, None).await
+    render_daily(state, viewer, None, params::category(&raw.category)?).await
 }
 
 /// `GET /daily/{date}`.
@@ -347,6 +466,11 @@ pub async fn daily(
     render_daily(state, viewer, date, params::category(&raw.category)?).await
 }
 
+/// Papers shown per category on a whole day's page; the rest are a link away. A day of arXiv CS
+/// is over a thousand papers: all of them on one page is half a megabyte of HTML and thousands of
+/// tab stops.
+const DAILY_FOLD: usize = 5;
+
 async fn render_daily(
     state: AppState,
     viewer: Option<Viewer>,
@@ -354,25 +478,36 @@ async fn render_daily(
     category: Option<CategoryFilter>,
 ) -> Result<Response, PageError> {
     let daily = state.blocking(move |library| library.daily(date, category)).await??;
+    let day_path = |day: chrono::NaiveDate| match category {
+        Some(filter) => format!("/daily/{day}?category={filter}"),
+        None => format!("/daily/{day}"),
+    };
+    // One category's day is shown whole; the whole day, or an archive's, is folded by category.
+    let fold = !matches!(category, Some(CategoryFilter::Category(_)));
+    let of = category.map(|filter| format!(" in {filter}")).unwrap_or_default();
     let head = Head {
-        title: format!("Papers announced {}", daily.date),
-        description: Some(format!("{} papers arXiv announced on {}", daily.total, daily.date)),
-        url: Some(format!("{}/daily/{}", state.config.base_url, daily.date)),
+        title: format!("Papers announced {}{of}", daily.date),
+        description: Some(format!("{} papers arXiv announced on {}{of}", daily.total, daily.date)),
+        url: Some(format!("{}{}", state.config.base_url, day_path(daily.date))),
         feeds: vec![("Daily papers".into(), "/feeds/daily.atom".into())],
         viewer,
+        section: Some(Section::Daily),
         ..Head::default()
     };
     let body = html! {
-        nav.days {
-            @if let Some(previous) = daily.previous { a rel="prev" href={ "/daily/" (previous) } { "← " (previous) } }
-            h1 { (daily.total) " papers announced " (daily.date) }
-            @if let Some(next) = daily.next { a rel="next" href={ "/daily/" (next) } { (next) " →" } }
+        nav.days aria-label="Announcement days" {
+            @if let Some(previous) = daily.previous { a rel="prev" href=(day_path(previous)) { "← " (previous) } }
+            h1 { (thousands(daily.total)) " papers announced " (daily.date) (of) }
+            @if let Some(next) = daily.next { a rel="next" href=(day_path(next)) { (next) " →" } }
         }
+        @if category.is_some() { p.sub { a href={ "/daily/" (daily.date) } { "Every category of " (daily.date) } } }
         @if daily.total == 0 { p { "arXiv announced nothing paperboy has on this day." } }
-        nav.toc {
-            @for group in &daily.groups {
-                @if let Some(category) = group.category {
-                    a href={ "#" (category) } { (category) " (" (group.papers.len()) ")" } " "
+        @if daily.groups.len() > 1 {
+            nav.toc aria-label="Categories of the day" {
+                @for group in &daily.groups {
+                    @if let Some(category) = group.category {
+                        a href={ "#" (category) } { (category) " (" (group.papers.len()) ")" } " "
+                    }
                 }
             }
         }
@@ -384,7 +519,15 @@ async fn render_daily(
                         None => "Without a category",
                     }
                 }
-                @for paper in &group.papers { (paper_item(paper, &no_marks, html! {})) }
+                @let shown = if fold && group.category.is_some() && group.papers.len() > DAILY_FOLD + 2 { DAILY_FOLD } else { group.papers.len() };
+                @for paper in &group.papers[..shown] { (paper_item(paper, Level::H3, &no_marks, html! {})) }
+                @if let (Some(category), true) = (group.category, shown < group.papers.len()) {
+                    p.more {
+                        a href={ "/daily/" (daily.date) "?category=" (category) } {
+                            "All " (group.papers.len()) " papers in " (category) " on " (daily.date) ", with cross-lists →"
+                        }
+                    }
+                }
             }
         }
     };
@@ -405,6 +548,7 @@ pub async fn trending(
         url: Some(format!("{}/trending", state.config.base_url)),
         feeds: vec![("Trending papers".into(), "/feeds/trending.atom".into())],
         viewer,
+        section: Some(Section::Trending),
         ..Head::default()
     };
     let body = html! {
@@ -412,7 +556,7 @@ pub async fn trending(
         p.sub { "Upvotes and code stars, decayed with age: score = (upvotes + 3·log₂(1 + stars)) / (hours + 2)^1.5, over 30 days." }
         (trending_list(&trending.papers, (page - 1) * PAGE_SIZE))
         @if trending.papers.is_empty() { p { "Nothing has upvotes or stars yet." } }
-        nav.pager {
+        nav.pager aria-label="Pages of trending papers" {
             @if page > 1 { a rel="prev" href={ "/trending?page=" (page - 1) } { "← Previous" } }
             @if page * PAGE_SIZE < trending.total { a rel="next" href={ "/trending?page=" (page + 1) } { "Next →" } }
         }
@@ -420,7 +564,7 @@ pub async fn trending(
     Ok(([CACHE_SHORT], render::layout(&head, body)).into_response())
 }
 
-/// `GET /categories/{category}`.
+/// `GET /categories/{category}`: in any letter case (`cs.cl` redirects to `cs.CL`).
 pub async fn category(
     State(state): State<AppState>,
     MaybeViewer(viewer): MaybeViewer,
@@ -429,6 +573,10 @@ pub async fn category(
 ) -> Result<Response, PageError> {
     let filter = CategoryFilter::parse(&category).map_err(|_| PageError(Failure::NotFound))?;
     let page = params::page(&raw)?;
+    if filter.as_str() != category {
+        let query = if page > 1 { format!("?page={page}") } else { String::new() };
+        return Ok(Redirect::permanent(&format!("/categories/{filter}{query}")).into_response());
+    }
     let (papers, total) =
         state.blocking(move |library| library.category(filter, PAGE_SIZE, (page - 1) * PAGE_SIZE)).await??;
     let name = match filter {
@@ -447,9 +595,9 @@ pub async fn category(
     };
     let body = html! {
         h1 { (name) }
-        p.sub { (total) " papers · " a href={ "/feeds/categories/" (filter) ".atom" } { "Atom feed" } " · " a href={ "/search?q=cat:" (filter) } { "search in it" } }
-        @for paper in &papers { (paper_item(paper, &no_marks, html! {})) }
-        nav.pager {
+        p.sub { (thousands(total as usize)) " papers · " a href={ "/feeds/categories/" (filter) ".atom" } { "Atom feed" } " · " a href={ "/search?q=cat:" (filter) } { "search in it" } }
+        @for paper in &papers { (paper_item(paper, Level::H2, &no_marks, html! {})) }
+        nav.pager aria-label="Pages of this category" {
             @if page > 1 { a rel="prev" href={ "/categories/" (filter) "?page=" (page - 1) } { "← Newer" } }
             @if page * PAGE_SIZE < total as usize && page < MAX_PAGE { a rel="next" href={ "/categories/" (filter) "?page=" (page + 1) } { "Older →" } }
         }
@@ -460,4 +608,16 @@ pub async fn category(
 /// Any other path.
 pub async fn not_found() -> PageError {
     PageError(Failure::NotFound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_have_thousands_separators() {
+        for (n, shown) in [(0, "0"), (999, "999"), (1000, "1,000"), (2108, "2,108"), (1234567, "1,234,567")] {
+            assert_eq!(thousands(n), shown);
+        }
+    }
 }

@@ -87,6 +87,18 @@ pub enum ParamError {
     QueryRequired,
 }
 
+impl ParamError {
+    /// The parameter that is wrong (a form shows the error beside its field).
+    pub fn parameter(&self) -> &'static str {
+        match self {
+            ParamError::Date { name, .. } | ParamError::Number { name, .. } | ParamError::Choice { name, .. } => name,
+            ParamError::UntilBeforeSince => "until",
+            ParamError::Category(_) => "category",
+            ParamError::QueryTooLong | ParamError::QueryRequired => "q",
+        }
+    }
+}
+
 /// A parameter's text, trimmed, if it is there and not empty.
 fn given(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
@@ -133,8 +145,6 @@ pub struct ParsedSearch {
     pub params: SearchParams,
     /// The page, from 1.
     pub page: usize,
-    /// The category as typed.
-    pub category_text: String,
 }
 
 /// Parses a search's parameters (the query may be empty: the search page shows its form).
@@ -178,7 +188,6 @@ pub fn search(raw: &RawParams, per_page: usize) -> Result<ParsedSearch, ParamErr
             mode,
         },
         page,
-        category_text: given(&raw.category).unwrap_or("").to_owned(),
     })
 }
 

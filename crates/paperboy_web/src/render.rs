@@ -19,7 +19,28 @@ pub struct Viewer {
     pub form_token: String,
 }
 
-/// What goes in a page's `<head>`.
+/// The part of the site a page belongs to: marked in the navigation (`aria-current`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// The home page.
+    Home,
+    /// The search page: it has the query box of its own, so the header has none.
+    Search,
+    /// Announcement days.
+    Daily,
+    /// Trending papers.
+    Trending,
+    /// The reader's library.
+    Library,
+    /// The reader's account and digest.
+    Account,
+    /// Signing in.
+    SignIn,
+    /// The subscribe form (shown again after a mistake): the footer does not repeat it.
+    Subscribe,
+}
+
+/// What goes in a page's `<head>`, and what the layout around the page needs to know.
 #[derive(Default)]
 pub struct Head {
     /// The page title (plain text; escaped).
@@ -34,12 +55,18 @@ pub struct Head {
     pub query: String,
     /// Who is reading, if signed in.
     pub viewer: Option<Viewer>,
+    /// Where the page belongs in the navigation.
+    pub section: Option<Section>,
+    /// The skip link's words and target id (default: "Skip to content", `main`).
+    pub skip_to: Option<(&'static str, &'static str)>,
 }
 
 /// The page around `body`.
 pub fn layout(head: &Head, body: Markup) -> Markup {
     let title = if head.title.is_empty() { "paperboy".to_owned() } else { format!("{} · paperboy", head.title) };
     let viewer = &head.viewer;
+    let (skip_text, skip_target) = head.skip_to.unwrap_or(("Skip to content", "main"));
+    let current = |section: Section| (head.section == Some(section)).then_some("page");
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -60,40 +87,75 @@ pub fn layout(head: &Head, body: Markup) -> Markup {
                     link rel="alternate" type="application/atom+xml" title=(feed_title) href=(href);
                 }
                 link rel="icon" href="/favicon.svg" type="image/svg+xml";
+                // Before the stylesheet and without `defer`: a saved dark theme applies before
+                // the first paint.
+                script src="/static/theme.js" {}
                 link rel="stylesheet" href="/static/style.css";
                 script src="/static/app.js" defer {}
             }
             body {
+                a.skip href={ "#" (skip_target) } { (skip_text) }
                 header.site {
-                    a.brand href="/" { "paperboy" }
-                    form.search action="/search" method="get" role="search" {
-                        input type="search" name="q" value=(head.query) placeholder="Search papers by words or meaning  ( / )"
-                            aria-label="Search papers" maxlength="1000" autocomplete="off";
-                    }
-                    nav {
-                        a href="/daily" { "Daily" }
-                        a href="/trending" { "Trending" }
-                        @match viewer {
-                            Some(_) => { a href="/library" { "Library" } a href="/preferences" { "Account" } }
-                            None => { a href="/signin" { "Sign in" } }
+                    a.brand href="/" aria-current=[current(Section::Home)] { "paperboy" }
+                    @if head.section != Some(Section::Search) {
+                        form.search action="/search" method="get" role="search" {
+                            input type="search" name="q" value=(head.query) placeholder="Search papers by words or meaning"
+                                aria-label="Search papers" maxlength="1000" autocomplete="off";
                         }
-                        button.theme type="button" aria-label="Switch light or dark theme" title="Light or dark theme" { "◐" }
+                    }
+                    nav.site aria-label="Site" {
+                        a href="/daily" aria-current=[current(Section::Daily)] { "Daily" }
+                        a href="/trending" aria-current=[current(Section::Trending)] { "Trending" }
+                        a href="/search" aria-current=[current(Section::Search)] { "Search" }
+                        @match viewer {
+                            Some(_) => {
+                                a href="/library" aria-current=[current(Section::Library)] { "Library" }
+                                a href="/preferences" aria-current=[current(Section::Account)] { "Account" }
+                            }
+                            None => { a href="/signin" aria-current=[current(Section::SignIn)] { "Sign in" } }
+                        }
+                        // Shown by app.js, which sets aria-pressed: without script it would do nothing.
+                        button.theme type="button" hidden aria-label="Dark theme" title="Dark theme" { "◐" }
                     }
                 }
-                main { (body) }
+                main id="main" tabindex="-1" { (body) }
                 footer.site {
-                    (subscribe_box(viewer.as_ref()))
+                    @if !matches!(head.section, Some(Section::Home | Section::Subscribe)) { (subscribe_box(viewer.as_ref())) }
                     "paperboy · arXiv metadata is CC0 · "
                     a href="/api/v1/openapi.json" { "API" }
-                    " · keys: / search, j k move, o open"
+                    span.keys {
+                        " · keys: / search, j k move, o open "
+                        button.shortcuts type="button" hidden title="Turn the single-key shortcuts on or off" { "Keyboard shortcuts" }
+                    }
                 }
             }
         }
     }
 }
 
-/// The subscribe box at the foot of every page (or, signed in, links to the account).
+/// What a subscriber receives, in a sentence (the home page's banner and the subscribe pages).
+pub const SUBSCRIBE_PROMISE: &str = "One e-mail after each arXiv announcement (five evenings a week): \
+     the day's 5 trending papers, and new papers in the categories, authors and searches you follow. \
+     Confirm once; every e-mail has a one-click unsubscribe.";
+
+/// The home page's banner: what the service is for, and the box to get it.
+pub fn subscribe_banner(viewer: Option<&Viewer>) -> Markup {
+    html! {
+        section.promise aria-labelledby="promise-title" {
+            h1 id="promise-title" { "Get trending papers in your email inbox once a day" }
+            p { (SUBSCRIBE_PROMISE) }
+            (subscribe_box(viewer))
+        }
+    }
+}
+
+/// The subscribe box (or, signed in, links to the account).
 pub fn subscribe_box(viewer: Option<&Viewer>) -> Markup {
+    subscribe_form(viewer, "", None)
+}
+
+/// The subscribe form with what was typed and, after a mistake, the error beside the field.
+pub fn subscribe_form(viewer: Option<&Viewer>, typed: &str, error: Option<&str>) -> Markup {
     html! {
         @match viewer {
             Some(_) => {
@@ -101,9 +163,11 @@ pub fn subscribe_box(viewer: Option<&Viewer>) -> Markup {
             }
             None => {
                 form.subscribe method="post" action="/subscribe" {
-                    label for="subscribe-email" { "New papers for you, by e-mail: " }
-                    input id="subscribe-email" type="email" name="email" required placeholder="you@example.org" autocomplete="email" maxlength="320";
-                    " " button type="submit" { "Subscribe" }
+                    label for="subscribe-email" { "Your e-mail address" }
+                    input id="subscribe-email" type="email" name="email" required placeholder="you@example.org" autocomplete="email" maxlength="320"
+                        value=(typed) aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| "subscribe-error")];
+                    " " button.primary type="submit" { "Subscribe" }
+                    @if let Some(error) = error { span.field-error id="subscribe-error" { (error) } }
                 }
             }
         }
@@ -201,11 +265,30 @@ pub fn url_encode(text: &str) -> String {
     out
 }
 
+/// The heading level of papers in a list: under the page's `h1` (`H2`) or under a section's `h2`
+/// (`H3`), so that no level is skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Right under the page's title.
+    H2,
+    /// Under a section's heading.
+    H3,
+}
+
 /// A paper in a list: title, authors, categories, date, the start of its abstract.
-pub fn paper_item(paper: &Paper, marks: &dyn Fn(&str) -> Vec<std::ops::Range<usize>>, extra: Markup) -> Markup {
+pub fn paper_item(
+    paper: &Paper,
+    level: Level,
+    marks: &dyn Fn(&str) -> Vec<std::ops::Range<usize>>,
+    extra: Markup,
+) -> Markup {
+    let title = html! { a href=(paper_path(paper)) { (rich_text(&paper.title, marks)) } };
     html! {
         article.paper {
-            h3 { a href=(paper_path(paper)) { (rich_text(&paper.title, marks)) } }
+            @match level {
+                Level::H2 => h2.title { (title) },
+                Level::H3 => h3.title { (title) },
+            }
             p.meta {
                 span.id { (paper.id) }
                 " · " (authors(&paper.authors, 4))

@@ -1,23 +1,49 @@
-// paperboy: keyboard navigation, the theme switch and copying BibTeX. Pages work without it.
+// paperboy: the theme switch, copying BibTeX, folding the filters on a phone and the keyboard
+// shortcuts. Pages work without it; the buttons it drives stay hidden until it runs.
+//
+// Shortcuts (WCAG 2.1.4): they never take a key from a field, a button or any other control, and
+// never take Enter or Space; `j` / `k` move the focus itself to a result's title link (so Enter
+// opens it, Tab goes on from there and screen readers follow); the footer's switch turns them off.
 (function () {
   "use strict";
   var root = document.documentElement;
-  var saved = null;
-  try { saved = localStorage.getItem("paperboy-theme"); } catch (e) { saved = null; }
-  if (saved === "light" || saved === "dark") { root.setAttribute("data-theme", saved); }
+
+  function stored(key) {
+    try { return localStorage.getItem(key); } catch (e) { return null; }
+  }
+  function store(key, value) {
+    try { localStorage.setItem(key, value); } catch (e) { /* private mode */ }
+  }
+  function isDark() {
+    var theme = root.getAttribute("data-theme");
+    return theme === "dark" || (!theme && window.matchMedia("(prefers-color-scheme: dark)").matches);
+  }
+  function shortcutsOn() { return stored("paperboy-shortcuts") !== "off"; }
 
   document.addEventListener("DOMContentLoaded", function () {
     var toggle = document.querySelector("button.theme");
     if (toggle) {
+      toggle.hidden = false;
+      toggle.setAttribute("aria-pressed", String(isDark()));
       toggle.addEventListener("click", function () {
-        var dark = root.getAttribute("data-theme") === "dark" ||
-          (!root.getAttribute("data-theme") && window.matchMedia("(prefers-color-scheme: dark)").matches);
-        var next = dark ? "light" : "dark";
+        var next = isDark() ? "light" : "dark";
         root.setAttribute("data-theme", next);
-        try { localStorage.setItem("paperboy-theme", next); } catch (e) { /* private mode */ }
+        store("paperboy-theme", next);
+        toggle.setAttribute("aria-pressed", String(next === "dark"));
+      });
+    }
+    var keys = document.querySelector("button.shortcuts");
+    if (keys) {
+      keys.hidden = false;
+      keys.setAttribute("aria-pressed", String(shortcutsOn()));
+      keys.addEventListener("click", function () {
+        var on = !shortcutsOn();
+        store("paperboy-shortcuts", on ? "on" : "off");
+        keys.setAttribute("aria-pressed", String(on));
       });
     }
     document.querySelectorAll("button[data-copy]").forEach(function (button) {
+      button.hidden = false;
       button.addEventListener("click", function () {
         var source = document.getElementById(button.getAttribute("data-copy"));
         if (source && navigator.clipboard) {
@@ -25,34 +51,69 @@
         }
       });
     });
+    // On a phone, filters nobody set fold away so that the results come first.
+    var filters = document.querySelector("form.filters details[data-fold]");
+    if (filters && window.matchMedia("(max-width: 40rem)").matches) { filters.open = false; }
+    document.addEventListener("focusin", function (event) {
+      var list = results();
+      var at = list.findIndex(function (item) { return item.contains(event.target); });
+      if (at >= 0) { mark(list, at); }
+    });
   });
 
-  var current = -1;
-  function papers() { return Array.prototype.slice.call(document.querySelectorAll("article.paper")); }
-  function select(index) {
-    var list = papers();
-    if (!list.length) { return; }
-    current = Math.max(0, Math.min(list.length - 1, index));
-    list.forEach(function (item, i) { item.classList.toggle("current", i === current); });
-    list[current].scrollIntoView({ block: "nearest" });
+  // Results: papers in a list, or the trending list's entries.
+  function results() {
+    return Array.prototype.slice.call(document.querySelectorAll("article.paper, ol.trending > li"));
   }
+  function titleLink(item) { return item.querySelector(".title a") || item.querySelector("a"); }
+  function mark(list, at) {
+    list.forEach(function (item, i) {
+      if (i === at) { item.setAttribute("aria-current", "true"); } else { item.removeAttribute("aria-current"); }
+    });
+  }
+  var current = -1;
+  function focused(list) {
+    var at = list.findIndex(function (item) { return item.contains(document.activeElement); });
+    return at >= 0 ? at : current;
+  }
+  function move(by) {
+    var list = results();
+    if (!list.length) { return; }
+    var at = focused(list);
+    current = at < 0 ? 0 : Math.max(0, Math.min(list.length - 1, at + by));
+    mark(list, current);
+    var link = titleLink(list[current]);
+    if (link) { link.focus(); link.scrollIntoView({ block: "nearest" }); }
+  }
+  function isField(element) {
+    return element && (element.tagName === "INPUT" || element.tagName === "SELECT" ||
+      element.tagName === "TEXTAREA" || element.isContentEditable);
+  }
+
   document.addEventListener("keydown", function (event) {
     var target = event.target;
-    if (event.ctrlKey || event.metaKey || event.altKey) { return; }
-    if (target && (target.tagName === "INPUT" || target.tagName === "SELECT" || target.tagName === "TEXTAREA")) {
-      if (event.key === "Escape") { target.blur(); }
+    if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) { return; }
+    if (isField(target)) {
+      if (event.key === "Escape" && shortcutsOn()) { target.blur(); }
       return;
     }
+    if (!shortcutsOn()) { return; }
+    // A focused button, summary or other control keeps all its keys; links use only Enter.
+    if (target && target !== document.body && target !== root && target.tagName !== "A") { return; }
     if (event.key === "/") {
-      var box = document.querySelector("form.search input");
+      var box = document.querySelector("input[name=q]");
       if (box) { event.preventDefault(); box.focus(); box.select(); }
     } else if (event.key === "j") {
-      select(current + 1);
+      event.preventDefault();
+      move(1);
     } else if (event.key === "k") {
-      select(current - 1);
-    } else if ((event.key === "o" || event.key === "Enter") && current >= 0) {
-      var link = papers()[current].querySelector("h3 a");
-      if (link) { window.location.href = link.href; }
+      event.preventDefault();
+      move(-1);
+    } else if (event.key === "o") {
+      var list = results();
+      var at = focused(list);
+      var link = at >= 0 ? titleLink(list[at]) : null;
+      if (link) { event.preventDefault(); window.location.href = link.href; }
     }
   });
 }());

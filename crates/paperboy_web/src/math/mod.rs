@@ -39,6 +39,7 @@
 //! `e^(-x^2)`, `∑_(i=1)^n`. Fractions are `a/b` or `(a+b)/2`, roots `√x` and `x^(1/3)`, accents on one
 //! character use combining marks (`ŷ`).
 
+mod commands;
 mod emit;
 mod parse;
 mod symbols;
@@ -63,8 +64,16 @@ pub enum Segment {
 ///
 /// Never panics, never fails: math that cannot be rendered is returned as a [`Segment::Text`] with its
 /// original source (delimiters included). Adjacent text is merged into one segment.
+/// TeX text commands in the text (`\cite{…}`, `\emph{…}`) are shown as what they mean
+/// ([`commands::text_commands`]).
 pub fn render(text: &str) -> Vec<Segment> {
-    render_spans(text).into_iter().map(|(segment, _)| segment).collect()
+    render_spans(text)
+        .into_iter()
+        .map(|(segment, _)| match segment {
+            Segment::Text(text) => Segment::Text(commands::text_commands(&text).into_owned()),
+            math => math,
+        })
+        .collect()
 }
 
 /// The whole text as HTML: text escaped with [`escape_html`], math as MathML.
@@ -92,14 +101,14 @@ pub fn to_plain(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut pos = 0;
     for span in find_math(text) {
-        out.push_str(&text[pos..span.outer.start]);
+        out.push_str(&commands::text_commands(&text[pos..span.outer.start]));
         match parse_span(text, &span) {
             Some(nodes) => out.push_str(&emit::plain(&nodes)),
             None => out.push_str(&text[span.outer.clone()]),
         }
         pos = span.outer.end;
     }
-    out.push_str(&text[pos..]);
+    out.push_str(&commands::text_commands(&text[pos..]));
     out
 }
 

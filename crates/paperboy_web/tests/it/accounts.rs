@@ -183,3 +183,23 @@ async fn sign_in_answers_do_not_wait_for_the_mail_nor_tell_known_addresses_apart
     }
     assert!(proved, "no answer came back within 25 ms in 20 tries");
 }
+
+#[tokio::test]
+async fn a_refused_address_shows_the_form_again_with_what_was_typed_and_why() {
+    let (_dir, state) = site(WebConfig::default());
+    for (uri, field) in [("/subscribe", "subscribe"), ("/signin", "signin")] {
+        for typed in ["a%40b", "not+an+address", "%3Cscript%3E%40x.org"] {
+            let answer = send(&state, post(uri, &format!("email={typed}"), "198.51.100.9:4000", None)).await;
+            assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{uri} {typed}");
+            let input = &answer.body[answer.body.find(&format!("id=\"{field}-email\"")).unwrap()..];
+            let input = &input[..input.find('>').unwrap()];
+            assert!(input.contains("aria-invalid=\"true\""), "{uri}: {input}");
+            assert!(input.contains(&format!("aria-describedby=\"{field}-error\"")), "{uri}: {input}");
+            assert!(answer.body.contains(&format!("id=\"{field}-error\"")), "{uri}: the reason beside the field");
+            assert!(!answer.body.contains("<script>"), "{uri}: what was typed is escaped");
+            assert_eq!(answer.body.matches(&format!("id=\"{field}-email\"")).count(), 1, "{uri}: one such field");
+        }
+        let kept = send(&state, post(uri, "email=a%40b", "198.51.100.9:4000", None)).await;
+        assert!(kept.body.contains("value=\"a@b\""), "{uri}: what was typed stays");
+    }
+}

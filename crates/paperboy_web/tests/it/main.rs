@@ -18,6 +18,7 @@ use tower::ServiceExt;
 
 mod accounts;
 mod browser;
+mod structure;
 
 const HOSTILE_ID: &str = "2606.99999";
 
@@ -34,35 +35,33 @@ fn model_choice() -> Option<paperboy_app::ModelChoice> {
 
 fn state() -> AppState {
     static STATE: OnceLock<(tempfile::TempDir, AppState)> = OnceLock::new();
-    STATE
-        .get_or_init(|| {
-            let dir = tempfile::tempdir().unwrap();
-            let library = Library::open_with(dir.path(), model_choice().as_ref(), &NoProgress).unwrap();
-            ingest::ingest_jsonl(&library, &[sample("arxiv-cs/2026-06-16.jsonl.gz")], &NoProgress).unwrap();
-            ingest::ingest_hf_daily(&library, &[sample("hf-daily/2026-06-10_2026-06-16.jsonl.gz")], &NoProgress).unwrap();
-            let hostile = dir.path().join("hostile.jsonl");
-            let record = serde_json::json!({
-                "id": HOSTILE_ID,
-                "title": "<script>alert(1)</script> Hostile $\\href{javascript:alert(3)}{x}$ title",
-                "abstract": "An abstract with <img src=x onerror=alert(2)> and </textarea><b>bold</b> and javascript:alert(4) and $x^2$.",
-                "authors": ["Mallory \"><script>alert(5)</script>"],
-                "categories": ["cs.CR"],
-                "announced": "2026-06-16"
-            });
-            std::fs::write(&hostile, record.to_string()).unwrap();
-            ingest::ingest_jsonl(&library, &[hostile], &NoProgress).unwrap();
-            if library.semantic_status().is_ok() {
-                library.import_vectors(&sample("vectors-all-MiniLM-L6-v2.bin")).unwrap();
-                library.embed_missing(&NoProgress).unwrap();
-            }
-            let state = AppState::new(
-                Arc::new(library),
-                WebConfig { base_url: "https://papers.example.org".into(), ..WebConfig::default() },
-            );
-            (dir, state)
-        })
-        .1
-        .clone()
+    STATE.get_or_init(|| site("https://papers.example.org")).1.clone()
+}
+
+/// A library of the sample day, its Hugging Face upvotes and one hostile paper, served as
+/// `base_url`.
+fn site(base_url: &str) -> (tempfile::TempDir, AppState) {
+    let dir = tempfile::tempdir().unwrap();
+    let library = Library::open_with(dir.path(), model_choice().as_ref(), &NoProgress).unwrap();
+    ingest::ingest_jsonl(&library, &[sample("arxiv-cs/2026-06-16.jsonl.gz")], &NoProgress).unwrap();
+    ingest::ingest_hf_daily(&library, &[sample("hf-daily/2026-06-10_2026-06-16.jsonl.gz")], &NoProgress).unwrap();
+    let hostile = dir.path().join("hostile.jsonl");
+    let record = serde_json::json!({
+        "id": HOSTILE_ID,
+        "title": "<script>alert(1)</script> Hostile $\\href{javascript:alert(3)}{x}$ title",
+        "abstract": "An abstract with <img src=x onerror=alert(2)> and </textarea><b>bold</b> and javascript:alert(4) and $x^2$, as in~\\cite{smith2020,doe21}.",
+        "authors": ["Mallory \"><script>alert(5)</script>"],
+        "categories": ["cs.CR"],
+        "announced": "2026-06-16"
+    });
+    std::fs::write(&hostile, record.to_string()).unwrap();
+    ingest::ingest_jsonl(&library, &[hostile], &NoProgress).unwrap();
+    if library.semantic_status().is_ok() {
+        library.import_vectors(&sample("vectors-all-MiniLM-L6-v2.bin")).unwrap();
+        library.embed_missing(&NoProgress).unwrap();
+    }
+    let state = AppState::new(Arc::new(library), WebConfig { base_url: base_url.into(), ..WebConfig::default() });
+    (dir, state)
 }
 
 struct Answer {
@@ -138,7 +137,10 @@ fn assert_inert(html: &str) {
             attributes.push((attribute, value));
         }
         if name == "script" {
-            assert!(attributes.iter().any(|(a, v)| a == "src" && v == "/static/app.js"), "an inline or foreign script");
+            assert!(
+                attributes.iter().any(|(a, v)| a == "src" && (v == "/static/app.js" || v == "/static/theme.js")),
+                "an inline or foreign script"
+            );
         }
         i = j;
     }
@@ -149,7 +151,8 @@ async fn the_home_page_shows_the_day_and_trending() {
     let answer = get("/").await;
     assert_eq!(answer.status, StatusCode::OK);
     assert!(
-        answer.body.contains("Announced <time datetime=\"2026-06-16\">"),
+        answer.body.contains("Announced <time datetime=\"2026-06-16\">")
+            && answer.body.contains("Get trending papers in your email inbox once a day"),
         "{}",
         &answer.body[..2000.min(answer.body.len())]
     );
@@ -180,7 +183,10 @@ async fn pages_have_no_inline_script() {
         assert_eq!(answer.status, StatusCode::OK, "{uri}");
         for (i, _) in answer.body.match_indices("<script") {
             let tag = &answer.body[i..answer.body[i..].find('>').map_or(answer.body.len(), |end| i + end)];
-            assert!(tag.contains("src=\"/static/app.js\""), "{uri}: inline script {tag}");
+            assert!(
+                tag.contains("src=\"/static/app.js\"") || tag.contains("src=\"/static/theme.js\""),
+                "{uri}: inline script {tag}"
+            );
         }
         assert!(!answer.body.contains(" onclick=") && !answer.body.contains(" style=\""), "{uri}");
     }
