@@ -79,6 +79,9 @@ pub enum Command {
     /// Manage subscribers: add, list, show, remove.
     #[command(subcommand)]
     Subscriber(SubscriberCommand),
+    /// A subscriber's library: export it for a reference manager.
+    #[command(subcommand)]
+    Library(LibraryCommand),
     /// Build the digests due on a day and send the outbox over SMTP.
     #[command(subcommand, after_help = DIGEST_HELP)]
     Digest(DigestCommand),
@@ -130,6 +133,36 @@ Mail settings (environment):
 
 Daily digests are due on arXiv announcement days, weekly ones on Fridays; a digest covers the
 papers announced since the subscriber's last one (at most 7 days) and never repeats a paper.";
+
+#[derive(Debug, Subcommand)]
+pub enum LibraryCommand {
+    /// Write a subscriber's saved papers, newest first, as BibTeX, RIS or CSL-JSON (Zotero,
+    /// JabRef, EndNote, Mendeley and Pandoc read them), their tags as keywords.
+    Export(LibraryExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LibraryExportArgs {
+    /// The subscriber: an address or an account number.
+    pub who: String,
+    /// The format.
+    #[arg(long, value_enum, default_value = "bibtex")]
+    pub format: CitationFormatArg,
+    /// Write to this file instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CitationFormatArg {
+    /// BibTeX `@misc` entries with eprint and archivePrefix.
+    Bibtex,
+    /// RIS records.
+    Ris,
+    /// A CSL-JSON array.
+    #[value(name = "csl-json")]
+    CslJson,
+}
 
 #[derive(Debug, Subcommand)]
 pub enum SubscriberCommand {

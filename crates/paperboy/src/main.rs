@@ -50,6 +50,7 @@ fn main() -> ExitCode {
         Command::Serve(_) => commands::serve::run(&context),
         Command::Demo(args) => commands::demo::run(&context, args),
         Command::Subscriber(command) => commands::subscriber::run(&context, command),
+        Command::Library(command) => commands::library::run(&context, command),
         Command::Digest(command) => commands::digest::run(&context, command),
         Command::SigningKey(command) => commands::signing_key::run(&context, command),
         Command::Config(json) => commands::config::run(&context, json),

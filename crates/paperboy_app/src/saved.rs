@@ -81,6 +81,17 @@ impl Library {
         Ok(saved.into_iter().map(|saved| LibraryEntry { paper: papers.remove(&saved.paper_id), saved }).collect())
     }
 
+    /// The account's library as citations in `format` (BibTeX, RIS, CSL-JSON), newest saved
+    /// first, each paper's tags as its keywords.
+    pub fn export_library(&self, account: AccountId, format: crate::cite::Format) -> Result<String> {
+        let entries = self.library_entries(account)?;
+        let cited: Vec<crate::cite::Cited<'_>> = entries
+            .iter()
+            .filter_map(|entry| entry.paper.as_ref().map(|paper| crate::cite::Cited { paper, tags: &entry.saved.tags }))
+            .collect();
+        Ok(crate::cite::export(&cited, format))
+    }
+
     /// The paper's id without version, if the store has it.
     fn known_paper(&self, paper: ArxivId) -> Result<ArxivId> {
         let paper = paper.base();

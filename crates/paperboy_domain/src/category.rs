@@ -106,13 +106,15 @@ impl Category {
     }
 }
 
-/// Looks up an archive (`cs`, `hep-th`, `math`, ...) by identifier, in any letter case.
+/// Looks up an archive (`cs`, `hep-th`, `math`, ...) by identifier, exactly as arXiv writes it
+/// (old-style paper ids such as `hep-th/9901001` are read with it).
 pub fn archive(id: &str) -> Option<&'static ArchiveInfo> {
-    tables::ARCHIVES
-        .binary_search_by(|info| info.id.cmp(id))
-        .ok()
-        .or_else(|| tables::ARCHIVES.iter().position(|info| info.id.eq_ignore_ascii_case(id)))
-        .map(|i| &tables::ARCHIVES[i])
+    tables::ARCHIVES.binary_search_by(|info| info.id.cmp(id)).ok().map(|i| &tables::ARCHIVES[i])
+}
+
+/// [`archive`] in any letter case (`CS` is `cs`), for what people type.
+pub fn archive_in_any_case(id: &str) -> Option<&'static ArchiveInfo> {
+    archive(id).or_else(|| tables::ARCHIVES.iter().find(|info| info.id.eq_ignore_ascii_case(id)))
 }
 
 /// Looks up a group (`grp_cs`, ...) by identifier.
@@ -171,8 +173,11 @@ mod tests {
         for (typed, canonical) in [("cs.cl", "cs.CL"), ("CS.CL", "cs.CL"), ("HEP-TH", "hep-th"), ("cs.na", "math.NA")] {
             assert_eq!(Category::parse(typed).unwrap().as_str(), canonical, "{typed}");
         }
-        assert_eq!(archive("CS").map(|a| a.id), Some("cs"));
-        assert_eq!(archive("Astro-Ph").map(|a| a.id), Some("astro-ph"));
+        assert_eq!(archive_in_any_case("CS").map(|a| a.id), Some("cs"));
+        assert_eq!(archive_in_any_case("Astro-Ph").map(|a| a.id), Some("astro-ph"));
+        assert!(archive("CS").is_none(), "ids are read as arXiv writes them");
+        assert!(crate::ArxivId::parse("HEP-TH/9901001").is_err());
+        assert!(crate::ArxivId::parse("hep-th/9901001").is_ok());
     }
 
     #[test]

@@ -111,7 +111,7 @@ impl CategoryFilter {
             // `hep-th` is both an archive and a category; as a filter it means the category.
             return Ok(CategoryFilter::Category(category));
         }
-        if let Some(archive) = category::archive(trimmed) {
+        if let Some(archive) = category::archive_in_any_case(trimmed) {
             return Ok(CategoryFilter::Archive(archive.id));
         }
         Err(QueryError::UnknownCategory(text.chars().take(40).collect()))

@@ -90,7 +90,7 @@ pub async fn session_layer(State(state): State<AppState>, request: Request, next
     let mut response = next.run(request).await;
     if is_page {
         let headers = response.headers_mut();
-        headers.insert(header::VARY, HeaderValue::from_static("Cookie"));
+        headers.append(header::VARY, HeaderValue::from_static("Cookie"));
         if signed_in {
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
         }
@@ -775,6 +775,7 @@ pub async fn library_page(
         section.account.library {
             h1 { "Your library" }
             p.sub { (entries.len()) " saved papers. Digests bring papers like these when “Papers like the ones in my library” is on in your " a href="/preferences" { "preferences" } "." }
+            @if !entries.is_empty() { (render::export_links("/library/export?", "Export the library")) }
             @for entry in &entries {
                 @if let Some(paper) = &entry.paper {
                     (render::paper_item(paper, render::Level::H2, &render::no_marks, html! {
@@ -860,6 +861,25 @@ pub async fn upvote(
         library.toggle_upvote(account, paper, Utc::now()).map(|_| ())
     })
     .await
+}
+
+/// `GET /library/export?format=bibtex|ris|csl-json`: the library as a file for a reference manager.
+pub async fn export_library(
+    State(state): State<AppState>,
+    MaybeViewer(viewer): MaybeViewer,
+    Query(query): Query<FormatQuery>,
+) -> Result<Response, PageError> {
+    let Some(viewer) = viewer else { return Ok(Redirect::to("/signin").into_response()) };
+    let format = crate::params::citation_format(&query.format)?;
+    let id = viewer.account.id;
+    let text = state.blocking(move |library| library.export_library(id, format)).await??;
+    Ok(render::citation_file(format, "paperboy-library", text, "private, no-store"))
+}
+
+/// `?format=`.
+#[derive(Deserialize)]
+pub struct FormatQuery {
+    format: Option<String>,
 }
 
 /// `GET /account/export`: everything paperboy keeps about the account, as JSON.

@@ -8,6 +8,10 @@
 //! Bounded against abuse: an entry is keyed by the path and only the query parameters some page
 //! reads ([`PARAMETERS`]), so `?x=1`, `?x=2` … are one entry, and the entries' bodies together stay
 //! under [`MAX_BYTES`] (the oldest go first).
+//!
+//! An entry also keeps its body compressed, once per encoding a client asked for (Brotli, gzip),
+//! so that a cached page is not compressed again for every reader: compressing on the way out
+//! costs more than answering from the cache (docs/BENCHMARKS.md, "Pages").
 
 use std::{
     collections::HashMap,
@@ -39,6 +43,74 @@ struct Entry {
     at: Instant,
     headers: HeaderMap,
     body: Bytes,
+    /// The body compressed, per encoding asked for so far.
+    compressed: Vec<(Encoding, Bytes)>,
+}
+
+impl Entry {
+    fn size(&self, key: &str) -> usize {
+        key.len() + self.body.len() + self.compressed.iter().map(|(_, b)| b.len()).sum::<usize>()
+    }
+}
+
+/// A content coding the cache compresses to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Brotli,
+    Gzip,
+}
+
+impl Encoding {
+    fn name(self) -> &'static str {
+        match self {
+            Encoding::Brotli => "br",
+            Encoding::Gzip => "gzip",
+        }
+    }
+
+    /// What the client's `Accept-Encoding` takes, Brotli first (`q=0` refuses a coding).
+    fn preferred(headers: &HeaderMap) -> Option<Encoding> {
+        let mut accepted = (false, false);
+        for value in headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()) {
+            for item in value.split(',') {
+                let mut parts = item.split(';');
+                let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+                let refused = parts.any(|p| {
+                    p.trim().strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok()).is_some_and(|q| q <= 0.0)
+                });
+                match name.as_str() {
+                    "br" => accepted.0 |= !refused,
+                    "gzip" | "x-gzip" => accepted.1 |= !refused,
+                    _ => {}
+                }
+            }
+        }
+        match accepted {
+            (true, _) => Some(Encoding::Brotli),
+            (false, true) => Some(Encoding::Gzip),
+            _ => None,
+        }
+    }
+
+    /// `body` compressed: once per entry and encoding, so at a higher quality than on-the-fly
+    /// compression uses (Brotli 6, gzip 6).
+    fn compress(self, body: &[u8]) -> Bytes {
+        use std::io::Write as _;
+        match self {
+            Encoding::Brotli => {
+                let params = brotli::enc::BrotliEncoderParams { quality: 6, lgwin: 22, ..Default::default() };
+                let mut out = Vec::with_capacity(body.len() / 4);
+                brotli::BrotliCompress(&mut &body[..], &mut out, &params).expect("compressing in memory");
+                out.into()
+            }
+            Encoding::Gzip => {
+                let mut encoder =
+                    flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::new(6));
+                encoder.write_all(body).expect("compressing in memory");
+                encoder.finish().expect("compressing in memory").into()
+            }
+        }
+    }
 }
 
 /// The cached answers by request target.
@@ -56,9 +128,9 @@ struct Entries {
 impl Entries {
     fn insert(&mut self, key: String, entry: Entry) {
         if let Some(old) = self.by_key.remove(&key) {
-            self.bytes -= key.len() + old.body.len();
+            self.bytes -= old.size(&key);
         }
-        let size = key.len() + entry.body.len();
+        let size = entry.size(&key);
         if self.bytes + size > MAX_BYTES {
             self.by_key.retain(|_, e| e.at.elapsed() < TTL);
             self.recount();
@@ -77,8 +149,37 @@ impl Entries {
     }
 
     fn recount(&mut self) {
-        self.bytes = self.by_key.iter().map(|(k, e)| k.len() + e.body.len()).sum();
+        self.bytes = self.by_key.iter().map(|(k, e)| e.size(k)).sum();
     }
+
+    /// Keeps `body` compressed with `encoding` in the entry made at `at`, if it is still there.
+    fn add_compressed(&mut self, key: &str, at: Instant, encoding: Encoding, body: Bytes) {
+        if let Some(entry) = self.by_key.get_mut(key)
+            && entry.at == at
+            && !entry.compressed.iter().any(|(e, _)| *e == encoding)
+        {
+            self.bytes += body.len();
+            entry.compressed.push((encoding, body));
+        }
+    }
+}
+
+/// The cached answer, compressed when the client takes it (then `compressed` is what went out
+/// and must be kept).
+fn answer(headers: &HeaderMap, body: Bytes, compressed: Option<(Encoding, Bytes)>) -> Response {
+    let mut headers = headers.clone();
+    let body = match compressed {
+        Some((encoding, compressed)) => {
+            headers.insert(header::CONTENT_ENCODING, header::HeaderValue::from_static(encoding.name()));
+            headers.remove(header::CONTENT_LENGTH);
+            compressed
+        }
+        None => body,
+    };
+    headers.append(header::VARY, header::HeaderValue::from_static("accept-encoding"));
+    let mut response = Response::new(Body::from(body));
+    *response.headers_mut() = headers;
+    response
 }
 
 fn cacheable(path: &str) -> bool {
@@ -118,12 +219,29 @@ impl PageCache {
             return next.run(request).await;
         }
         let key = cache_key(&request);
-        if let Some(entry) = self.entries.lock().unwrap_or_else(|p| p.into_inner()).by_key.get(&key)
-            && entry.at.elapsed() < TTL
-        {
-            let mut response = Response::new(Body::from(entry.body.clone()));
-            *response.headers_mut() = entry.headers.clone();
-            return response;
+        let encoding = Encoding::preferred(request.headers());
+        let hit = {
+            let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            entries.by_key.get(&key).filter(|entry| entry.at.elapsed() < TTL).map(|entry| {
+                let compressed =
+                    encoding.and_then(|wanted| entry.compressed.iter().find(|(e, _)| *e == wanted).cloned());
+                (entry.at, entry.headers.clone(), entry.body.clone(), compressed)
+            })
+        };
+        if let Some((at, headers, body, compressed)) = hit {
+            return match (encoding, compressed) {
+                (Some(wanted), None) => {
+                    let compressed = wanted.compress(&body);
+                    self.entries.lock().unwrap_or_else(|p| p.into_inner()).add_compressed(
+                        &key,
+                        at,
+                        wanted,
+                        compressed.clone(),
+                    );
+                    answer(&headers, body, Some((wanted, compressed)))
+                }
+                (_, compressed) => answer(&headers, body, compressed),
+            };
         }
         let response = next.run(request).await;
         if response.status() != StatusCode::OK || response.headers().contains_key(header::SET_COOKIE) {
@@ -144,11 +262,15 @@ impl PageCache {
         if bytes.len() > MAX_BODY {
             return Response::from_parts(parts, Body::from(bytes));
         }
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, Entry { at: Instant::now(), headers: parts.headers.clone(), body: bytes.clone() });
-        Response::from_parts(parts, Body::from(bytes))
+        let compressed = encoding.map(|wanted| (wanted, wanted.compress(&bytes)));
+        let entry = Entry {
+            at: Instant::now(),
+            headers: parts.headers.clone(),
+            body: bytes.clone(),
+            compressed: compressed.iter().cloned().collect(),
+        };
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).insert(key, entry);
+        answer(&parts.headers, bytes, compressed)
     }
 
     /// Entries kept and their bodies' bytes (for tests and metrics).
@@ -205,12 +327,43 @@ mod tests {
         let mut entries = Entries::default();
         let body = Bytes::from(vec![b'x'; 512 * 1024]);
         for i in 0..1_000 {
-            let entry = Entry { at: Instant::now(), headers: HeaderMap::new(), body: body.clone() };
+            let entry =
+                Entry { at: Instant::now(), headers: HeaderMap::new(), body: body.clone(), compressed: Vec::new() };
             entries.insert(format!("/papers/{i}"), entry);
             assert!(entries.bytes <= MAX_BYTES, "{} bytes after {i} entries", entries.bytes);
         }
         entries.recount();
         let counted = entries.bytes;
         assert!(counted <= MAX_BYTES && entries.by_key.len() > 10);
+    }
+
+    #[test]
+    fn the_client_gets_the_coding_it_takes() {
+        let headers = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::ACCEPT_ENCODING, value.parse().unwrap());
+            headers
+        };
+        for (accept, wanted) in [
+            ("gzip, deflate, br, zstd", Some(Encoding::Brotli)),
+            ("gzip", Some(Encoding::Gzip)),
+            ("br;q=0, gzip;q=0.5", Some(Encoding::Gzip)),
+            ("BR", Some(Encoding::Brotli)),
+            ("identity", None),
+            ("gzip;q=0", None),
+            ("", None),
+        ] {
+            assert_eq!(Encoding::preferred(&headers(accept)), wanted, "{accept:?}");
+        }
+        assert_eq!(Encoding::preferred(&HeaderMap::new()), None);
+        let body = "paperboy ".repeat(1000);
+        let gzipped = Encoding::Gzip.compress(body.as_bytes());
+        let mut unzipped = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gzipped[..]), &mut unzipped).unwrap();
+        assert_eq!(unzipped, body);
+        let brotli = Encoding::Brotli.compress(body.as_bytes());
+        let mut unbrotli = Vec::new();
+        brotli::BrotliDecompress(&mut &brotli[..], &mut unbrotli).unwrap();
+        assert_eq!(unbrotli, body.as_bytes());
     }
 }

@@ -36,7 +36,10 @@ use axum::{
     routing::{get, post},
 };
 use paperboy_app::Library;
-use tower_http::compression::CompressionLayer;
+use tower_http::compression::{
+    CompressionLayer,
+    predicate::{DefaultPredicate, Predicate as _},
+};
 
 pub use client::TrustedProxies;
 pub use error::{ApiError, PageError};
@@ -180,6 +183,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(pages::home))
         .route("/search", get(pages::search))
+        .route("/search/export", get(pages::search_export))
         .route("/papers/{*id}", get(pages::paper))
         .route("/daily", get(pages::daily_latest))
         .route("/daily/{date}", get(pages::daily))
@@ -214,6 +218,7 @@ pub fn router(state: AppState) -> Router {
         .route("/preferences/resubscribe", post(account::resubscribe))
         .route("/unsubscribe", get(account::unsubscribe_page).post(account::unsubscribe))
         .route("/library", get(account::library_page))
+        .route("/library/export", get(account::export_library))
         .route("/library/save", post(account::save))
         .route("/library/remove", post(account::remove))
         .route("/upvote", post(account::upvote))
@@ -226,10 +231,13 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), account::session_layer))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
-        // Outermost: every answer, error pages and cached ones included, goes out compressed when
-        // the client takes gzip or Brotli (Brotli at level 4, tower-http's default for on-the-fly
-        // compression). Images and bodies under 32 bytes are left alone.
-        .layer(CompressionLayer::new())
+        // Outermost: answers go out compressed when the client takes gzip or Brotli (Brotli at
+        // level 4, tower-http's default for on-the-fly compression); the page cache hands over
+        // its pages already compressed. Images and bodies under 32 bytes are left alone, and so
+        // is every `no-store` answer: those are a signed-in reader's pages and forms, whose
+        // anti-forgery token beside text from the URL would otherwise leak through the
+        // compressed size (BREACH).
+        .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(not_private)))
         .with_state(state)
 }
 
@@ -269,6 +277,16 @@ async fn metrics(State(state): State<AppState>) -> Response {
             .into_response(),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "metrics unavailable\n").into_response(),
     }
+}
+
+/// Whether a response may be compressed: not when it is `private` (see [`router`]).
+fn not_private(
+    _: StatusCode,
+    _: axum::http::Version,
+    headers: &axum::http::HeaderMap,
+    _: &axum::http::Extensions,
+) -> bool {
+    !headers.get(header::CACHE_CONTROL).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("private"))
 }
 
 async fn asset(content_type: &'static str, body: &'static str) -> Response {

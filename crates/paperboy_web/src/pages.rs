@@ -129,7 +129,8 @@ pub async fn search(
             (search_form(&raw, Some(error)))
             (syntax_help(false))
         };
-        crate::no_store((StatusCode::BAD_REQUEST, render::layout(&head("Search".into()), body)).into_response())
+        let head = Head { skip_to: None, ..head("Search".into()) };
+        crate::no_store((StatusCode::BAD_REQUEST, render::layout(&head, body)).into_response())
     };
     let parsed = match params::search(&raw, PAGE_SIZE) {
         Ok(parsed) => parsed,
@@ -190,8 +191,27 @@ pub async fn search(
             }
         }
         (pager(&raw, parsed.page, pages))
+        @if !results.hits.is_empty() {
+            (render::export_links(&format!("/search/export?{}&page={}&", search_query(&raw).join("&"), parsed.page), "Export this page of results"))
+        }
     };
     Ok(([CACHE_SHORT], render::layout(&head(format!("{query} — search")), body)).into_response())
+}
+
+/// `GET /search/export?…&format=bibtex|ris|csl-json`: the results of that search page as a file
+/// for a reference manager.
+pub async fn search_export(State(state): State<AppState>, Query(raw): Query<RawParams>) -> Result<Response, PageError> {
+    let format = params::citation_format(&raw.format)?;
+    let parsed = params::search(&raw, PAGE_SIZE)?;
+    if parsed.params.query.is_empty() {
+        return Err(PageError(Failure::Param(ParamError::QueryRequired)));
+    }
+    let search = parsed.params.clone();
+    let results = state.searching(&parsed.params, move |library| library.search(&search)).await??;
+    let cited: Vec<paperboy_app::cite::Cited<'_>> =
+        results.hits.iter().map(|hit| paperboy_app::cite::Cited { paper: &hit.paper, tags: &[] }).collect();
+    let text = paperboy_app::cite::export(&cited, format);
+    Ok(render::citation_file(format, "paperboy-search", text, CACHE_SHORT.1))
 }
 
 /// A search parameter that is wrong, for the form: which field and why.
@@ -226,6 +246,22 @@ fn result_summary(query: &str, results: &paperboy_app::SearchPage, page: usize) 
             " · " a href={ "/feeds/search.atom?q=" (render::url_encode(query)) } { "Atom feed of this search" }
         }
     }
+}
+
+/// The query string of the search `raw` is, for links (pager, exports), without `page`.
+fn search_query(raw: &RawParams) -> Vec<String> {
+    let pairs = [
+        ("q", &raw.q),
+        ("category", &raw.category),
+        ("since", &raw.since),
+        ("until", &raw.until),
+        ("sort", &raw.sort),
+        ("mode", &raw.mode),
+    ];
+    pairs
+        .iter()
+        .filter_map(|(k, v)| v.as_deref().filter(|v| !v.is_empty()).map(|v| format!("{k}={}", render::url_encode(v))))
+        .collect()
 }
 
 /// The search form, as the reader typed it: one query box, then the filters (folded on a phone
@@ -320,20 +356,7 @@ fn syntax_help(open: bool) -> Markup {
 
 fn pager(raw: &RawParams, page: usize, last: usize) -> Markup {
     let link = |page: usize| {
-        let pairs = [
-            ("q", &raw.q),
-            ("category", &raw.category),
-            ("since", &raw.since),
-            ("until", &raw.until),
-            ("sort", &raw.sort),
-            ("mode", &raw.mode),
-        ];
-        let mut query: Vec<String> = pairs
-            .iter()
-            .filter_map(|(k, v)| {
-                v.as_deref().filter(|v| !v.is_empty()).map(|v| format!("{k}={}", render::url_encode(v)))
-            })
-            .collect();
+        let mut query = search_query(raw);
         query.push(format!("page={page}"));
         format!("/search?{}", query.join("&"))
     };
@@ -377,6 +400,7 @@ pub async fn paper(
             .map(|c| vec![(format!("New papers in {c}"), format!("/feeds/categories/{c}.atom"))])
             .unwrap_or_default(),
         viewer: viewer.clone(),
+        meta: citation_meta(paper),
         ..Head::default()
     };
     let actions = match (&viewer, &marks) {
@@ -385,6 +409,27 @@ pub async fn paper(
     };
     let body = paper_body(&details, actions, similar.as_deref());
     Ok(([CACHE_SHORT], render::layout(&head, body)).into_response())
+}
+
+/// The Highwire Press tags that reference managers' browser connectors (Zotero, Mendeley,
+/// Paperpile) and Google Scholar read, as arXiv's own abstract pages carry them.
+fn citation_meta(paper: &paperboy_domain::Paper) -> Vec<(&'static str, String)> {
+    let mut meta = vec![("citation_title", math::to_plain(&paper.title))];
+    meta.extend(paper.authors.iter().map(|author| ("citation_author", author.clone())));
+    let first = paper.submitted.map_or_else(|| paper.date(), |d| d.date_naive());
+    meta.push(("citation_date", first.format("%Y/%m/%d").to_string()));
+    if let Some(updated) = paper.updated.map(|d| d.date_naive()).filter(|d| *d != first) {
+        meta.push(("citation_online_date", updated.format("%Y/%m/%d").to_string()));
+    }
+    meta.push(("citation_arxiv_id", paper.id.to_string()));
+    meta.push(("citation_pdf_url", format!("https://arxiv.org/pdf/{}", paper.versioned_id())));
+    meta.push(("citation_abstract_html_url", format!("https://arxiv.org/abs/{}", paper.id)));
+    meta.push(("citation_abstract", math::to_plain(&paper.abstract_text)));
+    if let Some(doi) = &paper.doi {
+        meta.push(("citation_doi", doi.clone()));
+    }
+    meta.push(("citation_publisher", "arXiv".into()));
+    meta
 }
 
 /// The paper page's content. `actions`: the signed-in reader, whether they saved it and upvoted it.
@@ -522,9 +567,10 @@ async fn render_daily(
                 @let shown = if fold && group.category.is_some() && group.papers.len() > DAILY_FOLD + 2 { DAILY_FOLD } else { group.papers.len() };
                 @for paper in &group.papers[..shown] { (paper_item(paper, Level::H3, &no_marks, html! {})) }
                 @if let (Some(category), true) = (group.category, shown < group.papers.len()) {
+                    @let with_cross_lists = daily.groups.iter().flat_map(|g| &g.papers).filter(|p| p.categories.contains(&category)).count();
                     p.more {
                         a href={ "/daily/" (daily.date) "?category=" (category) } {
-                            "All " (group.papers.len()) " papers in " (category) " on " (daily.date) ", with cross-lists →"
+                            "All " (with_cross_lists) " papers in " (category) " on " (daily.date) ", with cross-lists →"
                         }
                     }
                 }

@@ -14,7 +14,8 @@ pub const MAX_PAGE: usize = 50;
 pub const MAX_PER_PAGE: usize = 100;
 
 /// Every query parameter a page, the API or a feed reads (the page cache keys by these only).
-pub const NAMES: &[&str] = &["category", "date", "limit", "mode", "page", "per_page", "q", "since", "sort", "until"];
+pub const NAMES: &[&str] =
+    &["category", "date", "format", "limit", "mode", "page", "per_page", "q", "since", "sort", "until"];
 
 /// The query string as it arrives.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -40,6 +41,8 @@ pub struct RawParams {
     pub limit: Option<String>,
     /// A day (trending as of).
     pub date: Option<String>,
+    /// A citation format (exports).
+    pub format: Option<String>,
 }
 
 /// What is wrong with a parameter, for the person who sent it.
@@ -96,6 +99,18 @@ impl ParamError {
             ParamError::Category(_) => "category",
             ParamError::QueryTooLong | ParamError::QueryRequired => "q",
         }
+    }
+}
+
+/// A citation format (`bibtex`, `ris`, `csl-json`), BibTeX when not given.
+pub fn citation_format(value: &Option<String>) -> Result<paperboy_app::cite::Format, ParamError> {
+    match given(value) {
+        None => Ok(paperboy_app::cite::Format::Bibtex),
+        Some(text) => paperboy_app::cite::Format::parse(text).ok_or_else(|| ParamError::Choice {
+            name: "format",
+            allowed: "bibtex, ris or csl-json",
+            value: text.to_owned(),
+        }),
     }
 }
 

@@ -59,6 +59,8 @@ pub struct Head {
     pub section: Option<Section>,
     /// The skip link's words and target id (default: "Skip to content", `main`).
     pub skip_to: Option<(&'static str, &'static str)>,
+    /// More `<meta name content>` pairs (a paper's Highwire Press `citation_*` tags).
+    pub meta: Vec<(&'static str, String)>,
 }
 
 /// The page around `body`.
@@ -83,6 +85,7 @@ pub fn layout(head: &Head, body: Markup) -> Markup {
                 meta property="og:type" content="website";
                 meta property="og:site_name" content="paperboy";
                 @if let Some(url) = &head.url { meta property="og:url" content=(url); link rel="canonical" href=(url); }
+                @for (name, content) in &head.meta { meta name=(name) content=(content); }
                 @for (feed_title, href) in &head.feeds {
                     link rel="alternate" type="application/atom+xml" title=(feed_title) href=(href);
                 }
@@ -123,10 +126,9 @@ pub fn layout(head: &Head, body: Markup) -> Markup {
                     @if !matches!(head.section, Some(Section::Home | Section::Subscribe)) { (subscribe_box(viewer.as_ref())) }
                     "paperboy · arXiv metadata is CC0 · "
                     a href="/api/v1/openapi.json" { "API" }
-                    span.keys {
-                        " · keys: / search, j k move, o open "
-                        button.shortcuts type="button" hidden title="Turn the single-key shortcuts on or off" { "Keyboard shortcuts" }
-                    }
+                    span.keys { " · keys: / search, j k move, o open" }
+                    " "
+                    button.shortcuts type="button" hidden title="Turn the single-key shortcuts on or off" { "Keyboard shortcuts" }
                 }
             }
         }
@@ -172,6 +174,40 @@ pub fn subscribe_form(viewer: Option<&Viewer>, typed: &str, error: Option<&str>)
             }
         }
     }
+}
+
+/// Links to a list's export in every citation format: `base` ends in `?` or `&`.
+pub fn export_links(base: &str, label: &str) -> Markup {
+    use paperboy_app::cite::Format;
+    html! {
+        p.export {
+            (label) ": "
+            @for (i, (format, name)) in [(Format::Bibtex, "BibTeX"), (Format::Ris, "RIS"), (Format::CslJson, "CSL-JSON")].into_iter().enumerate() {
+                @if i > 0 { " · " }
+                a href={ (base) "format=" (format.as_str()) } download { (name) }
+            }
+        }
+    }
+}
+
+/// A citation export as a file download named `stem.bib` (`.ris`, `.json`).
+pub fn citation_file(
+    format: paperboy_app::cite::Format,
+    stem: &str,
+    text: String,
+    cache: &'static str,
+) -> axum::response::Response {
+    use axum::{http::header, response::IntoResponse};
+    let disposition = format!("attachment; filename=\"{stem}.{}\"", format.extension());
+    (
+        [
+            (header::CONTENT_TYPE, format.media_type().to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::CACHE_CONTROL, cache.to_owned()),
+        ],
+        text,
+    )
+        .into_response()
 }
 
 /// Save / upvote buttons for a paper, for a signed-in viewer.

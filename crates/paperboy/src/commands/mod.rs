@@ -7,6 +7,7 @@ pub mod digest;
 pub mod embed;
 pub mod eval;
 pub mod ingest;
+pub mod library;
 pub mod model;
 pub mod search;
 pub mod serve;

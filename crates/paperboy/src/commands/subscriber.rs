@@ -37,7 +37,7 @@ pub fn run(context: &Context, command: SubscriberCommand) -> anyhow::Result<Exit
 
 /// The subscriber an operator names (an address or an account number), or an error saying there
 /// is none.
-fn find(library: &Library, who: &str) -> anyhow::Result<Account> {
+pub(crate) fn find(library: &Library, who: &str) -> anyhow::Result<Account> {
     let subscriber = Subscriber::parse(who)?;
     library.subscriber(&subscriber)?.with_context(|| format!("no subscriber {who}"))
 }

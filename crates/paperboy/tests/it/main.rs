@@ -259,3 +259,33 @@ mod cluster;
 mod delivery;
 mod hardening;
 mod mail;
+
+#[test]
+fn a_subscribers_library_exports_for_reference_managers() {
+    let (_dir, data) = ingested();
+    let output = run(&data, &["subscriber", "add", "reader@example.org", "--confirmed"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let library = paperboy_app::Library::open(&data, &paperboy_app::NoProgress).unwrap();
+    let account =
+        library.subscriber(&paperboy_app::accounts::Subscriber::parse("reader@example.org").unwrap()).unwrap().unwrap();
+    let paper = paperboy_domain::ArxivId::parse("2606.14725").unwrap();
+    library.save_paper(account.id, paper, &["survey".to_owned()], chrono::Utc::now()).unwrap();
+    drop(library);
+    let output = run(&data, &["library", "export", "reader@example.org", "--format", "csl-json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let items: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(items[0]["id"], "arXiv:2606.14725");
+    assert!(items[0]["keyword"].as_str().unwrap().ends_with("survey"), "{items}");
+    let file = data.join("library.bib");
+    let output = run(&data, &["library", "export", "reader@example.org", "--output", file.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(std::fs::read_to_string(&file).unwrap().starts_with("@misc{"), "BibTeX by default");
+    let output = run(&data, &["library", "export", "nobody@example.org"]);
+    assert!(
+        !output.status.success() && stderr(&output).contains("no subscriber nobody@example.org"),
+        "{}",
+        stderr(&output)
+    );
+    let output = run(&data, &["library", "export", "reader@example.org", "--format", "docx"]);
+    assert!(!output.status.success() && stderr(&output).contains("bibtex"), "{}", stderr(&output));
+}

@@ -18,7 +18,9 @@
     var theme = root.getAttribute("data-theme");
     return theme === "dark" || (!theme && window.matchMedia("(prefers-color-scheme: dark)").matches);
   }
-  function shortcutsOn() { return stored("paperboy-shortcuts") !== "off"; }
+  // Kept in memory too: with storage off, the switch still works for this page.
+  var shortcuts = stored("paperboy-shortcuts") !== "off";
+  function shortcutsOn() { return shortcuts; }
 
   document.addEventListener("DOMContentLoaded", function () {
     var toggle = document.querySelector("button.theme");
@@ -37,9 +39,9 @@
       keys.hidden = false;
       keys.setAttribute("aria-pressed", String(shortcutsOn()));
       keys.addEventListener("click", function () {
-        var on = !shortcutsOn();
-        store("paperboy-shortcuts", on ? "on" : "off");
-        keys.setAttribute("aria-pressed", String(on));
+        shortcuts = !shortcuts;
+        store("paperboy-shortcuts", shortcuts ? "on" : "off");
+        keys.setAttribute("aria-pressed", String(shortcuts));
       });
     }
     document.querySelectorAll("button[data-copy]").forEach(function (button) {
@@ -51,13 +53,18 @@
         }
       });
     });
-    // On a phone, filters nobody set fold away so that the results come first.
+    // On a phone, filters nobody set fold away so that the results come first; on a wide screen
+    // (where their summary is hidden) they are always open, also after turning the phone.
     var filters = document.querySelector("form.filters details[data-fold]");
-    if (filters && window.matchMedia("(max-width: 40rem)").matches) { filters.open = false; }
+    var wide = window.matchMedia("(min-width: 40rem)");
+    if (filters) {
+      if (!wide.matches) { filters.open = false; }
+      wide.addEventListener("change", function (event) { if (event.matches) { filters.open = true; } });
+    }
     document.addEventListener("focusin", function (event) {
       var list = results();
       var at = list.findIndex(function (item) { return item.contains(event.target); });
-      if (at >= 0) { mark(list, at); }
+      if (at >= 0) { current = at; mark(list, at); }
     });
   });
 
@@ -85,6 +92,8 @@
     var link = titleLink(list[current]);
     if (link) { link.focus(); link.scrollIntoView({ block: "nearest" }); }
   }
+  var CONTROLS = "button, summary, select, audio, video, [role=button], [role=checkbox], [role=switch], " +
+    "[role=tab], [role=menuitem], [role=slider], [role=listbox], [role=combobox]";
   function isField(element) {
     return element && (element.tagName === "INPUT" || element.tagName === "SELECT" ||
       element.tagName === "TEXTAREA" || element.isContentEditable);
@@ -98,8 +107,9 @@
       return;
     }
     if (!shortcutsOn()) { return; }
-    // A focused button, summary or other control keeps all its keys; links use only Enter.
-    if (target && target !== document.body && target !== root && target.tagName !== "A") { return; }
+    // A focused button, summary or other control keeps all its keys; links use only Enter, and
+    // the page's own regions (main, the results) take none.
+    if (target && target.closest && target.closest(CONTROLS)) { return; }
     if (event.key === "/") {
       var box = document.querySelector("input[name=q]");
       if (box) { event.preventDefault(); box.focus(); box.select(); }

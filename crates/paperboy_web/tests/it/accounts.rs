@@ -88,6 +88,16 @@ async fn a_manage_link_opens_a_page_and_only_its_button_signs_in() {
     let session = cookie.split(';').next().unwrap().to_owned();
     let preferences = send(&state, get_with_cookie("/preferences", Some(&session))).await;
     assert_eq!(preferences.status, StatusCode::OK);
+    // A signed-in page holds an anti-forgery token: it is never compressed (BREACH), while the
+    // same page for nobody in particular is.
+    for uri in ["/preferences", "/search?q=diffusion"] {
+        let mut request = get_with_cookie(uri, Some(&session));
+        request.headers_mut().insert(header::ACCEPT_ENCODING, "gzip, br".parse().unwrap());
+        let answer = send(&state, request).await;
+        assert_eq!(answer.status, StatusCode::OK, "{uri}");
+        assert!(answer.body.contains("name=\"csrf\""), "{uri} has a form token");
+        assert!(answer.headers.get(header::CONTENT_ENCODING).is_none(), "{uri}: compressed for a signed-in reader");
+    }
     // The cookie by its plain-HTTP name is not a session here.
     let plain = session.replacen("__Host-pb_session", "pb_session", 1);
     assert_eq!(send(&state, get_with_cookie("/preferences", Some(&plain))).await.status, StatusCode::SEE_OTHER);
@@ -202,4 +212,35 @@ async fn a_refused_address_shows_the_form_again_with_what_was_typed_and_why() {
         let kept = send(&state, post(uri, "email=a%40b", "198.51.100.9:4000", None)).await;
         assert!(kept.body.contains("value=\"a@b\""), "{uri}: what was typed stays");
     }
+}
+
+#[tokio::test]
+async fn the_library_exports_for_a_reference_manager_with_its_tags() {
+    let (_dir, state) = site(WebConfig::default());
+    let email = paperboy_domain::EmailAddress::parse("reader@example.org").unwrap();
+    let account = state.library.add_subscriber(&email, true, Preferences::default(), Utc::now()).unwrap();
+    for (id, tags) in [("2606.14725", vec!["to read".to_owned()]), ("2606.14716", vec![])] {
+        let paper = paperboy_domain::ArxivId::parse(id).unwrap();
+        state.library.save_paper(account.id, paper, &tags, Utc::now()).unwrap();
+    }
+    let token = state.library.signed_link(&account, LinkPurpose::Manage, Utc::now()).unwrap();
+    let signed_in = send(&state, post("/manage", &format!("token={token}"), "198.51.100.1:5000", None)).await;
+    let cookie = signed_in.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap().to_owned();
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let page = send(&state, get_with_cookie("/library", Some(&session))).await;
+    assert!(page.body.contains("href=\"/library/export?format=ris\""), "export links on the library page");
+    let bibtex = send(&state, get_with_cookie("/library/export?format=bibtex", Some(&session))).await;
+    assert_eq!(bibtex.status, StatusCode::OK);
+    assert!(bibtex.headers[header::CONTENT_DISPOSITION].to_str().unwrap().contains("paperboy-library.bib"));
+    assert!(bibtex.headers[header::CACHE_CONTROL].to_str().unwrap().contains("no-store"));
+    assert_eq!(bibtex.body.matches("@misc{").count(), 2, "{}", bibtex.body);
+    assert!(bibtex.body.contains("keywords      = {to read},"), "tags as keywords");
+    let ris = send(&state, get_with_cookie("/library/export?format=ris", Some(&session))).await;
+    assert_eq!(ris.body.matches("TY  - UNPB").count(), 2);
+    assert!(ris.body.contains("KW  - to read\r\n"));
+    // Nobody else's library: signed out, the export sends to the sign-in page.
+    let anonymous = send(&state, get_with_cookie("/library/export?format=ris", None)).await;
+    assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
+    let bad = send(&state, get_with_cookie("/library/export?format=docx", Some(&session))).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }

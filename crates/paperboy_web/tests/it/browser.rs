@@ -392,6 +392,13 @@ async fn the_keyboard_moves_focus_and_never_takes_a_key_from_a_control() {
     browser.press("o").await;
     client.wait().for_element(Locator::Css("article.paper-page")).await.unwrap();
 
+    // After a click in the page (on an abstract: not a control), the shortcuts still work.
+    client.back().await.unwrap();
+    client.wait().for_element(Locator::Css("article.paper")).await.unwrap();
+    client.find(Locator::Css("article.paper p.abstract")).await.unwrap().click().await.unwrap();
+    browser.press("j").await;
+    assert_eq!(browser.js(focused_title).await[1], "A", "j after a click moves the focus to a result");
+
     // On /trending too.
     browser.open("/trending").await;
     browser.press("j").await;

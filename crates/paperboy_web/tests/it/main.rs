@@ -18,6 +18,7 @@ use tower::ServiceExt;
 
 mod accounts;
 mod browser;
+mod exports;
 mod structure;
 
 const HOSTILE_ID: &str = "2606.99999";
