@@ -100,8 +100,10 @@ fn year(paper: &Paper) -> i32 {
     paper.submitted.map_or_else(|| paper.date().year(), |d| d.year())
 }
 
-/// Text on one line: runs of whitespace (newlines included) as one space.
+/// Text on one line: runs of whitespace (newlines included) as one space, control characters
+/// dropped.
 fn one_line(text: &str) -> String {
+    let text: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -117,25 +119,39 @@ fn bibtex_key(paper: &Paper) -> String {
     format!("{author}{}_{}", year(paper), paper.id.to_string().replace('/', "_"))
 }
 
-/// A value inside BibTeX braces: on one line, braces kept only when they balance (TeX such as
-/// `$\mathcal{O}(n)$` survives, a stray `}` cannot end the field), and `& % #` escaped, which
-/// LaTeX would otherwise read as an alignment tab, a comment and a parameter.
+/// Whether the braces of `text` balance, counting `\{` and `\}` (`escaped_count`) or not.
+/// Parsers differ: BibTeX counts every brace, bibtexparser skips escaped ones.
+fn braces_balance(text: &str, escaped_count: bool) -> bool {
+    let mut depth = 0i32;
+    let mut after_backslash = false;
+    for c in text.chars() {
+        if escaped_count || !after_backslash {
+            depth += match c {
+                '{' => 1,
+                '}' => -1,
+                _ => 0,
+            };
+        }
+        if depth < 0 {
+            return false;
+        }
+        after_backslash = c == '\\' && !after_backslash;
+    }
+    depth == 0
+}
+
+/// A value inside BibTeX braces: on one line; braces kept only when they balance for every
+/// parser (TeX such as `$\mathcal{O}(n)$` survives, a stray or escaped brace cannot end the field
+/// or open another); `& % #` escaped, which LaTeX would otherwise read as an alignment tab, a
+/// comment and a parameter; and no backslash at the end, which would escape the closing brace.
 fn bib_value(text: &str) -> String {
     let text = one_line(text);
-    let mut depth = 0i32;
-    let balanced = text.chars().all(|c| {
-        depth += match c {
-            '{' => 1,
-            '}' => -1,
-            _ => 0,
-        };
-        depth >= 0
-    }) && depth == 0;
+    let keep_braces = braces_balance(&text, true) && braces_balance(&text, false);
     let mut out = String::with_capacity(text.len() + 8);
     let mut escaped = false;
     for c in text.chars() {
         match c {
-            '{' | '}' if !balanced => continue,
+            '{' | '}' if !keep_braces => continue,
             '&' | '%' | '#' if !escaped => {
                 out.push('\\');
                 out.push(c);
@@ -144,14 +160,23 @@ fn bib_value(text: &str) -> String {
         }
         escaped = c == '\\' && !escaped;
     }
-    out
+    out.trim_end_matches(['\\', ' ']).to_owned()
+}
+
+/// A name for BibTeX's `author` list: braced when it holds the word "and", which would split it.
+fn bib_name(name: &str) -> String {
+    let value = bib_value(name);
+    match value.split_whitespace().any(|w| w.eq_ignore_ascii_case("and")) {
+        true => format!("{{{}}}", value.replace(['{', '}'], "")),
+        false => value,
+    }
 }
 
 fn bibtex_entry(paper: &Paper, tags: &[String]) -> String {
     let field = |name: &str, value: &str| format!("  {name:<13} = {{{value}}},\n");
     let mut entry = format!("@misc{{{},\n", bibtex_key(paper));
     entry.push_str(&field("title", &bib_value(&paper.title)));
-    let authors: Vec<String> = paper.authors.iter().map(|a| bib_value(a)).collect();
+    let authors: Vec<String> = paper.authors.iter().map(|a| bib_name(a)).collect();
     entry.push_str(&field("author", &authors.join(" and ")));
     entry.push_str(&field("year", &year(paper).to_string()));
     entry.push_str(&field("eprint", &paper.id.to_string()));
@@ -160,7 +185,8 @@ fn bibtex_entry(paper: &Paper, tags: &[String]) -> String {
         entry.push_str(&field("primaryClass", category.as_str()));
     }
     if let Some(doi) = &paper.doi {
-        entry.push_str(&field("doi", &bib_value(doi)));
+        // Verbatim in biblatex: no TeX escapes, only nothing that could end the field.
+        entry.push_str(&field("doi", &one_line(doi).replace(['{', '}', '\\'], "")));
     }
     if !tags.is_empty() {
         let tags: Vec<String> = tags.iter().map(|t| bib_value(t)).collect();
@@ -277,6 +303,14 @@ mod tests {
         assert_eq!(bib_value("already \\& escaped"), "already \\& escaped");
         assert_eq!(bib_value("$\\mathcal{O}(n)$ time"), "$\\mathcal{O}(n)$ time");
         assert_eq!(bib_value("a } stray { brace"), "a  stray  brace");
+        // Escaped braces balance for BibTeX but not for bibtexparser: both must agree.
+        let injected = bib_value("\\{}, doi = {10.1/evil}, note = {\\}");
+        assert!(!injected.contains(['{', '}']) && !injected.ends_with('\\'), "{injected}");
+        assert_eq!(bib_value("Weird \\}"), "Weird");
+        assert_eq!(bib_value("ends in a backslash \\"), "ends in a backslash");
+        assert_eq!(bib_name("Ada and Bob Collaboration"), "{Ada and Bob Collaboration}");
+        assert_eq!(bib_name("Alexander Andersen"), "Alexander Andersen");
+        assert_eq!(one_line("a\u{1c}b\u{7}c"), "a b c");
         assert_eq!(bib_value("two\nlines"), "two lines");
         let entry = bibtex_entry(&paper("Hostile} title = {x", &["Ada Lovelace"]), &["to read".into()]);
         assert_eq!(entry.matches('{').count(), entry.matches('}').count(), "{entry}");

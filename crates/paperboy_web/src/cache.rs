@@ -68,32 +68,39 @@ impl Encoding {
         }
     }
 
-    /// What the client's `Accept-Encoding` takes, Brotli first (`q=0` refuses a coding).
+    /// What the client's `Accept-Encoding` takes: the coding with the higher `q` (1 when not
+    /// given), Brotli on a tie; `q=0` (or a `q` that is not a number) refuses a coding.
     fn preferred(headers: &HeaderMap) -> Option<Encoding> {
-        let mut accepted = (false, false);
+        let (mut brotli, mut gzip) = (0.0f32, 0.0f32);
         for value in headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()) {
             for item in value.split(',') {
                 let mut parts = item.split(';');
                 let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-                let refused = parts.any(|p| {
-                    p.trim().strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok()).is_some_and(|q| q <= 0.0)
-                });
+                let mut q = 1.0f32;
+                for parameter in parts {
+                    if let Some((key, value)) = parameter.split_once('=')
+                        && key.trim().eq_ignore_ascii_case("q")
+                    {
+                        q = value.trim().parse::<f32>().ok().filter(|q| q.is_finite()).unwrap_or(0.0);
+                    }
+                }
                 match name.as_str() {
-                    "br" => accepted.0 |= !refused,
-                    "gzip" | "x-gzip" => accepted.1 |= !refused,
+                    "br" => brotli = brotli.max(q),
+                    "gzip" | "x-gzip" => gzip = gzip.max(q),
                     _ => {}
                 }
             }
         }
-        match accepted {
+        match (brotli > 0.0, gzip > 0.0) {
+            (true, true) if gzip > brotli => Some(Encoding::Gzip),
             (true, _) => Some(Encoding::Brotli),
             (false, true) => Some(Encoding::Gzip),
-            _ => None,
+            (false, false) => None,
         }
     }
 
-    /// `body` compressed: once per entry and encoding, so at a higher quality than on-the-fly
-    /// compression uses (Brotli 6, gzip 6).
+    /// `body` compressed: once per entry and encoding, so Brotli at a higher quality than
+    /// on-the-fly compression uses (6, not 4; gzip at its usual 6).
     fn compress(self, body: &[u8]) -> Bytes {
         use std::io::Write as _;
         match self {
@@ -152,8 +159,12 @@ impl Entries {
         self.bytes = self.by_key.iter().map(|(k, e)| e.size(k)).sum();
     }
 
-    /// Keeps `body` compressed with `encoding` in the entry made at `at`, if it is still there.
+    /// Keeps `body` compressed with `encoding` in the entry made at `at`, if it is still there
+    /// and there is room (else the copy is only served).
     fn add_compressed(&mut self, key: &str, at: Instant, encoding: Encoding, body: Bytes) {
+        if self.bytes + body.len() > MAX_BYTES {
+            return;
+        }
         if let Some(entry) = self.by_key.get_mut(key)
             && entry.at == at
             && !entry.compressed.iter().any(|(e, _)| *e == encoding)
@@ -332,9 +343,16 @@ mod tests {
             entries.insert(format!("/papers/{i}"), entry);
             assert!(entries.bytes <= MAX_BYTES, "{} bytes after {i} entries", entries.bytes);
         }
+        // Compressed copies count too, and never push the total over.
+        let keys: Vec<(String, Instant)> = entries.by_key.iter().map(|(k, e)| (k.clone(), e.at)).collect();
+        for (key, at) in keys {
+            entries.add_compressed(&key, at, Encoding::Gzip, body.slice(..256 * 1024));
+            assert!(entries.bytes <= MAX_BYTES, "{} bytes with compressed copies", entries.bytes);
+        }
+        let kept = entries.bytes;
         entries.recount();
-        let counted = entries.bytes;
-        assert!(counted <= MAX_BYTES && entries.by_key.len() > 10);
+        assert_eq!(entries.bytes, kept, "the running count is the real one");
+        assert!(entries.bytes <= MAX_BYTES && entries.by_key.len() > 10);
     }
 
     #[test]
@@ -348,6 +366,9 @@ mod tests {
             ("gzip, deflate, br, zstd", Some(Encoding::Brotli)),
             ("gzip", Some(Encoding::Gzip)),
             ("br;q=0, gzip;q=0.5", Some(Encoding::Gzip)),
+            ("br;Q=0, gzip", Some(Encoding::Gzip)),
+            ("gzip;q=1, br;q=0.1", Some(Encoding::Gzip)),
+            ("br;q=NaN", None),
             ("BR", Some(Encoding::Brotli)),
             ("identity", None),
             ("gzip;q=0", None),

@@ -234,9 +234,8 @@ pub fn router(state: AppState) -> Router {
         // Outermost: answers go out compressed when the client takes gzip or Brotli (Brotli at
         // level 4, tower-http's default for on-the-fly compression); the page cache hands over
         // its pages already compressed. Images and bodies under 32 bytes are left alone, and so
-        // is every `no-store` answer: those are a signed-in reader's pages and forms, whose
-        // anti-forgery token beside text from the URL would otherwise leak through the
-        // compressed size (BREACH).
+        // are `private` answers: a signed-in reader's pages, whose anti-forgery token beside
+        // text from the URL would otherwise leak through the compressed size (BREACH).
         .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(not_private)))
         .with_state(state)
 }

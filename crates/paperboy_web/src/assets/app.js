@@ -59,7 +59,8 @@
     var wide = window.matchMedia("(min-width: 40rem)");
     if (filters) {
       if (!wide.matches) { filters.open = false; }
-      wide.addEventListener("change", function (event) { if (event.matches) { filters.open = true; } });
+      var widened = function (event) { if (event.matches) { filters.open = true; } };
+      if (wide.addEventListener) { wide.addEventListener("change", widened); } else if (wide.addListener) { wide.addListener(widened); }
     }
     document.addEventListener("focusin", function (event) {
       var list = results();

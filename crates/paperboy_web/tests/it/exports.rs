@@ -96,6 +96,11 @@ async fn a_search_exports_as_bibtex_ris_and_csl_json_that_parsers_read() {
         }
         if uri.contains("keyword") {
             assert_eq!(entries.len(), shown, "the page's results");
+        } else {
+            // The hostile title stays one field: its escaped braces open no other.
+            let hostile = entries.iter().find(|e| e["eprint"] == HOSTILE_ID).expect("the hostile paper");
+            assert!(hostile["title"].as_str().unwrap().contains("<script>alert(1)</script> Hostile"), "{hostile}");
+            assert!(hostile.get("note").is_none(), "{hostile}");
         }
     }
     let answer = get("/search/export?q=diffusion&mode=keyword&format=ris").await;

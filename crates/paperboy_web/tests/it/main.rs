@@ -49,7 +49,7 @@ fn site(base_url: &str) -> (tempfile::TempDir, AppState) {
     let hostile = dir.path().join("hostile.jsonl");
     let record = serde_json::json!({
         "id": HOSTILE_ID,
-        "title": "<script>alert(1)</script> Hostile $\\href{javascript:alert(3)}{x}$ title",
+        "title": "<script>alert(1)</script> Hostile $\\href{javascript:alert(3)}{x}$ title \\{}, eprint = {666}, note = {\\}",
         "abstract": "An abstract with <img src=x onerror=alert(2)> and </textarea><b>bold</b> and javascript:alert(4) and $x^2$, as in~\\cite{smith2020,doe21}.",
         "authors": ["Mallory \"><script>alert(5)</script>"],
         "categories": ["cs.CR"],
