@@ -320,6 +320,7 @@ impl Library {
     /// Deletes an account and everything about it: address, preferences, library, upvotes (the
     /// papers' counts drop), sessions, tokens, messages and what was sent.
     pub fn delete_account(&self, account: AccountId) -> Result<bool> {
+        self.revoke_digest_feed(account)?;
         let deleted = self.store.delete_account(account)?;
         if deleted {
             tracing::info!(account = %account, "account deleted");

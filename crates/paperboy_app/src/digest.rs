@@ -277,6 +277,42 @@ impl Library {
         Ok(report)
     }
 
+    /// One account's digest for `options.date` over the window from `since`, built as a build
+    /// builds it but queued nowhere and changing nothing, with papers mailed before kept in and
+    /// never empty (the trending section at least): what the private feed shows.
+    pub(crate) fn preview_digest(
+        &self,
+        account: &Account,
+        since: NaiveDate,
+        options: &BuildOptions,
+    ) -> Result<DigestPayload> {
+        let mut account = account.clone();
+        account.preferences.send_empty = true;
+        let due = vec![(account.clone(), since)];
+        let mut report = BuildReport {
+            date: options.date,
+            announced: 0,
+            subscribers: 1,
+            due: 1,
+            queued: 0,
+            empty: 0,
+            already_queued: 0,
+            papers: 0,
+            searches: 0,
+            entries: 0,
+            seconds: 0.0,
+            phases: Phases::default(),
+            digests: Vec::new(),
+            pruned_messages: 0,
+            pruned_paper_records: 0,
+        };
+        let mut prepared = self.prepare(&due, options, &mut report)?;
+        prepared.sent.clear();
+        let planned = build_one(&account, since, options.date, &prepared.inputs(&account, since))
+            .expect("a digest that may be empty is always built");
+        Ok(planned.digest)
+    }
+
     /// The active subscribers due a digest on the day, each with the first day their digest
     /// covers; and how many active subscribers there are.
     fn due_subscribers(&self, options: &BuildOptions, announced: bool) -> Result<(Vec<(Account, NaiveDate)>, u64)> {

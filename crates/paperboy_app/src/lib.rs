@@ -16,6 +16,7 @@ pub mod cite;
 pub mod delivery;
 pub mod digest;
 pub mod eval;
+pub mod feed;
 pub mod ingest;
 pub mod metrics;
 pub mod models;

@@ -282,11 +282,12 @@ pub struct TokenQuery {
     token: String,
 }
 
-/// `?welcome=1`, `?saved=1`.
+/// `?welcome=1`, `?saved=1`, `?feed_off=1`.
 #[derive(Deserialize)]
 pub struct NoticeQuery {
     welcome: Option<String>,
     saved: Option<String>,
+    feed_off: Option<String>,
 }
 
 /// The address typed into a form, or the form again (`refused`) with what is wrong beside the
@@ -549,30 +550,44 @@ pub async fn sign_out(
 }
 
 /// `GET /preferences`.
-pub async fn preferences_page(MaybeViewer(viewer): MaybeViewer, Query(query): Query<NoticeQuery>) -> Response {
-    let Some(viewer) = viewer else { return Redirect::to("/signin").into_response() };
+pub async fn preferences_page(
+    State(state): State<AppState>,
+    MaybeViewer(viewer): MaybeViewer,
+    Query(query): Query<NoticeQuery>,
+) -> Result<Response, PageError> {
+    let Some(viewer) = viewer else { return Ok(Redirect::to("/signin").into_response()) };
+    let id = viewer.account.id;
+    let has_feed = state.blocking(move |library| library.has_digest_feed(id)).await??;
     let notice = if query.welcome.is_some() {
         Some("You are subscribed. Tell paperboy what to look for.")
     } else if query.saved.is_some() {
         Some("Saved.")
+    } else if query.feed_off.is_some() {
+        Some("Your private feed is off: its address no longer works.")
     } else {
         None
     };
     let prefs = viewer.account.preferences.clone();
-    page_in(
+    Ok(page_in(
         Some(Section::Account),
         StatusCode::OK,
         "Preferences",
         Some(&viewer),
-        preferences_body(&viewer, &prefs, notice, None),
-    )
+        preferences_body(&viewer, &prefs, notice, None, has_feed),
+    ))
 }
 
 fn lines(values: &[String]) -> String {
     values.join("\n")
 }
 
-fn preferences_body(viewer: &Viewer, prefs: &Preferences, notice: Option<&str>, error: Option<&str>) -> Markup {
+fn preferences_body(
+    viewer: &Viewer,
+    prefs: &Preferences,
+    notice: Option<&str>,
+    error: Option<&str>,
+    has_feed: bool,
+) -> Markup {
     let account = &viewer.account;
     let categories: Vec<String> = prefs.categories.iter().map(|c| c.to_string()).collect();
     html! {
@@ -618,6 +633,26 @@ fn preferences_body(viewer: &Viewer, prefs: &Preferences, notice: Option<&str>, 
                     input type="number" name="max_papers" min="1" max="200" value=(prefs.max_papers); }
                 label.choice { input type="checkbox" name="send_empty" value="on" checked[prefs.send_empty]; " Mail me even when nothing matched" }
                 button.primary type="submit" { "Save" }
+            }
+            h2 { "Your digest as a feed" }
+            p {
+                "A private Atom and RSS address with what your digest would hold — the last "
+                (paperboy_app::feed::FEED_DAYS) " days' papers for your searches, follows and library, each with why — for a feed reader instead of mail. "
+                "Its address is a secret, like a calendar's: it is shown once, when it is made."
+            }
+            @if has_feed {
+                p { "You have a private feed. A new address turns the old one off." }
+            }
+            form.inline method="post" action="/preferences/feed" {
+                input type="hidden" name="csrf" value=(viewer.form_token);
+                button type="submit" { @if has_feed { "Make a new feed address" } @else { "Make my private feed" } }
+            }
+            @if has_feed {
+                " "
+                form.inline method="post" action="/preferences/feed/revoke" {
+                    input type="hidden" name="csrf" value=(viewer.form_token);
+                    button.danger type="submit" { "Turn the feed off" }
+                }
             }
             h2 { "Your data" }
             p { a href="/account/export" download="paperboy-account.json" { "Export my data (JSON)" } }
@@ -675,13 +710,15 @@ pub async fn save_preferences(
         Ok(v) => v,
         Err(denied) => return Ok(denied.into_response()),
     };
+    let id = viewer.account.id;
+    let has_feed = state.blocking(move |library| library.has_digest_feed(id)).await??;
     let invalid = |viewer: &Viewer, shown: &Preferences, message: &str| {
         page_in(
             Some(Section::Account),
             StatusCode::UNPROCESSABLE_ENTITY,
             "Preferences",
             Some(viewer),
-            preferences_body(viewer, shown, None, Some(message)),
+            preferences_body(viewer, shown, None, Some(message), has_feed),
         )
     };
     let wanted = match parse_preferences(&form) {
@@ -695,6 +732,53 @@ pub async fn save_preferences(
         Err(Error::Preferences(message)) => Ok(invalid(&viewer, &wanted, &message.to_string())),
         Err(err) => Err(err.into()),
     }
+}
+
+/// `POST /preferences/feed`: makes the private feed (a new address revokes the old) and shows
+/// its address, once.
+pub async fn make_feed(
+    State(state): State<AppState>,
+    MaybeViewer(viewer): MaybeViewer,
+    Form(form): Form<SignedInForm>,
+) -> Result<Response, PageError> {
+    let viewer = match require(viewer, &form.csrf) {
+        Ok(v) => v,
+        Err(denied) => return Ok(denied.into_response()),
+    };
+    let id = viewer.account.id;
+    let secret = state.blocking(move |library| library.create_digest_feed(id)).await??;
+    let base = &state.config.base_url;
+    let atom = format!("{base}/feeds/digest/{}.atom", secret.expose());
+    let rss = format!("{base}/feeds/digest/{}.rss", secret.expose());
+    let body = html! {
+        section.account {
+            h1 { "Your private feed" }
+            p { "Add this address to your feed reader. It is shown only now: paperboy keeps only a fingerprint of it." }
+            p { label for="feed-atom" { "Atom" } }
+            p { input id="feed-atom" type="text" readonly value=(atom) size="60"; }
+            p { label for="feed-rss" { "RSS" } }
+            p { input id="feed-rss" type="text" readonly value=(rss) size="60"; }
+            p { "Anyone with the address can read your digest. If it leaks, make a new one or turn the feed off in your " a href="/preferences" { "preferences" } "." }
+        }
+    };
+    let mut response = page_in(Some(Section::Account), StatusCode::OK, "Your private feed", Some(&viewer), body);
+    response.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    Ok(response)
+}
+
+/// `POST /preferences/feed/revoke`: the private feed's address stops working at once.
+pub async fn revoke_feed(
+    State(state): State<AppState>,
+    MaybeViewer(viewer): MaybeViewer,
+    Form(form): Form<SignedInForm>,
+) -> Result<Response, PageError> {
+    let viewer = match require(viewer, &form.csrf) {
+        Ok(v) => v,
+        Err(denied) => return Ok(denied.into_response()),
+    };
+    let id = viewer.account.id;
+    state.blocking(move |library| library.revoke_digest_feed(id)).await??;
+    Ok(Redirect::to("/preferences?feed_off=1").into_response())
 }
 
 /// `POST /preferences/resubscribe`.

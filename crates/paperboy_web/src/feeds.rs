@@ -143,6 +143,55 @@ async fn search(
     ))
 }
 
+/// `/feeds/digest/{secret}.atom` or `.rss`: a subscriber's private feed, what their digest would
+/// hold, each entry with its reasons. An unknown or revoked secret is a 404 like any other path;
+/// the secret is never logged (the request log redacts it).
+pub async fn digest(State(state): State<AppState>, Path(file): Path<String>) -> Result<Response, ApiError> {
+    let (secret, format) = if let Some(secret) = file.strip_suffix(".atom") {
+        (secret.to_owned(), Format::Atom)
+    } else if let Some(secret) = file.strip_suffix(".rss") {
+        (secret.to_owned(), Format::Rss)
+    } else {
+        return Err(ApiError(Failure::NotFound));
+    };
+    let extension = if format == Format::Atom { "atom" } else { "rss" };
+    let path = format!("/feeds/digest/{secret}.{extension}");
+    let feed = state
+        .blocking(move |library| -> Result<_, paperboy_app::Error> {
+            let Some(account) = library.digest_feed_account(&secret)? else { return Ok(None) };
+            Ok(library.digest_feed(&account, Utc::now())?.map(|feed| (account, feed)))
+        })
+        .await??;
+    let Some((_, feed)) = feed else { return Err(ApiError(Failure::NotFound)) };
+    let digest = &feed.digest;
+    let entries = digest
+        .items
+        .iter()
+        .chain(&digest.trending)
+        .filter_map(|entry| {
+            let paper = feed.paper(entry.paper)?.clone();
+            let why: Vec<String> = entry.reasons.iter().map(|r| r.describe()).collect();
+            Some(Entry { paper, note: Some(format!("Why: {}", why.join("; "))) })
+        })
+        .collect();
+    let mut response = respond(
+        &state,
+        format,
+        Feed {
+            title: format!("Your paperboy digest, {} to {}", digest.since, digest.date),
+            path,
+            page: "/preferences".into(),
+            entries,
+        },
+    );
+    // The URL is the secret: no shared cache may keep the answer, and no page may link it on.
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("private, max-age=300"));
+    headers.insert(header::REFERRER_POLICY, header::HeaderValue::from_static("no-referrer"));
+    headers.insert("x-robots-tag", header::HeaderValue::from_static("noindex"));
+    Ok(response)
+}
+
 fn path(name: &str, format: Format) -> String {
     format!("/feeds/{name}.{}", if format == Format::Atom { "atom" } else { "rss" })
 }

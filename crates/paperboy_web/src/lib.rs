@@ -196,6 +196,7 @@ pub fn router(state: AppState) -> Router {
         .route("/feeds/search.atom", get(feeds::search_atom))
         .route("/feeds/search.rss", get(feeds::search_rss))
         .route("/feeds/categories/{file}", get(feeds::category))
+        .route("/feeds/digest/{file}", get(feeds::digest))
         .route("/api/v1/search", get(api::search))
         .route("/api/v1/papers/{*id}", get(api::paper))
         .route("/api/v1/daily", get(api::daily_latest))
@@ -216,6 +217,8 @@ pub fn router(state: AppState) -> Router {
         .route("/manage", get(account::manage_page).post(account::manage))
         .route("/preferences", get(account::preferences_page).post(account::save_preferences))
         .route("/preferences/resubscribe", post(account::resubscribe))
+        .route("/preferences/feed", post(account::make_feed))
+        .route("/preferences/feed/revoke", post(account::revoke_feed))
         .route("/unsubscribe", get(account::unsubscribe_page).post(account::unsubscribe))
         .route("/library", get(account::library_page))
         .route("/library/export", get(account::export_library))
@@ -337,8 +340,20 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
     if state.config.is_https() {
         headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
     }
+    let path = loggable(&path);
     tracing::info!(%method, %path, status = response.status().as_u16(), ms = started.elapsed().as_secs_f64() * 1e3, "request");
     response
+}
+
+/// A path as the request log may show it: a private feed's secret is replaced by `***`.
+fn loggable(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.strip_prefix("/feeds/digest/") {
+        Some(file) => {
+            let extension = file.rsplit_once('.').map_or("", |(_, e)| e);
+            format!("/feeds/digest/***.{extension}").into()
+        }
+        None => path.into(),
+    }
 }
 
 /// A response that is never cached (errors).
@@ -349,3 +364,13 @@ pub(crate) fn no_store(mut response: Response<Body>) -> Response<Body> {
 
 /// Caching for pages and API answers: a minute, since new papers arrive daily.
 pub(crate) const CACHE_SHORT: (header::HeaderName, &str) = (header::CACHE_CONTROL, "public, max-age=60");
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_private_feed_secret_never_reaches_the_log() {
+        assert_eq!(super::loggable("/feeds/digest/s3cr3tV4lue.atom"), "/feeds/digest/***.atom");
+        assert_eq!(super::loggable("/feeds/digest/s3cr3t"), "/feeds/digest/***.");
+        assert_eq!(super::loggable("/papers/2401.01234"), "/papers/2401.01234");
+    }
+}

@@ -244,3 +244,99 @@ async fn the_library_exports_for_a_reference_manager_with_its_tags() {
     let bad = send(&state, get_with_cookie("/library/export?format=docx", Some(&session))).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn a_private_feed_holds_the_digest_with_reasons_and_dies_when_revoked() {
+    let python = std::env::var("PAPERBOY_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let has_feedparser = std::process::Command::new(&python)
+        .args(["-c", "import feedparser"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_feedparser {
+        return paperboy_testing::missing(
+            "a_private_feed_holds_the_digest_with_reasons_and_dies_when_revoked",
+            "Python with feedparser (pip install feedparser)",
+        );
+    }
+    let (_dir, state) = site(WebConfig { base_url: SITE.into(), ..WebConfig::default() });
+    let email = paperboy_domain::EmailAddress::parse("reader@example.org").unwrap();
+    let preferences = Preferences {
+        categories: vec![paperboy_domain::Category::parse("cs.CV").unwrap()],
+        cadence: paperboy_domain::Cadence::Paused,
+        ..Preferences::default()
+    };
+    let account = state.library.add_subscriber(&email, true, preferences, Utc::now()).unwrap();
+    let token = state.library.signed_link(&account, LinkPurpose::Manage, Utc::now()).unwrap();
+    let signed_in = send(&state, post("/manage", &format!("token={token}"), "198.51.100.1:5000", None)).await;
+    let cookie = signed_in.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap().to_owned();
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let form_token = {
+        let page = send(&state, get_with_cookie("/preferences", Some(&session))).await.body;
+        assert!(page.contains("Make my private feed"), "no feed yet");
+        let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+        page[at..at + page[at..].find('"').unwrap()].to_owned()
+    };
+    let make = |csrf: &str| {
+        let mut request = post("/preferences/feed", &format!("csrf={csrf}"), "198.51.100.1:5000", None);
+        request.headers_mut().insert(header::COOKIE, session.parse().unwrap());
+        request
+    };
+    let shown = send(&state, make(&form_token)).await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
+    let url = shown.body.split("id=\"feed-atom\" type=\"text\" readonly value=\"").nth(1).unwrap();
+    let url = url[..url.find('"').unwrap()].to_owned();
+    let path = url.strip_prefix(SITE).unwrap().to_owned();
+    assert!(path.starts_with("/feeds/digest/") && path.ends_with(".atom"), "{path}");
+    let secret = path.trim_start_matches("/feeds/digest/").trim_end_matches(".atom").to_owned();
+    // Shown once: the preferences page does not show it again.
+    let page = send(&state, get_with_cookie("/preferences", Some(&session))).await.body;
+    assert!(!page.contains(&secret) && page.contains("Make a new feed address"));
+
+    // A feed reader, without the session: the digest, each entry with why it is there (a paused
+    // digest pauses mail, not the feed).
+    let feed = send(&state, get_with_cookie(&path, None)).await;
+    assert_eq!(feed.status, StatusCode::OK);
+    assert!(feed.headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("application/atom+xml"));
+    assert!(feed.headers[header::CACHE_CONTROL].to_str().unwrap().starts_with("private"));
+    let script = "import sys, json, feedparser
+d = feedparser.parse(sys.stdin.read())
+print(json.dumps({'bozo': d.bozo, 'title': d.feed.get('title'), 'entries': [{'title': e.title, 'link': e.link, 'summary': e.summary} for e in d.entries]}))";
+    let parse = |body: &str| -> serde_json::Value {
+        let mut child = std::process::Command::new(&python)
+            .args(["-c", script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), body.as_bytes()).unwrap();
+        serde_json::from_slice(&child.wait_with_output().unwrap().stdout).unwrap()
+    };
+    let parsed = parse(&feed.body);
+    assert_eq!(parsed["bozo"], false, "a well-formed feed");
+    let entries = parsed["entries"].as_array().unwrap();
+    assert!(!entries.is_empty(), "{}", feed.body);
+    for entry in entries {
+        assert!(entry["summary"].as_str().unwrap().starts_with("Why: in cs.CV, which you follow"), "{entry}");
+        assert!(entry["link"].as_str().unwrap().starts_with(&format!("{SITE}/papers/")));
+    }
+    let rss = send(&state, get_with_cookie(&path.replace(".atom", ".rss"), None)).await;
+    assert_eq!(parse(&rss.body)["entries"].as_array().unwrap().len(), entries.len(), "RSS holds the same");
+
+    // A new address kills the old one at once; turning the feed off kills the new one.
+    let again = send(&state, make(&form_token)).await.body;
+    let newer = again.split("id=\"feed-atom\" type=\"text\" readonly value=\"").nth(1).unwrap();
+    let newer = newer[..newer.find('"').unwrap()].strip_prefix(SITE).unwrap().to_owned();
+    assert_ne!(newer, path);
+    assert_eq!(send(&state, get_with_cookie(&path, None)).await.status, StatusCode::NOT_FOUND, "the old address");
+    assert_eq!(send(&state, get_with_cookie(&newer, None)).await.status, StatusCode::OK);
+    let mut revoke = post("/preferences/feed/revoke", &format!("csrf={form_token}"), "198.51.100.1:5000", None);
+    revoke.headers_mut().insert(header::COOKIE, session.parse().unwrap());
+    assert_eq!(send(&state, revoke).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(send(&state, get_with_cookie(&newer, None)).await.status, StatusCode::NOT_FOUND, "revoked");
+    // Another site cannot make one for the reader (its form has no token).
+    let mut forged = make("forged");
+    forged.headers_mut().insert(header::ORIGIN, "https://evil.example".parse().unwrap());
+    assert_eq!(send(&state, forged).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(send(&state, get_with_cookie("/feeds/digest/AAAA.atom", None)).await.status, StatusCode::NOT_FOUND);
+}
