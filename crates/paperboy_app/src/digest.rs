@@ -266,7 +266,7 @@ impl Library {
             pruned_paper_records,
         };
         if !due.is_empty() {
-            let prepared = self.prepare(&due, options, &mut report)?;
+            let prepared = self.prepare(&due, options, &mut report, true)?;
             self.build_and_queue(&due, &prepared, options, progress, &mut report)?;
         }
         report.seconds = started.elapsed().as_secs_f64();
@@ -278,8 +278,10 @@ impl Library {
     }
 
     /// One account's digest for `options.date` over the window from `since`, built as a build
-    /// builds it but queued nowhere and changing nothing, with papers mailed before kept in and
-    /// never empty (the trending section at least): what the private feed shows.
+    /// builds it but queued nowhere, with papers mailed before kept in and never empty (the
+    /// trending section at least): what the private feed shows. It writes only the caches a
+    /// build writes too (a saved search's vector, the library model), keyed as the build keys
+    /// them.
     pub(crate) fn preview_digest(
         &self,
         account: &Account,
@@ -306,8 +308,7 @@ impl Library {
             pruned_messages: 0,
             pruned_paper_records: 0,
         };
-        let mut prepared = self.prepare(&due, options, &mut report)?;
-        prepared.sent.clear();
+        let prepared = self.prepare(&due, options, &mut report, false)?;
         let planned = build_one(&account, since, options.date, &prepared.inputs(&account, since))
             .expect("a digest that may be empty is always built");
         Ok(planned.digest)
@@ -339,11 +340,14 @@ impl Library {
     /// What the digests draw on: each window's papers once, the trending list of the retention
     /// window, what was sent before, every distinct saved search run once per window, the library
     /// models.
+    /// `with_sent`: whether to look up what was mailed before (a preview keeps those papers, and
+    /// the lookup reads every subscriber's records of the window's papers).
     fn prepare(
         &self,
         due: &[(Account, NaiveDate)],
         options: &BuildOptions,
         report: &mut BuildReport,
+        with_sent: bool,
     ) -> Result<Prepared> {
         let started = std::time::Instant::now();
         let mut windows: Vec<NaiveDate> = due.iter().map(|(_, since)| *since).collect();
@@ -369,8 +373,10 @@ impl Library {
             .collect();
         let mut sent: HashMap<AccountId, HashSet<ArxivId>> = HashMap::new();
         let lookup: Vec<ArxivId> = all_papers.iter().copied().chain(trending.iter().map(|t| t.paper.id)).collect();
-        for (account, paper) in self.store.sent_papers(&lookup)? {
-            sent.entry(account).or_default().insert(paper);
+        if with_sent {
+            for (account, paper) in self.store.sent_papers(&lookup)? {
+                sent.entry(account).or_default().insert(paper);
+            }
         }
         report.phases.load_s = started.elapsed().as_secs_f64();
 

@@ -1,11 +1,13 @@
 //! A subscriber's digest as a private feed, for people who read feeds instead of mail: a secret
-//! URL per account, like a calendar's, that holds what their digest would: the papers of the last
-//! [`FEED_DAYS`] announcement days that match their saved searches, follows and library, each
-//! with its reasons, then the trending section.
+//! URL per account, like a calendar's, that holds what their digest would: the papers announced in
+//! the last [`FEED_DAYS`] days that match their saved searches, follows and library, each with its
+//! reasons, then the trending section.
 //!
 //! The secret is shown once, when it is made; the store keeps only its SHA-256 (in settings,
 //! `digest-feed:<hash>` → the account, `digest-feed-of:<account>` → the hash). Making a new one or
-//! revoking it kills the old URL at once.
+//! revoking it kills the old URL at once. The two entries are written one after the other: every
+//! state between them fails closed (a secret whose reverse entry disagrees is dead), and account
+//! ids are never reused.
 
 use chrono::{DateTime, Duration, Utc};
 use paperboy_domain::{AccountId, ArxivId, Paper};
@@ -17,8 +19,11 @@ use crate::{
     signing::{Secret, random_secret, token_hash},
 };
 
-/// The announcement days a feed covers, the newest last.
+/// The days a feed covers, up to the newest announcement day (about five announcement days).
 pub const FEED_DAYS: i64 = 7;
+/// Fetches of one feed per hour at most (feed readers poll every 15 to 60 minutes); each builds a
+/// digest.
+pub const FEED_FETCHES_PER_HOUR: u32 = 30;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -93,10 +98,14 @@ impl Library {
         }
     }
 
-    /// What the account's feed holds now: its digest over the last [`FEED_DAYS`] announcement
-    /// days, whatever its cadence (a paused digest pauses mail, not the feed), papers mailed to it
-    /// included. `None` before anything is announced.
+    /// What the account's feed holds now: its digest over the last [`FEED_DAYS`] days, whatever
+    /// its cadence (a paused digest pauses mail, not the feed), papers mailed to it included.
+    /// `None` before anything is announced. A fetch over [`FEED_FETCHES_PER_HOUR`] is refused
+    /// ([`crate::Error::RateLimited`]): each one builds a digest.
     pub fn digest_feed(&self, account: &Account, now: DateTime<Utc>) -> Result<Option<DigestFeed>> {
+        if !self.store.rate_limit(&format!("digest-feed-fetch:{}", account.id), FEED_FETCHES_PER_HOUR, 3600, now)? {
+            return Err(crate::Error::RateLimited("this feed was fetched too often; try again within the hour".into()));
+        }
         let Some(date) = self.store.last_announced()? else { return Ok(None) };
         let since = date - Duration::days(FEED_DAYS - 1);
         let options = BuildOptions {

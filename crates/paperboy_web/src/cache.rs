@@ -315,6 +315,7 @@ mod tests {
             "/metrics",
             "/healthz",
             "/feeds/search.atom",
+            "/feeds/digest/secret.atom",
             "/unsubscribe",
         ] {
             assert!(!cacheable(path), "{path}");

@@ -159,31 +159,30 @@ pub async fn digest(State(state): State<AppState>, Path(file): Path<String>) -> 
     let feed = state
         .blocking(move |library| -> Result<_, paperboy_app::Error> {
             let Some(account) = library.digest_feed_account(&secret)? else { return Ok(None) };
-            Ok(library.digest_feed(&account, Utc::now())?.map(|feed| (account, feed)))
+            Ok(Some(library.digest_feed(&account, Utc::now())?))
         })
         .await??;
-    let Some((_, feed)) = feed else { return Err(ApiError(Failure::NotFound)) };
-    let digest = &feed.digest;
-    let entries = digest
-        .items
-        .iter()
-        .chain(&digest.trending)
-        .filter_map(|entry| {
-            let paper = feed.paper(entry.paper)?.clone();
-            let why: Vec<String> = entry.reasons.iter().map(|r| r.describe()).collect();
-            Some(Entry { paper, note: Some(format!("Why: {}", why.join("; "))) })
-        })
-        .collect();
-    let mut response = respond(
-        &state,
-        format,
-        Feed {
-            title: format!("Your paperboy digest, {} to {}", digest.since, digest.date),
-            path,
-            page: "/preferences".into(),
-            entries,
-        },
-    );
+    // A live secret before anything is announced is an empty feed, not a 404 (readers drop
+    // feeds that keep answering 404).
+    let Some(feed) = feed else { return Err(ApiError(Failure::NotFound)) };
+    let (title, entries) = match &feed {
+        Some(feed) => {
+            let digest = &feed.digest;
+            let entries = digest
+                .items
+                .iter()
+                .chain(&digest.trending)
+                .filter_map(|entry| {
+                    let paper = feed.paper(entry.paper)?.clone();
+                    let why: Vec<String> = entry.reasons.iter().map(|r| r.describe()).collect();
+                    Some(Entry { paper, note: Some(format!("Why: {}", why.join("; "))) })
+                })
+                .collect();
+            (format!("Your paperboy digest, {} to {}", digest.since, digest.date), entries)
+        }
+        None => ("Your paperboy digest".to_owned(), Vec::new()),
+    };
+    let mut response = respond(&state, format, Feed { title, path, page: "/preferences".into(), entries });
     // The URL is the secret: no shared cache may keep the answer, and no page may link it on.
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("private, max-age=300"));

@@ -281,14 +281,16 @@ async fn metrics(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Whether a response may be compressed: not when it is `private` (see [`router`]).
+/// Whether a response may be compressed: not when it is a `private` page (see [`router`]); a
+/// private feed reflects nothing from the request and is compressed.
 fn not_private(
     _: StatusCode,
     _: axum::http::Version,
     headers: &axum::http::HeaderMap,
     _: &axum::http::Extensions,
 ) -> bool {
-    !headers.get(header::CACHE_CONTROL).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("private"))
+    let text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok()).unwrap_or("");
+    !(text(header::CACHE_CONTROL).contains("private") && text(header::CONTENT_TYPE).starts_with("text/html"))
 }
 
 async fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -302,6 +304,8 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    // What the log may say of the path (a private feed's secret is not).
+    let logged = loggable(&path).into_owned();
     let is_api = path.starts_with("/api/");
     let uri_len = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
     let failure = |failure: error::Failure| {
@@ -316,12 +320,12 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
         match tokio::time::timeout(REQUEST_TIMEOUT, handler).await {
             Ok(Ok(response)) => response,
             Ok(Err(err)) => {
-                tracing::error!(%path, error = %err, "a request handler panicked");
+                tracing::error!(path = %logged, error = %err, "a request handler panicked");
                 failure(error::Failure::Crashed)
             }
             Err(_) => {
                 abort.abort();
-                tracing::warn!(%path, "a request took too long");
+                tracing::warn!(path = %logged, "a request took too long");
                 failure(error::Failure::Timeout)
             }
         }
@@ -335,13 +339,13 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
         ),
     );
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin"));
+    // A page that asks for less (a private feed: none) keeps its own.
+    headers.entry(header::REFERRER_POLICY).or_insert(HeaderValue::from_static("strict-origin-when-cross-origin"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     if state.config.is_https() {
         headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
     }
-    let path = loggable(&path);
-    tracing::info!(%method, %path, status = response.status().as_u16(), ms = started.elapsed().as_secs_f64() * 1e3, "request");
+    tracing::info!(%method, path = %logged, status = response.status().as_u16(), ms = started.elapsed().as_secs_f64() * 1e3, "request");
     response
 }
 

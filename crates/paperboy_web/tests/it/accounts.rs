@@ -282,6 +282,9 @@ async fn a_private_feed_holds_the_digest_with_reasons_and_dies_when_revoked() {
         request.headers_mut().insert(header::COOKIE, session.parse().unwrap());
         request
     };
+    // The form's token is checked, not only where the form came from.
+    assert_eq!(send(&state, make("not-the-token")).await.status, StatusCode::FORBIDDEN);
+    assert!(!state.library.has_digest_feed(account.id).unwrap(), "a stale form makes no feed");
     let shown = send(&state, make(&form_token)).await;
     assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
     let url = shown.body.split("id=\"feed-atom\" type=\"text\" readonly value=\"").nth(1).unwrap();
@@ -312,8 +315,18 @@ print(json.dumps({'bozo': d.bozo, 'title': d.feed.get('title'), 'entries': [{'ti
         std::io::Write::write_all(&mut child.stdin.take().unwrap(), body.as_bytes()).unwrap();
         serde_json::from_slice(&child.wait_with_output().unwrap().stdout).unwrap()
     };
+    assert_eq!(feed.headers[header::REFERRER_POLICY], "no-referrer");
     let parsed = parse(&feed.body);
     assert_eq!(parsed["bozo"], false, "a well-formed feed");
+    // Reading the feed queues no mail and changes no digest.
+    assert!(state.library.outbox_status().unwrap().iter().all(|(_, n)| *n == 0), "nothing queued");
+    let after = state.library.subscriber(&paperboy_app::accounts::Subscriber::parse("reader@example.org").unwrap());
+    assert_eq!(after.unwrap().unwrap().last_digest_on, None);
+    // Compressed for a reader that takes it (it reflects nothing from the request).
+    let mut gzipped = get_with_cookie(&path, None);
+    gzipped.headers_mut().insert(header::ACCEPT_ENCODING, "gzip".parse().unwrap());
+    let response = paperboy_web::router(state.clone()).oneshot(gzipped).await.unwrap();
+    assert_eq!(response.headers()[header::CONTENT_ENCODING], "gzip");
     let entries = parsed["entries"].as_array().unwrap();
     assert!(!entries.is_empty(), "{}", feed.body);
     for entry in entries {
