@@ -318,6 +318,33 @@ mod tests {
         assert!(entry.contains("keywords      = {to read},"), "{entry}");
     }
 
+    /// Random hostile text never makes a value that leaves its field, for either brace rule.
+    #[test]
+    fn random_values_stay_in_their_field() {
+        let alphabet: Vec<char> = "{}\\\\ab &%#$,=@\n\r\u{1c}\"α".chars().collect();
+        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 24) as usize;
+            let text: String = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
+            let value = bib_value(&text);
+            assert!(braces_balance(&value, true) && braces_balance(&value, false), "{text:?} -> {value:?}");
+            assert!(!value.ends_with('\\') && !value.contains(['\n', '\r', '\u{1c}']), "{text:?} -> {value:?}");
+            let entry = bibtex_entry(&paper(&text, &[&text, "Ada Lovelace"]), std::slice::from_ref(&text));
+            assert!(braces_balance(&entry, true) && braces_balance(&entry, false), "{text:?}:\n{entry}");
+            let record = ris(&paper(&text, &[&text]), std::slice::from_ref(&text));
+            assert!(
+                record.lines().all(|line| line.is_empty() || line.get(2..6) == Some("  - ")),
+                "{text:?}:\n{record}"
+            );
+        }
+    }
+
     #[test]
     fn ris_records_have_one_line_per_value() {
         let record = ris(&paper("A title", &["Ada Lovelace", "Plato"]), &[]);
