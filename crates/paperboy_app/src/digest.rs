@@ -199,6 +199,29 @@ fn window(account: &Account, date: NaiveDate, announced: bool, weekly_on: Weekda
     )
 }
 
+impl BuildReport {
+    /// A report of a build that has not built anything yet.
+    fn start(date: NaiveDate, announced: usize, subscribers: u64, due: u64) -> BuildReport {
+        BuildReport {
+            date,
+            announced,
+            subscribers,
+            due,
+            queued: 0,
+            empty: 0,
+            already_queued: 0,
+            papers: 0,
+            searches: 0,
+            entries: 0,
+            seconds: 0.0,
+            phases: Phases::default(),
+            digests: Vec::new(),
+            pruned_messages: 0,
+            pruned_paper_records: 0,
+        }
+    }
+}
+
 /// The dedupe key of an account's digest for `date`: one per day, or per ISO week for weekly ones.
 fn period_key(account: &Account, date: NaiveDate) -> String {
     match account.preferences.cadence {
@@ -249,21 +272,9 @@ impl Library {
         };
         let (due, subscribers) = self.due_subscribers(options, announced > 0)?;
         let mut report = BuildReport {
-            date: options.date,
-            announced,
-            subscribers,
-            due: due.len() as u64,
-            queued: 0,
-            empty: 0,
-            already_queued: 0,
-            papers: 0,
-            searches: 0,
-            entries: 0,
-            seconds: 0.0,
-            phases: Phases::default(),
-            digests: Vec::new(),
             pruned_messages,
             pruned_paper_records,
+            ..BuildReport::start(options.date, announced, subscribers, due.len() as u64)
         };
         if !due.is_empty() {
             let prepared = self.prepare(&due, options, &mut report, true)?;
@@ -291,23 +302,7 @@ impl Library {
         let mut account = account.clone();
         account.preferences.send_empty = true;
         let due = vec![(account.clone(), since)];
-        let mut report = BuildReport {
-            date: options.date,
-            announced: 0,
-            subscribers: 1,
-            due: 1,
-            queued: 0,
-            empty: 0,
-            already_queued: 0,
-            papers: 0,
-            searches: 0,
-            entries: 0,
-            seconds: 0.0,
-            phases: Phases::default(),
-            digests: Vec::new(),
-            pruned_messages: 0,
-            pruned_paper_records: 0,
-        };
+        let mut report = BuildReport::start(options.date, 0, 1, 1);
         let prepared = self.prepare(&due, options, &mut report, false)?;
         let planned = build_one(&account, since, options.date, &prepared.inputs(&account, since))
             .expect("a digest that may be empty is always built");

@@ -124,8 +124,11 @@ impl Browser {
         Some(Browser { client, site, state, _driver: driver, _profile: profile, _library: library })
     }
 
-    /// Ends the browser session (the driver stops when the value drops).
-    async fn close(self) {
+    /// Checks that the pages logged no errors, then ends the browser session (the driver stops
+    /// when the value drops).
+    async fn finish(self) {
+        let errors = self.console_errors().await;
+        assert!(errors.is_empty(), "console errors: {errors:#?}");
         self.client.close().await.unwrap();
     }
 
@@ -241,9 +244,7 @@ async fn a_reader_searches_opens_a_paper_and_sees_math() {
     browser.open("/daily/2026-06-16").await;
     browser.screenshot("daily").await;
 
-    let errors = browser.console_errors().await;
-    assert!(errors.is_empty(), "console errors: {errors:#?}");
-    browser.close().await;
+    browser.finish().await;
 }
 
 /// axe-core's source, or `None` (a recorded skip; a failure in CI).
@@ -326,9 +327,7 @@ async fn every_page_type_passes_axe_in_the_light_and_the_dark_theme() {
     browser.js("const i = document.createElement('input'); i.type = 'text'; document.querySelector('main').appendChild(i);").await;
     let planted = audit(&browser, &axe).await;
     assert!(planted.iter().any(|v| v.contains("label")), "axe catches a field without a label: {planted:?}");
-    let errors = browser.console_errors().await;
-    assert!(errors.is_empty(), "console errors: {errors:#?}");
-    browser.close().await;
+    browser.finish().await;
 }
 
 #[tokio::test]
@@ -417,9 +416,7 @@ async fn the_keyboard_moves_focus_and_never_takes_a_key_from_a_control() {
     browser.js("document.querySelector('button.shortcuts').click(); document.activeElement.blur();").await;
     browser.press("j").await;
     assert_eq!(browser.js(focused_title).await, json!([0, "A", "true"]), "shortcuts on again");
-    let errors = browser.console_errors().await;
-    assert!(errors.is_empty(), "console errors: {errors:#?}");
-    browser.close().await;
+    browser.finish().await;
 }
 
 #[tokio::test]
@@ -449,5 +446,5 @@ async fn on_a_phone_the_first_result_and_the_subscribe_box_need_no_scrolling() {
     // A filter that is set stays in sight.
     browser.open("/search?q=diffusion&category=cs.CV").await;
     assert_eq!(browser.js("return document.querySelector('form.filters details').open;").await, true);
-    browser.close().await;
+    browser.finish().await;
 }
