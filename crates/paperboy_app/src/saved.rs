@@ -55,14 +55,16 @@ impl Library {
         Ok(self.store.unsave_paper(account, paper.base())?)
     }
 
-    /// Upvotes a paper (once per account) or takes the upvote back; returns whether it is upvoted now.
-    pub fn toggle_upvote(&self, account: AccountId, paper: ArxivId, now: DateTime<Utc>) -> Result<bool> {
+    /// Upvotes a paper (once per account) or takes the upvote back; returns whether anything
+    /// changed. Setting a state, not flipping it, keeps a retried request (a double click, a
+    /// load balancer resending a request whose answer was lost) from undoing itself.
+    pub fn set_upvote(&self, account: AccountId, paper: ArxivId, upvoted: bool, now: DateTime<Utc>) -> Result<bool> {
         let paper = self.known_paper(paper)?;
-        if self.store.upvote(account, paper, now)? {
-            return Ok(true);
-        }
-        self.store.remove_upvote(account, paper, now)?;
-        Ok(false)
+        Ok(if upvoted {
+            self.store.upvote(account, paper, now)?
+        } else {
+            self.store.remove_upvote(account, paper, now)?
+        })
     }
 
     /// Which of these papers the account saved and which it upvoted.

@@ -934,7 +934,9 @@ pub async fn remove(
     .await
 }
 
-/// `POST /upvote` (`paper`): upvotes, or takes the upvote back.
+/// `POST /upvote` (`paper`): upvotes. Idempotent, like every paper action: a resent request
+/// (a double click, or a load balancer retrying a request whose node died before answering)
+/// leaves the upvote in place instead of taking it back.
 pub async fn upvote(
     State(state): State<AppState>,
     MaybeViewer(viewer): MaybeViewer,
@@ -942,7 +944,20 @@ pub async fn upvote(
     Form(form): Form<PaperForm>,
 ) -> Result<Response, PageError> {
     paper_action(state, viewer, headers, form, |library, account, paper, _| {
-        library.toggle_upvote(account, paper, Utc::now()).map(|_| ())
+        library.set_upvote(account, paper, true, Utc::now()).map(|_| ())
+    })
+    .await
+}
+
+/// `POST /upvote/remove` (`paper`): takes an upvote back.
+pub async fn remove_upvote(
+    State(state): State<AppState>,
+    MaybeViewer(viewer): MaybeViewer,
+    headers: HeaderMap,
+    Form(form): Form<PaperForm>,
+) -> Result<Response, PageError> {
+    paper_action(state, viewer, headers, form, |library, account, paper, _| {
+        library.set_upvote(account, paper, false, Utc::now()).map(|_| ())
     })
     .await
 }

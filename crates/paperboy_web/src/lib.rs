@@ -225,6 +225,7 @@ pub fn router(state: AppState) -> Router {
         .route("/library/save", post(account::save))
         .route("/library/remove", post(account::remove))
         .route("/upvote", post(account::upvote))
+        .route("/upvote/remove", post(account::remove_upvote))
         .route("/account/export", get(account::export))
         .route("/account/delete", post(account::delete))
         .route("/healthz", get(healthz))

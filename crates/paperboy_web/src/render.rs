@@ -221,7 +221,7 @@ pub fn paper_actions(viewer: &Viewer, paper: ArxivId, saved: bool, upvoted: bool
                     @if saved { "★ Saved" } @else { "☆ Save" }
                 }
             }
-            form.inline method="post" action="/upvote" {
+            form.inline method="post" action=(if upvoted { "/upvote/remove" } else { "/upvote" }) {
                 input type="hidden" name="csrf" value=(viewer.form_token);
                 input type="hidden" name="paper" value=(paper);
                 button type="submit" aria-pressed=(upvoted) title=(if upvoted { "Take your upvote back" } else { "Upvote" }) {

@@ -245,6 +245,40 @@ async fn the_library_exports_for_a_reference_manager_with_its_tags() {
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }
 
+/// A load balancer resends a request whose node died before answering (HAProxy's `retry-on
+/// empty-response`), and people double-click: an upvote sent twice stays an upvote.
+#[tokio::test]
+async fn an_upvote_sent_twice_stays_an_upvote() {
+    let (_dir, state) = site(WebConfig::default());
+    let email = paperboy_domain::EmailAddress::parse("reader@example.org").unwrap();
+    let account = state.library.add_subscriber(&email, true, Preferences::default(), Utc::now()).unwrap();
+    let token = state.library.signed_link(&account, LinkPurpose::Manage, Utc::now()).unwrap();
+    let signed_in = send(&state, post("/manage", &format!("token={token}"), "198.51.100.1:5000", None)).await;
+    let cookie = signed_in.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap().to_owned();
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let page = send(&state, get_with_cookie("/papers/2606.14725", Some(&session))).await.body;
+    let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let csrf = page[at..at + page[at..].find('"').unwrap()].to_owned();
+    assert!(page.contains("action=\"/upvote\""), "an upvote button");
+    let act = |uri: &str| {
+        let mut request = post(uri, &format!("csrf={csrf}&paper=2606.14725"), "198.51.100.1:5000", None);
+        request.headers_mut().insert(header::COOKIE, session.parse().unwrap());
+        request
+    };
+    let paper = paperboy_domain::ArxivId::parse("2606.14725").unwrap();
+    let upvoted = || state.library.marks_of(account.id, &[paper]).unwrap().1 == vec![paper];
+    for _ in 0..2 {
+        assert_eq!(send(&state, act("/upvote")).await.status, StatusCode::SEE_OTHER);
+        assert!(upvoted(), "upvoted, and still upvoted after the same request again");
+    }
+    let page = send(&state, get_with_cookie("/papers/2606.14725", Some(&session))).await.body;
+    assert!(page.contains("action=\"/upvote/remove\"") && page.contains("▲ Upvoted"), "the button takes it back");
+    for _ in 0..2 {
+        assert_eq!(send(&state, act("/upvote/remove")).await.status, StatusCode::SEE_OTHER);
+        assert!(!upvoted(), "taken back, and still taken back");
+    }
+}
+
 #[tokio::test]
 async fn a_private_feed_holds_the_digest_with_reasons_and_dies_when_revoked() {
     let python = std::env::var("PAPERBOY_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
