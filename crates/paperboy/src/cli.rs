@@ -448,6 +448,10 @@ pub struct SearchArgs {
     /// Ranking: hybrid (words and meaning; the default when a model is installed), keyword or semantic.
     #[arg(long, value_enum, default_value_t = ModeArg::Auto)]
     pub mode: ModeArg,
+    /// Under each result, why it ranks there: each matched word's part of the BM25 score, what
+    /// the words standing together added, the similarity by meaning, and how the two were fused.
+    #[arg(long)]
+    pub explain: bool,
     #[command(flatten)]
     pub json: JsonArg,
 }
@@ -578,6 +582,16 @@ pub struct BeirArgs {
     /// Title weight relative to the abstract (default: the tuned value paper search uses).
     #[arg(long, value_name = "W")]
     pub title_boost: Option<f32>,
+    /// Weight of adjacent query word pairs found together (0 turns proximity off; default: the
+    /// tuned value paper search uses).
+    #[arg(long, value_name = "W")]
+    pub pair_boost: Option<f32>,
+    /// Weight of adjacent query word triples found together (default: the tuned value).
+    #[arg(long, value_name = "W")]
+    pub triple_boost: Option<f32>,
+    /// How many positions apart the words of a pair or triple may stand (default: the tuned value).
+    #[arg(long, value_name = "N")]
+    pub phrase_slop: Option<u32>,
     /// Ranking: keyword, semantic or hybrid (these need the model).
     #[arg(long, value_enum, default_value_t = EvalModeArg::Keyword)]
     pub mode: EvalModeArg,

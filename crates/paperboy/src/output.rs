@@ -118,6 +118,9 @@ pub fn search_page(query: &str, page: &SearchPage, offset: usize) -> String {
         let _ =
             writeln!(out, "{:>3}. {}{}  {}", offset + i + 1, paper.id, if hit.pinned { " *" } else { "" }, paper.title);
         let _ = writeln!(out, "     {} · {} · {}", authors_short(paper), categories, paper.date());
+        for (label, line) in hit.why() {
+            let _ = writeln!(out, "     {:<8} {line}", format!("{label}:"));
+        }
     }
     if page.hits.is_empty() {
         let _ = writeln!(out, "no papers match; try fewer words, or drop filters");

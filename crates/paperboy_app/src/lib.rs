@@ -38,13 +38,14 @@ use paperboy_search::{FullTextIndex, FullTextWriter, Fusion, IndexDoc, Ranking};
 use paperboy_store::Store;
 use serde::Serialize;
 
+pub use paperboy_search::TermScore;
 pub use paperboy_store::redact_url as redact_database_url;
 /// The store's records the CLI and the web app show (they reach the store only through here).
 pub use paperboy_store::{
     Account, AccountStatus, MessageState, Pruned, SavedPaper, StoreStats, StoredPaper, TokenPurpose,
 };
 pub use progress::{NoProgress, Progress};
-pub use search::{Order, PaperDetails, SearchHit, SearchMode, SearchPage, SearchParams};
+pub use search::{Explanation, Order, PaperDetails, SearchHit, SearchMode, SearchPage, SearchParams};
 pub use semantic::{EmbedSummary, ModelChoice};
 
 /// Heap for the index writer during ingest and rebuilds (split among its threads).

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use chrono::NaiveDate;
 use paperboy_domain::{ArxivId, Paper, SearchQuery, Signals, query::CategoryFilter};
-use paperboy_search::{Filters, SearchRequest, Sort, hybrid};
+use paperboy_search::{Filters, SearchRequest, Sort, TermScore, hybrid};
 use paperboy_store::StoredPaper;
 use serde::Serialize;
 
@@ -118,6 +118,8 @@ pub struct SearchParams {
     pub offset: usize,
     /// How to rank.
     pub mode: SearchMode,
+    /// Whether each result says why it ranks where it does ([`SearchHit::explanation`]).
+    pub explain: bool,
 }
 
 /// One search result.
@@ -133,6 +135,62 @@ pub struct SearchHit {
     pub semantic_score: Option<f32>,
     /// Pinned first because the query is its id or exact title.
     pub pinned: bool,
+    /// Why it ranks where it does, when the search asked ([`SearchParams::explain`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<Explanation>,
+}
+
+/// Why a result ranks where it does: the parts of its score. The fused score is
+/// `keyword_weight × keyword_normalised + semantic_weight × semantic_normalised`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Explanation {
+    /// Each query word or phrase the paper matched, with its part of the BM25 score (title and
+    /// author weights included), largest first.
+    pub terms: Vec<TermScore>,
+    /// What the query's words standing together added to the BM25 score.
+    pub proximity: f32,
+    /// The BM25 score min-max normalised over the keyword candidates (hybrid mode).
+    pub keyword_normalised: Option<f32>,
+    /// The similarity min-max normalised over the semantic candidates (hybrid mode).
+    pub semantic_normalised: Option<f32>,
+    /// The words' weight in the ranking score (1 by words alone, none with rank fusion).
+    pub keyword_weight: Option<f32>,
+    /// The meaning's weight in the ranking score.
+    pub semantic_weight: Option<f32>,
+}
+
+impl SearchHit {
+    /// Its explanation as labelled lines for people (the CLI's `--explain`, the search page's
+    /// "why"): the words' parts, the similarity, how they were fused. Empty when not explained.
+    pub fn why(&self) -> Vec<(&'static str, String)> {
+        let Some(explanation) = &self.explanation else { return Vec::new() };
+        let mut lines = Vec::new();
+        if self.pinned {
+            lines.push(("pinned", "first, because the query is its id or its exact title".to_owned()));
+        }
+        if let Some(keyword) = self.keyword_score {
+            let mut parts: Vec<String> =
+                explanation.terms.iter().map(|t| format!("{} {:.2}", t.term, t.score)).collect();
+            if explanation.proximity > 0.0 {
+                parts.push(format!("words together {:.2}", explanation.proximity));
+            }
+            let parts = if parts.is_empty() { String::new() } else { format!("{} = ", parts.join(" + ")) };
+            lines.push(("words", format!("BM25 {parts}{keyword:.2}")));
+        }
+        if let Some(semantic) = self.semantic_score {
+            lines.push(("meaning", format!("similarity {semantic:.3}")));
+        }
+        let (kn, sn) = (explanation.keyword_normalised.unwrap_or(0.0), explanation.semantic_normalised.unwrap_or(0.0));
+        match (explanation.keyword_weight, explanation.semantic_weight) {
+            (Some(kw), Some(sw)) => lines.push((
+                "fused",
+                format!("{kw:.2} × {kn:.2} (words) + {sw:.2} × {sn:.2} (meaning) = {:.3}", self.score),
+            )),
+            (None, None) if !self.pinned => lines.push(("fused", format!("reciprocal rank fusion {:.4}", self.score))),
+            _ => {}
+        }
+        lines
+    }
 }
 
 /// A page of results.
@@ -166,6 +224,8 @@ struct Ranked {
     score: f32,
     keyword: Option<f32>,
     semantic: Option<f32>,
+    /// The keyword and semantic scores normalised for fusion.
+    normalised: (Option<f32>, Option<f32>),
     pinned: bool,
 }
 
@@ -187,7 +247,8 @@ impl Library {
     /// for a scan shared with other requests).
     pub fn searches_by_meaning(&self, params: &SearchParams) -> bool {
         !matches!(self.mode_for(params).0, SearchMode::Keyword | SearchMode::Auto)
-            && SearchQuery::parse(&params.query).is_ok_and(|query| query.has_positive_text())
+            && SearchQuery::parse(&params.query)
+                .is_ok_and(|query| query.has_positive_text() && !query.is_fielded_only())
     }
 
     /// Runs a search: by words, by meaning or both, then (in trending order) the best
@@ -195,7 +256,17 @@ impl Library {
     pub fn search(&self, params: &SearchParams) -> Result<SearchPage> {
         let started = Instant::now();
         let query = SearchQuery::parse(&params.query)?;
-        let (mode, mode_notice) = self.mode_for(params);
+        let (mode, mut mode_notice) = self.mode_for(params);
+        // `au:"Name"`, `ti:word` alone are filters: every result must satisfy them, which papers
+        // found by meaning need not. Words alone decide.
+        let mode = if matches!(mode, SearchMode::Semantic | SearchMode::Hybrid) && query.is_fielded_only() {
+            if params.mode != SearchMode::Auto {
+                mode_notice = Some("a query of only ti:, au: or abs: terms is matched by its words".into());
+            }
+            SearchMode::Keyword
+        } else {
+            mode
+        };
         let notice = match (query.relaxed_notice(), mode_notice) {
             (Some(relaxed), Some(mode)) => Some(format!("{relaxed}; {mode}")),
             (relaxed, mode) => relaxed.or(mode),
@@ -220,6 +291,11 @@ impl Library {
             let score = |id| scores.get(&id).copied().unwrap_or(0.0);
             hits.sort_by(|a, b| score(b.paper.id).total_cmp(&score(a.paper.id)));
             hits = hits.into_iter().skip(offset).take(limit).collect();
+        }
+        if params.explain {
+            self.explain(&query, mode, &mut hits)?;
+        } else {
+            hits.iter_mut().for_each(|hit| hit.explanation = None);
         }
         Ok(SearchPage {
             hits,
@@ -269,6 +345,7 @@ impl Library {
                 score: h.score,
                 keyword: (!h.pinned).then_some(h.score),
                 semantic: None,
+                normalised: (None, None),
                 pinned: h.pinned,
             })
             .collect();
@@ -307,24 +384,62 @@ impl Library {
         let fused: Vec<(String, hybrid::Fused)> = if mode == SearchMode::Semantic {
             semantic_list
                 .iter()
-                .map(|(k, s)| (k.clone(), hybrid::Fused { score: *s, keyword: None, semantic: Some(*s) }))
+                .map(|(k, s)| (k.clone(), hybrid::Fused { score: *s, semantic: Some(*s), ..hybrid::Fused::EMPTY }))
                 .collect()
         } else {
             self.fusion.fuse(&keyword_list, &semantic_list, hybrid::count_words(&text))
         };
         let mut ranked: Vec<Ranked> = pinned
             .iter()
-            .map(|key| Ranked { key: (*key).to_owned(), score: 0.0, keyword: None, semantic: None, pinned: true })
+            .map(|key| Ranked {
+                key: (*key).to_owned(),
+                score: 0.0,
+                keyword: None,
+                semantic: None,
+                normalised: (None, None),
+                pinned: true,
+            })
             .collect();
         ranked.extend(fused.into_iter().filter(|(k, _)| !pinned.contains(&k.as_str())).map(|(key, f)| Ranked {
             key,
             score: f.score,
             keyword: f.keyword,
             semantic: f.semantic,
+            normalised: (f.keyword_normalised, f.semantic_normalised),
             pinned: false,
         }));
         let total = (ranked.len() as u64).max(keyword.total.unwrap_or(0));
         Ok((ranked.into_iter().skip(offset).take(limit).collect(), total))
+    }
+
+    /// Fills in each hit's [`Explanation`]: its words' parts (scored again, each on its own) and
+    /// each side's weight in `mode`.
+    fn explain(&self, query: &SearchQuery, mode: SearchMode, hits: &mut [SearchHit]) -> Result<()> {
+        let keys: Vec<String> = hits.iter().map(|h| h.paper.id.to_string()).collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let mut words = if query.has_positive_text() { self.index.explain(query, &keys)? } else { Default::default() };
+        let (keyword_weight, semantic_weight) = match mode {
+            SearchMode::Keyword | SearchMode::Auto => (Some(1.0), None),
+            SearchMode::Semantic => (None, Some(1.0)),
+            SearchMode::Hybrid => {
+                let text = query.positive_terms().iter().map(|(_, t)| *t).collect::<Vec<_>>().join(" ");
+                let weight = self.fusion.keyword_weight(hybrid::count_words(&text));
+                (weight, weight.map(|w| 1.0 - w))
+            }
+        };
+        for hit in hits {
+            // Words that matched but did not count (a paper found by meaning alone) explain nothing.
+            let explained = match hit.keyword_score {
+                Some(_) => words.remove(&hit.paper.id.to_string()).unwrap_or_default(),
+                None => Default::default(),
+            };
+            let explanation = hit.explanation.get_or_insert_with(Explanation::default);
+            explanation.terms = explained.terms;
+            explanation.proximity = explained.proximity;
+            explanation.keyword_weight = keyword_weight;
+            explanation.semantic_weight = semantic_weight;
+        }
+        Ok(())
     }
 
     /// Papers from the store for ranked keys, in order; keys the store lacks are skipped.
@@ -341,6 +456,12 @@ impl Library {
                     keyword_score: r.keyword,
                     semantic_score: r.semantic,
                     pinned: r.pinned,
+                    // Filled in by `explain`, which needs these first.
+                    explanation: (r.normalised != (None, None)).then(|| Explanation {
+                        keyword_normalised: r.normalised.0,
+                        semantic_normalised: r.normalised.1,
+                        ..Explanation::default()
+                    }),
                 }),
                 None => tracing::warn!(key = %r.key, "an index holds a paper the store lacks"),
             }
@@ -389,7 +510,14 @@ impl Library {
         let ranked = neighbors
             .into_iter()
             .take(limit)
-            .map(|(key, score)| Ranked { key, score, keyword: None, semantic: Some(score), pinned: false })
+            .map(|(key, score)| Ranked {
+                key,
+                score,
+                keyword: None,
+                semantic: Some(score),
+                normalised: (None, None),
+                pinned: false,
+            })
             .collect();
         self.hydrate(ranked)
     }

@@ -230,6 +230,14 @@ impl SearchQuery {
     pub fn has_positive_text(&self) -> bool {
         !self.positive_terms().is_empty()
     }
+
+    /// Whether every word and phrase the query asks for names its field (`au:"Ada Lovelace"`,
+    /// `ti:transformer`, `abs:"weak supervision"`): such a query is a filter, and papers found
+    /// by meaning, which need not satisfy it, have no place in its results.
+    pub fn is_fielded_only(&self) -> bool {
+        let terms = self.positive_terms();
+        !terms.is_empty() && terms.iter().all(|(field, _)| *field != Field::All)
+    }
 }
 
 impl QueryError {

@@ -16,7 +16,10 @@ use tantivy::{
     DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument, Term,
     collector::{Count, TopDocs},
     directory::MmapDirectory,
-    query::{AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, RangeQuery, TermQuery},
+    query::{
+        AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, EnableScoring, Occur, PhraseQuery, Query, RangeQuery,
+        TermQuery, TermSetQuery, Weight,
+    },
     schema::{FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value},
     tokenizer::{AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer},
 };
@@ -39,22 +42,37 @@ const NAME_ANALYZER: &str = "paperboy_name";
 
 /// How scores are weighted. A document's score is the BM25 score of its title and abstract as one
 /// text, plus `title_boost` times the BM25 score of its title alone, plus `authors_boost` times that
-/// of its author names.
+/// of its author names. For a query of plain words, the best [`PROXIMITY_DEPTH`] documents then
+/// gain the proximity boost, like Solr edismax's `pf2` and `pf3`: the BM25 score of each pair of
+/// adjacent query words found together (as a phrase, at most `phrase_slop` positions apart) times
+/// `pair_boost` shared among the query's pairs, and likewise for triples with `triple_boost`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Ranking {
     /// Extra weight of a title match (on top of the title's part in the whole text).
     pub title_boost: f32,
     /// Weight of an author-name match.
     pub authors_boost: f32,
+    /// Weight of adjacent query word pairs found together, shared among the query's pairs (0: no
+    /// proximity boost).
+    pub pair_boost: f32,
+    /// Weight of adjacent query word triples found together, shared among its triples.
+    pub triple_boost: f32,
+    /// How far apart (in positions, moves allowed) the words of a pair or triple may stand.
+    pub phrase_slop: u32,
 }
 
 impl Default for Ranking {
-    /// `title_boost` tuned on SciFact's train queries (docs/BENCHMARKS.md): 0.25 of 0, 0.1, 0.2,
-    /// 0.25, 0.3, 0.35, 0.5 and 1.0 scored best.
+    /// Tuned on SciFact's train queries (docs/BENCHMARKS.md): `title_boost` 0.25 of 0, 0.1, 0.2,
+    /// 0.25, 0.3, 0.35, 0.5 and 1.0; pairs 0.3, triples 0.5 and slop 3 best of the 80 settings
+    /// tried there (pairs 0–1.5, triples 0–0.75, slop 0–6).
     fn default() -> Self {
-        Ranking { title_boost: 0.25, authors_boost: 1.0 }
+        Ranking { title_boost: 0.25, authors_boost: 1.0, pair_boost: 0.3, triple_boost: 0.5, phrase_slop: 3 }
     }
 }
+
+/// How many of a plain query's best BM25 matches are re-scored with the proximity boost (deeper
+/// when a page asks for more): words standing together lift a document within them.
+pub const PROXIMITY_DEPTH: usize = 100;
 
 /// A document as the index sees it.
 #[derive(Debug, Clone)]
@@ -127,6 +145,25 @@ pub struct Hit {
     pub score: f32,
     /// Whether it is pinned first because the query is its id or its exact title.
     pub pinned: bool,
+}
+
+/// Why a document ranks where it does by its words: what [`FullTextIndex::explain`] tells.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct WordsExplanation {
+    /// Each query word or phrase the document matched with its part of the BM25 score (title and
+    /// author weights included), largest first.
+    pub terms: Vec<TermScore>,
+    /// What the query's words standing together added (0 for a query with operators or fields).
+    pub proximity: f32,
+}
+
+/// One query word or phrase and its part of a score.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TermScore {
+    /// As the query wrote it: `degeneration`, `ti:transformer`, `"weak supervision"`.
+    pub term: String,
+    /// Its part of the BM25 score.
+    pub score: f32,
 }
 
 /// What a search found.
@@ -328,6 +365,7 @@ impl FullTextIndex {
         let wanted = request.limit + pinned.len();
         let mut hits: Vec<Hit> = Vec::with_capacity(wanted);
         // Without words to rank by, newest first is the only meaningful order.
+        let proximity = if request.sort == Sort::Relevance { self.proximity(request.query) } else { None };
         let mut total = if request.sort == Sort::Date || !has_text {
             let collector = TopDocs::with_limit(wanted.max(1))
                 .and_offset(request.offset)
@@ -335,6 +373,16 @@ impl FullTextIndex {
             let (found, total) = collect(&searcher, &*query, collector, request.count_total)?;
             for (_, address) in found {
                 hits.push(Hit { key: self.key(&searcher, address)?, score: 0.0, pinned: false });
+            }
+            total
+        } else if let Some(proximity) = proximity {
+            let depth = (request.offset + wanted).max(PROXIMITY_DEPTH);
+            let collector = TopDocs::with_limit(depth).order_by_score();
+            let (found, total) = collect(&searcher, &*query, collector, request.count_total)?;
+            for (score, address) in
+                rescore(&searcher, &*proximity, found)?.into_iter().skip(request.offset).take(wanted)
+            {
+                hits.push(Hit { key: self.key(&searcher, address)?, score, pinned: false });
             }
             total
         } else {
@@ -389,11 +437,57 @@ impl FullTextIndex {
         found.into_iter().map(|address| self.key(&searcher, address)).collect()
     }
 
+    /// Why each of `keys` ranks where it does for `query`: each positive word and phrase scored
+    /// on its own (as the query scores it), and the proximity boost. Keys not in the index are
+    /// left out.
+    pub fn explain(
+        &self,
+        query: &SearchQuery,
+        keys: &[&str],
+    ) -> Result<std::collections::HashMap<String, WordsExplanation>> {
+        let searcher = self.reader.searcher();
+        let scoring = EnableScoring::enabled_from_searcher(&searcher);
+        let mut parts: Vec<(String, Box<dyn Weight>)> = Vec::new();
+        for (field, text) in query.positive_terms() {
+            if let Some(node) = self.text_node(field, text) {
+                parts.push((term_label(field, text), node.weight(scoring)?));
+            }
+        }
+        let proximity = self.proximity(query).map(|q| q.weight(scoring)).transpose()?;
+        let wanted = TermSetQuery::new(keys.iter().map(|k| Term::from_field_text(self.fields.key, k)));
+        let mut explained = std::collections::HashMap::new();
+        for address in searcher.search(&wanted, &tantivy::collector::DocSetCollector)? {
+            let mut terms = Vec::new();
+            for (term, weight) in &parts {
+                let score = score_of(&searcher, weight.as_ref(), address)?;
+                if score > 0.0 {
+                    terms.push(TermScore { term: term.clone(), score });
+                }
+            }
+            terms.sort_by(|a, b| b.score.total_cmp(&a.score));
+            let proximity = match &proximity {
+                Some(weight) => score_of(&searcher, weight.as_ref(), address)?,
+                None => 0.0,
+            };
+            explained.insert(self.key(&searcher, address)?, WordsExplanation { terms, proximity });
+        }
+        Ok(explained)
+    }
+
     /// Runs a plain bag-of-words query (no query syntax): how evaluation queries are run.
     pub fn search_plain(&self, text: &str, limit: usize) -> Result<Vec<Hit>> {
         let searcher = self.reader.searcher();
         let Some(query) = self.bag_of_words(text) else { return Ok(Vec::new()) };
-        let found = searcher.search(&*query, &TopDocs::with_limit(limit.max(1)).order_by_score())?;
+        let found = match self.proximity_of(text) {
+            Some(proximity) => {
+                let found =
+                    searcher.search(&*query, &TopDocs::with_limit(limit.max(PROXIMITY_DEPTH)).order_by_score())?;
+                let mut found = rescore(&searcher, &*proximity, found)?;
+                found.truncate(limit.max(1));
+                found
+            }
+            None => searcher.search(&*query, &TopDocs::with_limit(limit.max(1)).order_by_score())?,
+        };
         found
             .into_iter()
             .map(|(score, address)| Ok(Hit { key: self.key(&searcher, address)?, score, pinned: false }))
@@ -476,20 +570,7 @@ impl FullTextIndex {
     /// The common case — plain words, no operators — as one flat disjunction of term queries, which
     /// tantivy evaluates with block-max WAND.
     fn flat_bag_of_words(&self, query: &SearchQuery) -> Option<Box<dyn Query>> {
-        let plain = query.clauses.iter().all(|clause| {
-            clause.occur == QueryOccur::Default && matches!(&clause.node, Node::Word { field: QueryField::All, .. })
-        });
-        if !plain {
-            return None;
-        }
-        let words: Vec<&str> = query
-            .clauses
-            .iter()
-            .filter_map(|c| match &c.node {
-                Node::Word { text, .. } => Some(text.as_str()),
-                _ => None,
-            })
-            .collect();
+        let words = plain_words(query)?;
         // A word that analyses into several tokens ("GPT-4") is a phrase: not flat.
         if words.iter().any(|w| analyze(&self.text_analyzer, w).len() > 1) {
             return None;
@@ -529,6 +610,44 @@ impl FullTextIndex {
                 let query: Box<dyn Query> =
                     if weight == 1.0 { Box::new(term) } else { Box::new(BoostQuery::new(Box::new(term), weight)) };
                 clauses.push((Occur::Should, query));
+            }
+        }
+        (!clauses.is_empty()).then(|| Box::new(BooleanQuery::new(clauses)) as Box<dyn Query>)
+    }
+
+    /// The proximity boost of a query of plain words (no operators, fields or quotes): `None` for
+    /// other queries, a single word, or when [`Ranking`] turns it off.
+    fn proximity(&self, query: &SearchQuery) -> Option<Box<dyn Query>> {
+        self.proximity_of(&plain_words(query)?.join(" "))
+    }
+
+    /// Each pair (and triple) of adjacent words of `text`, after analysis, as a sloppy phrase in
+    /// the whole text, weighted as [`Ranking`] says; repeated ones count once.
+    fn proximity_of(&self, text: &str) -> Option<Box<dyn Query>> {
+        let Ranking { pair_boost, triple_boost, phrase_slop, .. } = self.ranking;
+        let tokens = analyze(&self.text_analyzer, text);
+        let mut seen = std::collections::HashSet::new();
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for (size, boost) in [(2, pair_boost), (3, triple_boost)] {
+            if boost == 0.0 {
+                continue;
+            }
+            let mut phrases: Vec<PhraseQuery> = Vec::new();
+            for window in tokens.windows(size) {
+                let words: Vec<&str> = window.iter().map(|(_, t)| t.as_str()).collect();
+                if words.windows(2).any(|w| w[0] == w[1]) || !seen.insert(words) {
+                    continue;
+                }
+                let first = window[0].0;
+                let terms =
+                    window.iter().map(|(pos, t)| (pos - first, Term::from_field_text(self.fields.text, t))).collect();
+                phrases.push(PhraseQuery::new_with_offset_and_slop(terms, phrase_slop));
+            }
+            // The weight is shared: a two-word phrase gets all of it, each pair of a long claim a
+            // small part, so that long queries are not ranked by their word pairs alone.
+            let share = boost / phrases.len().max(1) as f32;
+            for phrase in phrases {
+                clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(phrase), share))));
             }
         }
         (!clauses.is_empty()).then(|| Box::new(BooleanQuery::new(clauses)) as Box<dyn Query>)
@@ -667,6 +786,63 @@ impl FullTextIndex {
         }
         spans
     }
+}
+
+/// The words of a query of plain words only (no operators, fields, quotes or groups).
+fn plain_words(query: &SearchQuery) -> Option<Vec<&str>> {
+    query
+        .clauses
+        .iter()
+        .map(|clause| match &clause.node {
+            Node::Word { field: QueryField::All, text } if clause.occur == QueryOccur::Default => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A query word or phrase as the query syntax writes it.
+fn term_label(field: QueryField, text: &str) -> String {
+    let prefix = match field {
+        QueryField::All => "",
+        QueryField::Title => "ti:",
+        QueryField::Authors => "au:",
+        QueryField::Abstract => "abs:",
+    };
+    if text.contains(char::is_whitespace) { format!("{prefix}\"{text}\"") } else { format!("{prefix}{text}") }
+}
+
+/// The score of one document under `weight` (0 when it does not match).
+fn score_of(searcher: &Searcher, weight: &dyn Weight, address: DocAddress) -> Result<f32> {
+    let mut scorer = weight.scorer(searcher.segment_reader(address.segment_ord), 1.0)?;
+    if scorer.doc() < address.doc_id {
+        scorer.seek(address.doc_id);
+    }
+    Ok(if scorer.doc() == address.doc_id { scorer.score() } else { 0.0 })
+}
+
+/// `found` (best first) with each document's score under `boost` added, best first again; ties
+/// keep their order. Each segment's scorer visits the documents in id order, seeking past the rest.
+fn rescore(searcher: &Searcher, boost: &dyn Query, found: Vec<(f32, DocAddress)>) -> Result<Vec<(f32, DocAddress)>> {
+    let weight = boost.weight(EnableScoring::enabled_from_searcher(searcher))?;
+    let mut order: Vec<usize> = (0..found.len()).collect();
+    order.sort_by_key(|&i| found[i].1);
+    let mut rescored = found;
+    let mut scorer: Option<(u32, Box<dyn tantivy::query::Scorer>)> = None;
+    for i in order {
+        let DocAddress { segment_ord, doc_id } = rescored[i].1;
+        let scorer = match &mut scorer {
+            Some((segment, scorer)) if *segment == segment_ord => scorer,
+            slot => &mut slot.insert((segment_ord, weight.scorer(searcher.segment_reader(segment_ord), 1.0)?)).1,
+        };
+        if scorer.doc() < doc_id {
+            scorer.seek(doc_id);
+        }
+        if scorer.doc() == doc_id {
+            rescored[i].0 += scorer.score();
+        }
+    }
+    rescored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    Ok(rescored)
 }
 
 fn analyze(analyzer: &TextAnalyzer, text: &str) -> Vec<(usize, String)> {

@@ -46,6 +46,16 @@ pub struct Fused {
     pub keyword: Option<f32>,
     /// Its cosine similarity, if the semantic list had it.
     pub semantic: Option<f32>,
+    /// Its BM25 score min-max normalised over the keyword candidates (convex fusion).
+    pub keyword_normalised: Option<f32>,
+    /// Its similarity min-max normalised over the semantic candidates (convex fusion).
+    pub semantic_normalised: Option<f32>,
+}
+
+impl Fused {
+    /// Nothing from either list yet.
+    pub const EMPTY: Fused =
+        Fused { score: 0.0, keyword: None, semantic: None, keyword_normalised: None, semantic_normalised: None };
 }
 
 impl Fusion {
@@ -78,16 +88,20 @@ impl Fusion {
                     for (key, score) in list {
                         // A list whose scores are all equal says nothing about order: it counts fully.
                         let normalised = if hi > lo { (score - lo) / (hi - lo) } else { 1.0 };
-                        let entry = fused.entry(key).or_insert(Fused { score: 0.0, keyword: None, semantic: None });
+                        let entry = fused.entry(key).or_insert(Fused::EMPTY);
                         entry.score += list_weight * normalised;
-                        if is_keyword { entry.keyword = Some(*score) } else { entry.semantic = Some(*score) }
+                        if is_keyword {
+                            (entry.keyword, entry.keyword_normalised) = (Some(*score), Some(normalised));
+                        } else {
+                            (entry.semantic, entry.semantic_normalised) = (Some(*score), Some(normalised));
+                        }
                     }
                 }
             }
             Fusion::Rrf { k } => {
                 for (list, is_keyword) in [(keyword, true), (semantic, false)] {
                     for (rank, (key, score)) in list.iter().enumerate() {
-                        let entry = fused.entry(key).or_insert(Fused { score: 0.0, keyword: None, semantic: None });
+                        let entry = fused.entry(key).or_insert(Fused::EMPTY);
                         entry.score += 1.0 / (k + rank as f32 + 1.0);
                         if is_keyword { entry.keyword = Some(*score) } else { entry.semantic = Some(*score) }
                     }

@@ -13,7 +13,8 @@ mod sq8;
 pub mod vector;
 
 pub use full_text::{
-    Filters, FullTextIndex, FullTextWriter, Hit, IndexDoc, Ranking, SearchRequest, SearchResults, Sort,
+    Filters, FullTextIndex, FullTextWriter, Hit, IndexDoc, Ranking, SearchRequest, SearchResults, Sort, TermScore,
+    WordsExplanation,
 };
 pub use hybrid::Fusion;
 pub use vector::VectorIndex;

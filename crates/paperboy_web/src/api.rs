@@ -58,6 +58,8 @@ struct SearchResult {
     keyword_score: Option<f32>,
     semantic_score: Option<f32>,
     pinned: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explanation: Option<paperboy_app::Explanation>,
 }
 
 #[derive(Serialize)]
@@ -102,6 +104,7 @@ pub async fn search(State(state): State<AppState>, Query(raw): Query<RawParams>)
                 keyword_score: hit.keyword_score,
                 semantic_score: hit.semantic_score,
                 pinned: hit.pinned,
+                explanation: hit.explanation.clone(),
             })
             .collect(),
     };

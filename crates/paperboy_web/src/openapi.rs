@@ -74,6 +74,7 @@ pub fn spec(base_url: &str) -> Value {
                     query_param("until", "announced on or before", date.clone(), false),
                     query_param("sort", "result order", json!({"type": "string", "enum": ["relevance", "date", "trending"]}), false),
                     query_param("mode", "ranking", json!({"type": "string", "enum": ["auto", "keyword", "semantic", "hybrid"]}), false),
+                    query_param("explain", "whether each result says why it ranks where it does (its `explanation`)", json!({"type": "string", "enum": ["true", "false"]}), false),
                     page.clone(), per_page.clone()
                 ],
                 "responses": with_errors(ok("SearchResponse"), &["400", "414", "500"])
@@ -136,8 +137,20 @@ pub fn spec(base_url: &str) -> Value {
                 "score": {"type": "number"},
                 "keyword_score": nullable(json!({"type": "number"})),
                 "semantic_score": nullable(json!({"type": "number"})),
-                "pinned": {"type": "boolean", "description": "listed first because the query is its id or exact title"}
+                "pinned": {"type": "boolean", "description": "listed first because the query is its id or exact title"},
+                "explanation": {"$ref": "#/components/schemas/Explanation"}
             }}]},
+            "Explanation": {"type": "object", "description": "why a result ranks where it does (explain=true): score = keyword_weight × keyword_normalised + semantic_weight × semantic_normalised in hybrid mode, the BM25 score by words alone, the similarity by meaning alone", "required": ["terms", "proximity", "keyword_normalised", "semantic_normalised", "keyword_weight", "semantic_weight"], "additionalProperties": false, "properties": {
+                "terms": {"type": "array", "description": "each query word or phrase the paper matched, with its part of the BM25 score, largest first", "items": {"type": "object", "required": ["term", "score"], "additionalProperties": false, "properties": {
+                    "term": string.clone(),
+                    "score": {"type": "number"}
+                }}},
+                "proximity": {"type": "number", "description": "what the query's words standing together added to the BM25 score"},
+                "keyword_normalised": nullable(json!({"type": "number", "description": "the BM25 score min-max normalised over the keyword candidates"})),
+                "semantic_normalised": nullable(json!({"type": "number", "description": "the similarity min-max normalised over the semantic candidates"})),
+                "keyword_weight": nullable(json!({"type": "number", "description": "the words' weight in the score"})),
+                "semantic_weight": nullable(json!({"type": "number", "description": "the meaning's weight in the score"}))
+            }},
             "SearchResponse": {"type": "object", "required": ["query", "mode", "notice", "total", "page", "per_page", "results"], "additionalProperties": false, "properties": {
                 "query": string.clone(),
                 "mode": {"type": "string", "enum": ["keyword", "semantic", "hybrid"]},

@@ -6,7 +6,7 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 use maud::{Markup, html};
-use paperboy_app::{Order, PaperDetails, SearchHit, browse::Trending};
+use paperboy_app::{Order, PaperDetails, SearchHit, SearchParams, browse::Trending};
 use paperboy_domain::{ArxivId, query::CategoryFilter};
 
 use crate::{
@@ -144,7 +144,8 @@ pub async fn search(
         };
         return Ok(([CACHE_SHORT], render::layout(&head("Search".into()), body)).into_response());
     }
-    let search_params = parsed.params.clone();
+    // Each result says why it ranks where it does (a closed "why" under it).
+    let search_params = SearchParams { explain: true, ..parsed.params.clone() };
     let account = viewer.as_ref().map(|v| v.account.id);
     let result = state
         .searching(&parsed.params, move |library| -> Result<_, paperboy_app::Error> {
@@ -182,12 +183,12 @@ pub async fn search(
                 (syntax_help(true))
             }
             @for hit in &results.hits {
-                (paper_item(&hit.paper, Level::H2, &marks, html! {
+                (render::paper_item_with(&hit.paper, Level::H2, &marks, html! {
                     @if hit.pinned { " · " span.pinned { "exact match" } }
                     @if let (Some(viewer), Some((saved, upvoted))) = (&viewer, &saved_marks) {
                         " " (render::paper_actions(viewer, hit.paper.id, saved.contains(&hit.paper.id), upvoted.contains(&hit.paper.id)))
                     }
-                }))
+                }, why(hit)))
             }
         }
         (pager(&raw, parsed.page, pages))
@@ -212,6 +213,21 @@ pub async fn search_export(State(state): State<AppState>, Query(raw): Query<RawP
         results.hits.iter().map(|hit| paperboy_app::cite::Cited { paper: &hit.paper, tags: &[] }).collect();
     let text = paperboy_app::cite::export(&cited, format);
     Ok(render::citation_file(format, "paperboy-search", text, CACHE_SHORT.1))
+}
+
+/// A result's explanation, closed until opened: its words' BM25 parts, its similarity, the fusion.
+fn why(hit: &SearchHit) -> Markup {
+    let lines = hit.why();
+    html! {
+        @if !lines.is_empty() {
+            details.why {
+                summary { "Why this rank" }
+                dl {
+                    @for (label, line) in &lines { dt { (label) } dd { (line) } }
+                }
+            }
+        }
+    }
 }
 
 /// A search parameter that is wrong, for the form: which field and why.

@@ -15,7 +15,7 @@ pub const MAX_PER_PAGE: usize = 100;
 
 /// Every query parameter a page, the API or a feed reads (the page cache keys by these only).
 pub const NAMES: &[&str] =
-    &["category", "date", "format", "limit", "mode", "page", "per_page", "q", "since", "sort", "until"];
+    &["category", "date", "explain", "format", "limit", "mode", "page", "per_page", "q", "since", "sort", "until"];
 
 /// The query string as it arrives.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -43,6 +43,8 @@ pub struct RawParams {
     pub date: Option<String>,
     /// A citation format (exports).
     pub format: Option<String>,
+    /// `true` or `false`: whether each search result says why it ranks where it does (API).
+    pub explain: Option<String>,
 }
 
 /// What is wrong with a parameter, for the person who sent it.
@@ -190,6 +192,13 @@ pub fn search(raw: &RawParams, per_page: usize) -> Result<ParsedSearch, ParamErr
             value: text.to_owned(),
         })?,
     };
+    let explain = match given(&raw.explain) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(text) => {
+            return Err(ParamError::Choice { name: "explain", allowed: "true or false", value: text.to_owned() });
+        }
+    };
     let page = page(raw)?;
     Ok(ParsedSearch {
         params: SearchParams {
@@ -201,6 +210,7 @@ pub fn search(raw: &RawParams, per_page: usize) -> Result<ParsedSearch, ParamErr
             limit: per_page,
             offset: (page - 1) * per_page,
             mode,
+            explain,
         },
         page,
     })
@@ -231,6 +241,7 @@ mod tests {
             (vec![("mode", "psychic")], "mode must be auto"),
             (vec![("page", "0")], "page must be a number from 1 to 50"),
             (vec![("category", "cs.XX")], "unknown arXiv category"),
+            (vec![("explain", "yes")], "explain must be true or false"),
         ] {
             let err = search(&raw(&pairs), PAGE_SIZE).unwrap_err().to_string();
             assert!(err.contains(message), "{pairs:?}: {err}");

@@ -283,9 +283,9 @@ pub fn authors(names: &[String], limit: usize) -> Markup {
     }
 }
 
-/// `/search?q=au:"Name"`.
+/// `/search?q=au:"Name"&sort=date`: that author's papers, newest first.
 pub fn author_search(name: &str) -> String {
-    format!("/search?q={}", url_encode(&format!("au:\"{}\"", name.replace('"', ""))))
+    format!("/search?q={}&sort=date", url_encode(&format!("au:\"{}\"", name.replace('"', ""))))
 }
 
 /// Percent-encodes a query-string value.
@@ -318,6 +318,17 @@ pub fn paper_item(
     marks: &dyn Fn(&str) -> Vec<std::ops::Range<usize>>,
     extra: Markup,
 ) -> Markup {
+    paper_item_with(paper, level, marks, extra, html! {})
+}
+
+/// [`paper_item`] with `footer` (flow content: a search result's "why") after the abstract.
+pub fn paper_item_with(
+    paper: &Paper,
+    level: Level,
+    marks: &dyn Fn(&str) -> Vec<std::ops::Range<usize>>,
+    extra: Markup,
+    footer: Markup,
+) -> Markup {
     let title = html! { a href=(paper_path(paper)) { (rich_text(&paper.title, marks)) } };
     html! {
         article.paper {
@@ -335,6 +346,7 @@ pub fn paper_item(
                 (extra)
             }
             p.abstract { (rich_text(&snippet(&paper.abstract_text, 320), marks)) }
+            (footer)
         }
     }
 }

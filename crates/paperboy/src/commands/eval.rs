@@ -26,6 +26,19 @@ fn beir(context: &Context, args: BeirArgs) -> anyhow::Result<ExitCode> {
         anyhow::ensure!(boost.is_finite() && boost >= 0.0, "--title-boost must be a non-negative number");
         ranking.title_boost = boost;
     }
+    for (flag, given, weight) in [
+        ("--pair-boost", args.pair_boost, &mut ranking.pair_boost),
+        ("--triple-boost", args.triple_boost, &mut ranking.triple_boost),
+    ] {
+        if let Some(given) = given {
+            anyhow::ensure!(given.is_finite() && given >= 0.0, "{flag} must be a non-negative number");
+            *weight = given;
+        }
+    }
+    if let Some(slop) = args.phrase_slop {
+        anyhow::ensure!(slop <= 20, "--phrase-slop must be at most 20");
+        ranking.phrase_slop = slop;
+    }
     let fusion = match (args.fusion, args.keyword_weight) {
         (FusionArg::Rrf, _) => Fusion::Rrf { k: 60.0 },
         (FusionArg::Convex, None) => Fusion::default(),

@@ -40,6 +40,7 @@ pub fn run(context: &Context, args: SearchArgs) -> anyhow::Result<ExitCode> {
             ModeArg::Semantic => SearchMode::Semantic,
             ModeArg::Hybrid => SearchMode::Hybrid,
         },
+        explain: args.explain,
     };
     let page = library.search(&params)?;
     if args.json.json {

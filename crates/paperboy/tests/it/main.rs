@@ -68,6 +68,14 @@ fn search_show_and_stats_work_for_people_and_scripts() {
     let output = run(&data, &["search", "diffusion", "inversion"]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stdout(&output).contains("Timestep Rescheduling in Diffusion Inversion"), "{}", stdout(&output));
+    // Why each result ranks there: its words' parts, and what they added standing together.
+    let output = run(&data, &["search", "--mode", "keyword", "--explain", "--limit", "3", "diffusion", "inversion"]);
+    let text = stdout(&output);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        text.contains("words:   BM25 ") && text.contains("diffusion ") && text.contains(" + words together "),
+        "{text}"
+    );
 
     let output =
         run(&data, &["search", "--json", "--limit", "3", "--category", "cs.CV", "--sort", "date", "segmentation"]);

@@ -393,6 +393,78 @@ fn hybrid_keeps_what_keywords_do_well_for_short_phrases() {
     }
 }
 
+/// An author link opens `au:"Name"`: in every mode, only that author's papers (the meaning side
+/// once added a hundred papers by others); a required field holds in hybrid mode too.
+#[test]
+fn field_only_queries_are_filters_in_every_mode() {
+    require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let library = semantic_library(dir.path(), &["2026-06-11", "2026-06-12", "2026-06-15", "2026-06-16"]);
+    let by_author = |query: &str, mode: paperboy_app::SearchMode| {
+        let page =
+            library.search(&SearchParams { query: query.into(), limit: 50, mode, ..SearchParams::default() }).unwrap();
+        for hit in &page.hits {
+            assert!(hit.paper.authors.iter().any(|a| a == "Minh-Triet Tran"), "{query:?} {mode:?}: {}", hit.paper.id);
+        }
+        page
+    };
+    for mode in paperboy_app::SearchMode::ALL {
+        let page = by_author("au:\"Minh-Triet Tran\"", mode);
+        assert_eq!((page.hits.len(), page.total, page.mode), (5, 5, "keyword"), "{mode:?}");
+        let notice = page.notice.unwrap_or_default();
+        let asked_for_meaning = matches!(mode, paperboy_app::SearchMode::Semantic | paperboy_app::SearchMode::Hybrid);
+        assert_eq!(notice.contains("matched by its words"), asked_for_meaning, "{mode:?}: {notice:?}");
+    }
+    let page = by_author("+au:\"Minh-Triet Tran\" segmentation", paperboy_app::SearchMode::Hybrid);
+    assert_eq!(page.mode, "hybrid", "words beside the field: meaning ranks them");
+    assert!(!page.hits.is_empty());
+    // What the author link asks for: newest first.
+    let newest = library
+        .search(&SearchParams {
+            query: "au:\"Minh-Triet Tran\"".into(),
+            limit: 10,
+            order: paperboy_app::Order::Date,
+            ..SearchParams::default()
+        })
+        .unwrap();
+    let days: Vec<_> = newest.hits.iter().map(|h| h.paper.announced).collect();
+    assert!(days.windows(2).all(|w| w[0] >= w[1]), "{days:?}");
+}
+
+/// `explain`: in hybrid mode each result's fused score is its two normalised scores weighted as
+/// the explanation says; by words alone the weight is all the words'; unasked, nothing is added.
+#[test]
+fn every_rank_is_explained() {
+    require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let library = semantic_library(dir.path(), &["2026-06-16"]);
+    let search = |mode, explain| {
+        library
+            .search(&SearchParams {
+                query: "diffusion inversion".into(),
+                limit: 20,
+                mode,
+                explain,
+                ..SearchParams::default()
+            })
+            .unwrap()
+    };
+    let page = search(paperboy_app::SearchMode::Hybrid, true);
+    assert_eq!(page.mode, "hybrid");
+    for hit in page.hits.iter().filter(|h| !h.pinned) {
+        let why = hit.explanation.as_ref().unwrap();
+        let (kw, sw) = (why.keyword_weight.unwrap(), why.semantic_weight.unwrap());
+        let fused = kw * why.keyword_normalised.unwrap_or(0.0) + sw * why.semantic_normalised.unwrap_or(0.0);
+        assert!((fused - hit.score).abs() < 1e-4, "{}: {why:?} vs {}", hit.paper.id, hit.score);
+        assert_eq!(why.terms.is_empty(), hit.keyword_score.is_none(), "{}: {why:?}", hit.paper.id);
+        assert!(hit.why().iter().any(|(label, _)| *label == "fused"), "{:?}", hit.why());
+    }
+    let page = search(paperboy_app::SearchMode::Keyword, true);
+    let why = page.hits[0].explanation.as_ref().unwrap();
+    assert_eq!((why.keyword_weight, why.semantic_weight), (Some(1.0), None));
+    assert!(search(paperboy_app::SearchMode::Hybrid, false).hits.iter().all(|h| h.explanation.is_none()));
+}
+
 #[test]
 fn similar_papers_come_from_stored_vectors() {
     require_model!();

@@ -370,3 +370,99 @@ fn a_second_writer_is_refused_with_a_clear_message() {
     let err = index.writer(50_000_000).err().unwrap();
     assert!(matches!(err, Error::Locked(_)), "{err}");
 }
+
+/// An index of hand-made documents (key, title, abstract), padded with the sample day so that
+/// word statistics are real.
+fn small_index(ranking: Ranking, docs: &[(&str, &str, &str)]) -> FullTextIndex {
+    let index = FullTextIndex::in_memory(ranking).unwrap();
+    let mut writer = index.writer_with_threads(50_000_000, 1).unwrap();
+    let padding = papers().iter().map(|p| (p.id.to_string(), p.title.as_str(), p.abstract_text.as_str()));
+    let docs = docs.iter().map(|(k, t, a)| ((*k).to_owned(), *t, *a)).chain(padding);
+    for (key, title, body) in docs {
+        writer
+            .add(&IndexDoc { key: &key, title, body, authors: &[], categories: vec![], day: None, tie_break: 0 })
+            .unwrap();
+    }
+    writer.commit(1).unwrap();
+    index.reload().unwrap();
+    index
+}
+
+fn top_keys(index: &FullTextIndex, raw: &str, limit: usize, offset: usize) -> Vec<String> {
+    let query = SearchQuery::parse(raw).unwrap();
+    let request = SearchRequest { limit, offset, ..request(&query, raw) };
+    index.search(&request).unwrap().hits.into_iter().map(|h| h.key).collect()
+}
+
+/// The case of issue #16: a title holding one of two words outranked abstracts that say the two
+/// words together. With the proximity boost the phrase wins; without it (the check that this test
+/// can fail) the title does.
+#[test]
+fn words_standing_together_outrank_words_apart() {
+    let docs = [
+        (
+            "apart",
+            "Degenerating to SDMA: When Multiple Access Stops Paying Off",
+            "We study multiple access for uplink users. The performance of rate splitting is compared with \
+             space division multiple access under imperfect channel knowledge at the base station.",
+        ),
+        (
+            "together",
+            "Training Deep Networks on Long Sequences",
+            "Models trained on long sequences show a performance degeneration as context grows. We trace it to \
+             attention entropy and propose a simple fix.",
+        ),
+    ];
+    let without = small_index(Ranking { pair_boost: 0.0, triple_boost: 0.0, ..Ranking::default() }, &docs);
+    assert_eq!(top_keys(&without, "performance degeneration", 1, 0), ["apart"], "plain BM25 prefers the title");
+    let with = small_index(Ranking::default(), &docs);
+    assert_eq!(top_keys(&with, "performance degeneration", 1, 0), ["together"]);
+    // Only plain words get the boost: a quoted phrase already requires the words together.
+    assert_eq!(top_keys(&with, "\"performance degeneration\"", 5, 0), ["together"]);
+}
+
+/// An explanation adds up: each word's part plus what the words together added is the score
+/// the document ranked by; a document with the words apart gains nothing for proximity.
+#[test]
+fn an_explanation_adds_up_to_the_score() {
+    let docs = [
+        ("apart", "Degenerating to SDMA", "The performance of rate splitting under imperfect channel knowledge."),
+        ("together", "Training on Long Sequences", "Models show a performance degeneration as context grows."),
+    ];
+    let index = small_index(Ranking::default(), &docs);
+    let query = SearchQuery::parse("performance degeneration").unwrap();
+    let results = index.search(&SearchRequest { limit: 20, ..request(&query, "performance degeneration") }).unwrap();
+    let keys: Vec<&str> = results.hits.iter().map(|h| h.key.as_str()).collect();
+    let explained = index.explain(&query, &keys).unwrap();
+    assert_eq!(explained.len(), keys.len());
+    for hit in &results.hits {
+        let why = &explained[&hit.key];
+        let sum: f32 = why.terms.iter().map(|t| t.score).sum::<f32>() + why.proximity;
+        assert!((sum - hit.score).abs() <= 1e-3 * hit.score.max(1.0), "{}: {why:?} vs {}", hit.key, hit.score);
+    }
+    let together = &explained["together"];
+    let mut terms: Vec<&str> = together.terms.iter().map(|t| t.term.as_str()).collect();
+    terms.sort();
+    assert_eq!(terms, ["degeneration", "performance"]);
+    assert!(together.proximity > 0.0);
+    assert_eq!(explained["apart"].proximity, 0.0);
+    // Fields and phrases are named as the query wrote them.
+    let query = SearchQuery::parse("ti:training \"performance degeneration\"").unwrap();
+    let mut terms: Vec<String> =
+        index.explain(&query, &["together"]).unwrap()["together"].terms.iter().map(|t| t.term.clone()).collect();
+    terms.sort();
+    assert_eq!(terms, ["\"performance degeneration\"", "ti:training"]);
+}
+
+/// Pages are slices of one ranking: the boost re-scores the best matches once, however the pages
+/// cut them.
+#[test]
+fn proximity_pages_are_slices_of_one_ranking() {
+    let index = index();
+    for raw in ["image segmentation model", "large language models reasoning"] {
+        let all = top_keys(index, raw, 40, 0);
+        assert_eq!(all.len(), 40, "{raw}");
+        let paged: Vec<String> = (0..4).flat_map(|page| top_keys(index, raw, 10, page * 10)).collect();
+        assert_eq!(paged, all, "{raw}");
+    }
+}

@@ -202,6 +202,11 @@ async fn search_highlights_matches_and_round_trips_filters() {
     assert!(answer.body.contains("value=\"2026-06-01\""));
     assert!(answer.body.contains("<option value=\"date\" selected>"));
     assert!(answer.body.contains("/feeds/search.atom?q=diffusion"), "the search has a feed");
+    // Each result says why it ranks there, closed until opened.
+    let answer = get("/search?q=diffusion+inversion&mode=keyword").await;
+    assert!(answer.body.contains("<details class=\"why\"><summary>Why this rank</summary>"), "{}", answer.body);
+    assert!(answer.body.contains("<dt>words</dt><dd>BM25 "), "{}", answer.body);
+    assert!(answer.body.contains("words together "), "{}", answer.body);
 }
 
 #[tokio::test]
@@ -438,6 +443,8 @@ async fn the_api_answers_as_its_openapi_document_says() {
         ("/api/v1/search", "/api/v1/search?q=diffusion&sort=trending", 200),
         ("/api/v1/search", "/api/v1/search?q=2606.14725", 200),
         ("/api/v1/search", "/api/v1/search?q=ti%3A", 400),
+        ("/api/v1/search", "/api/v1/search?q=diffusion+inversion&explain=true", 200),
+        ("/api/v1/search", "/api/v1/search?q=diffusion&explain=maybe", 400),
         ("/api/v1/papers/{id}", "/api/v1/papers/2606.14725", 200),
         ("/api/v1/papers/{id}", &hostile, 200),
         ("/api/v1/papers/{id}", "/api/v1/papers/2101.00001", 404),
