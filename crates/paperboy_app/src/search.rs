@@ -144,6 +144,9 @@ pub struct SearchHit {
 /// `keyword_weight × keyword_normalised + semantic_weight × semantic_normalised`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Explanation {
+    /// What the results are ordered by: in date and trending order, the scores below decide what
+    /// matches (and, for trending, which matches are the pool), not the order.
+    pub order: Order,
     /// Each query word or phrase the paper matched, with its part of the BM25 score (title and
     /// author weights included), largest first.
     pub terms: Vec<TermScore>,
@@ -168,6 +171,21 @@ impl SearchHit {
         if self.pinned {
             lines.push(("pinned", "first, because the query is its id or its exact title".to_owned()));
         }
+        match explanation.order {
+            Order::Relevance => {}
+            Order::Date => {
+                let matched: Vec<&str> = explanation.terms.iter().map(|t| t.term.as_str()).collect();
+                if !matched.is_empty() {
+                    lines.push(("words", format!("matched {}", matched.join(", "))));
+                }
+                lines.push(("order", "newest first: the words decide what matches, not the order".to_owned()));
+                return lines;
+            }
+            Order::Trending => lines.push((
+                "order",
+                format!("most trending first, of the best {TRENDING_POOL} matches by the scores below"),
+            )),
+        }
         if let Some(keyword) = self.keyword_score {
             let mut parts: Vec<String> =
                 explanation.terms.iter().map(|t| format!("{} {:.2}", t.term, t.score)).collect();
@@ -182,7 +200,7 @@ impl SearchHit {
         }
         let (kn, sn) = (explanation.keyword_normalised.unwrap_or(0.0), explanation.semantic_normalised.unwrap_or(0.0));
         match (explanation.keyword_weight, explanation.semantic_weight) {
-            (Some(kw), Some(sw)) => lines.push((
+            (Some(kw), Some(sw)) if !self.pinned => lines.push((
                 "fused",
                 format!("{kw:.2} × {kn:.2} (words) + {sw:.2} × {sn:.2} (meaning) = {:.3}", self.score),
             )),
@@ -293,7 +311,7 @@ impl Library {
             hits = hits.into_iter().skip(offset).take(limit).collect();
         }
         if params.explain {
-            self.explain(&query, mode, &mut hits)?;
+            self.explain(&query, mode, params.order, &mut hits)?;
         } else {
             hits.iter_mut().for_each(|hit| hit.explanation = None);
         }
@@ -414,7 +432,7 @@ impl Library {
 
     /// Fills in each hit's [`Explanation`]: its words' parts (scored again, each on its own) and
     /// each side's weight in `mode`.
-    fn explain(&self, query: &SearchQuery, mode: SearchMode, hits: &mut [SearchHit]) -> Result<()> {
+    fn explain(&self, query: &SearchQuery, mode: SearchMode, order: Order, hits: &mut [SearchHit]) -> Result<()> {
         let keys: Vec<String> = hits.iter().map(|h| h.paper.id.to_string()).collect();
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         let mut words = if query.has_positive_text() { self.index.explain(query, &keys)? } else { Default::default() };
@@ -434,6 +452,7 @@ impl Library {
                 None => Default::default(),
             };
             let explanation = hit.explanation.get_or_insert_with(Explanation::default);
+            explanation.order = order;
             explanation.terms = explained.terms;
             explanation.proximity = explained.proximity;
             explanation.keyword_weight = keyword_weight;

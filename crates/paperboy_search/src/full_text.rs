@@ -376,6 +376,7 @@ impl FullTextIndex {
             }
             total
         } else if let Some(proximity) = proximity {
+            // However deep the page, the same best PROXIMITY_DEPTH are re-scored: one ranking.
             let depth = (request.offset + wanted).max(PROXIMITY_DEPTH);
             let collector = TopDocs::with_limit(depth).order_by_score();
             let (found, total) = collect(&searcher, &*query, collector, request.count_total)?;
@@ -455,23 +456,27 @@ impl FullTextIndex {
         }
         let proximity = self.proximity(query).map(|q| q.weight(scoring)).transpose()?;
         let wanted = TermSetQuery::new(keys.iter().map(|k| Term::from_field_text(self.fields.key, k)));
-        let mut explained = std::collections::HashMap::new();
-        for address in searcher.search(&wanted, &tantivy::collector::DocSetCollector)? {
-            let mut terms = Vec::new();
-            for (term, weight) in &parts {
-                let score = score_of(&searcher, weight.as_ref(), address)?;
+        let addresses: Vec<DocAddress> =
+            searcher.search(&wanted, &tantivy::collector::DocSetCollector)?.into_iter().collect();
+        let mut explained: Vec<WordsExplanation> = vec![WordsExplanation::default(); addresses.len()];
+        for (term, weight) in &parts {
+            for (why, score) in explained.iter_mut().zip(scores_under(&searcher, weight.as_ref(), &addresses)?) {
                 if score > 0.0 {
-                    terms.push(TermScore { term: term.clone(), score });
+                    why.terms.push(TermScore { term: term.clone(), score });
                 }
             }
-            terms.sort_by(|a, b| b.score.total_cmp(&a.score));
-            let proximity = match &proximity {
-                Some(weight) => score_of(&searcher, weight.as_ref(), address)?,
-                None => 0.0,
-            };
-            explained.insert(self.key(&searcher, address)?, WordsExplanation { terms, proximity });
         }
-        Ok(explained)
+        if let Some(weight) = &proximity {
+            for (why, score) in explained.iter_mut().zip(scores_under(&searcher, weight.as_ref(), &addresses)?) {
+                why.proximity = score;
+            }
+        }
+        let mut by_key = std::collections::HashMap::with_capacity(addresses.len());
+        for (address, mut why) in addresses.into_iter().zip(explained) {
+            why.terms.sort_by(|a, b| b.score.total_cmp(&a.score));
+            by_key.insert(self.key(&searcher, address)?, why);
+        }
+        Ok(by_key)
     }
 
     /// Runs a plain bag-of-words query (no query syntax): how evaluation queries are run.
@@ -699,7 +704,9 @@ impl FullTextIndex {
 
     /// Clauses that hold no text (categories, exclusions) over all documents.
     fn compile_filters_only(&self, clauses: &[Clause]) -> Option<Box<dyn Query>> {
-        let mut compiled: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, Box::new(AllQuery))];
+        // Everything, scoring nothing: a filter-only group adds no points to what it lets through.
+        let everything = ConstScoreQuery::new(Box::new(AllQuery), 0.0);
+        let mut compiled: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, Box::new(everything))];
         for clause in clauses {
             let occur = if clause.occur == QueryOccur::MustNot { Occur::MustNot } else { Occur::Must };
             let node = match &clause.node {
@@ -811,25 +818,33 @@ fn term_label(field: QueryField, text: &str) -> String {
     if text.contains(char::is_whitespace) { format!("{prefix}\"{text}\"") } else { format!("{prefix}{text}") }
 }
 
-/// The score of one document under `weight` (0 when it does not match).
-fn score_of(searcher: &Searcher, weight: &dyn Weight, address: DocAddress) -> Result<f32> {
-    let mut scorer = weight.scorer(searcher.segment_reader(address.segment_ord), 1.0)?;
-    if scorer.doc() < address.doc_id {
-        scorer.seek(address.doc_id);
+/// `found` (best first) with the first [`PROXIMITY_DEPTH`] documents' scores under `boost` added
+/// and those re-sorted (ties keep their order); the rest follow as they were, still below them,
+/// since a boost only adds. A fixed window: how deep a page reaches does not change the order.
+fn rescore(
+    searcher: &Searcher,
+    boost: &dyn Query,
+    mut found: Vec<(f32, DocAddress)>,
+) -> Result<Vec<(f32, DocAddress)>> {
+    let window = found.len().min(PROXIMITY_DEPTH);
+    let weight = boost.weight(EnableScoring::enabled_from_searcher(searcher))?;
+    let addresses: Vec<DocAddress> = found[..window].iter().map(|(_, address)| *address).collect();
+    for (hit, extra) in found[..window].iter_mut().zip(scores_under(searcher, weight.as_ref(), &addresses)?) {
+        hit.0 += extra;
     }
-    Ok(if scorer.doc() == address.doc_id { scorer.score() } else { 0.0 })
+    found[..window].sort_by(|a, b| b.0.total_cmp(&a.0));
+    Ok(found)
 }
 
-/// `found` (best first) with each document's score under `boost` added, best first again; ties
-/// keep their order. Each segment's scorer visits the documents in id order, seeking past the rest.
-fn rescore(searcher: &Searcher, boost: &dyn Query, found: Vec<(f32, DocAddress)>) -> Result<Vec<(f32, DocAddress)>> {
-    let weight = boost.weight(EnableScoring::enabled_from_searcher(searcher))?;
-    let mut order: Vec<usize> = (0..found.len()).collect();
-    order.sort_by_key(|&i| found[i].1);
-    let mut rescored = found;
+/// Each address's score under `weight` (0 where it does not match). The documents are visited in
+/// index order, one scorer per segment seeking forward, so a phrase's postings are walked once.
+fn scores_under(searcher: &Searcher, weight: &dyn Weight, addresses: &[DocAddress]) -> Result<Vec<f32>> {
+    let mut order: Vec<usize> = (0..addresses.len()).collect();
+    order.sort_by_key(|&i| addresses[i]);
+    let mut scores = vec![0.0; addresses.len()];
     let mut scorer: Option<(u32, Box<dyn tantivy::query::Scorer>)> = None;
     for i in order {
-        let DocAddress { segment_ord, doc_id } = rescored[i].1;
+        let DocAddress { segment_ord, doc_id } = addresses[i];
         let scorer = match &mut scorer {
             Some((segment, scorer)) if *segment == segment_ord => scorer,
             slot => &mut slot.insert((segment_ord, weight.scorer(searcher.segment_reader(segment_ord), 1.0)?)).1,
@@ -838,11 +853,10 @@ fn rescore(searcher: &Searcher, boost: &dyn Query, found: Vec<(f32, DocAddress)>
             scorer.seek(doc_id);
         }
         if scorer.doc() == doc_id {
-            rescored[i].0 += scorer.score();
+            scores[i] = scorer.score();
         }
     }
-    rescored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    Ok(rescored)
+    Ok(scores)
 }
 
 fn analyze(analyzer: &TextAnalyzer, text: &str) -> Vec<(usize, String)> {

@@ -140,7 +140,8 @@ pub fn spec(base_url: &str) -> Value {
                 "pinned": {"type": "boolean", "description": "listed first because the query is its id or exact title"},
                 "explanation": {"$ref": "#/components/schemas/Explanation"}
             }}]},
-            "Explanation": {"type": "object", "description": "why a result ranks where it does (explain=true): score = keyword_weight × keyword_normalised + semantic_weight × semantic_normalised in hybrid mode, the BM25 score by words alone, the similarity by meaning alone", "required": ["terms", "proximity", "keyword_normalised", "semantic_normalised", "keyword_weight", "semantic_weight"], "additionalProperties": false, "properties": {
+            "Explanation": {"type": "object", "description": "why a result ranks where it does (explain=true): score = keyword_weight × keyword_normalised + semantic_weight × semantic_normalised in hybrid mode, the BM25 score by words alone, the similarity by meaning alone", "required": ["order", "terms", "proximity", "keyword_normalised", "semantic_normalised", "keyword_weight", "semantic_weight"], "additionalProperties": false, "properties": {
+                "order": {"type": "string", "enum": ["relevance", "date", "trending"], "description": "what the results are ordered by; in date and trending order the scores decide what matches, not the order"},
                 "terms": {"type": "array", "description": "each query word or phrase the paper matched, with its part of the BM25 score, largest first", "items": {"type": "object", "required": ["term", "score"], "additionalProperties": false, "properties": {
                     "term": string.clone(),
                     "score": {"type": "number"}

@@ -463,6 +463,32 @@ fn every_rank_is_explained() {
     let why = page.hits[0].explanation.as_ref().unwrap();
     assert_eq!((why.keyword_weight, why.semantic_weight), (Some(1.0), None));
     assert!(search(paperboy_app::SearchMode::Hybrid, false).hits.iter().all(|h| h.explanation.is_none()));
+    // Newest first: the words decide what matches, and the explanation says so rather than sum
+    // scores the order never used.
+    let newest = library
+        .search(&SearchParams {
+            query: "diffusion inversion".into(),
+            order: paperboy_app::Order::Date,
+            explain: true,
+            ..SearchParams::default()
+        })
+        .unwrap();
+    let why = newest.hits[0].why();
+    assert!(why.iter().any(|(label, line)| *label == "order" && line.starts_with("newest first")), "{why:?}");
+    assert!(why.iter().all(|(_, line)| !line.contains(" = ")), "{why:?}");
+    // A paper pinned by its title is explained as pinned, not as a fused score of nothing.
+    let title = newest.hits[0].paper.title.clone();
+    let pinned = library
+        .search(&SearchParams {
+            query: title,
+            mode: paperboy_app::SearchMode::Hybrid,
+            explain: true,
+            ..SearchParams::default()
+        })
+        .unwrap();
+    let why = pinned.hits[0].why();
+    assert!(pinned.hits[0].pinned && why.iter().all(|(label, _)| *label != "fused"), "{why:?}");
+    assert_eq!(why[0].0, "pinned");
 }
 
 #[test]
