@@ -42,7 +42,8 @@ const NAME_ANALYZER: &str = "paperboy_name";
 
 /// How scores are weighted. A document's score is the BM25 score of its title and abstract as one
 /// text, plus `title_boost` times the BM25 score of its title alone, plus `authors_boost` times that
-/// of its author names. For a query of plain words, the best [`PROXIMITY_DEPTH`] documents then
+/// of its author names. For a query of at most [`PROXIMITY_MAX_WORDS`] plain words, the best
+/// [`PROXIMITY_DEPTH`] documents then
 /// gain the proximity boost, like Solr edismax's `pf2` and `pf3`: the BM25 score of each pair of
 /// adjacent query words found together (as a phrase, at most `phrase_slop` positions apart) times
 /// `pair_boost` shared among the query's pairs, and likewise for triples with `triple_boost`.
@@ -73,6 +74,12 @@ impl Default for Ranking {
 /// How many of a plain query's best BM25 matches are re-scored with the proximity boost (deeper
 /// when a page asks for more): words standing together lift a document within them.
 pub const PROXIMITY_DEPTH: usize = 100;
+
+/// The longest query (in analysed words) the proximity boost applies to. A sloppy phrase scorer
+/// scans forward to its next match at every document it is asked about, which for a claim's dozen
+/// common word pairs cost 2.6 times the whole search (docs/BENCHMARKS.md); on SciFact's long
+/// claims the boost did not carry from train to test, and short phrases are what it is for.
+pub const PROXIMITY_MAX_WORDS: usize = 5;
 
 /// A document as the index sees it.
 #[derive(Debug, Clone)]
@@ -621,7 +628,8 @@ impl FullTextIndex {
     }
 
     /// The proximity boost of a query of plain words (no operators, fields or quotes): `None` for
-    /// other queries, a single word, or when [`Ranking`] turns it off.
+    /// other queries, a single word, more than [`PROXIMITY_MAX_WORDS`], or when [`Ranking`] turns
+    /// it off.
     fn proximity(&self, query: &SearchQuery) -> Option<Box<dyn Query>> {
         self.proximity_of(&plain_words(query)?.join(" "))
     }
@@ -631,6 +639,9 @@ impl FullTextIndex {
     fn proximity_of(&self, text: &str) -> Option<Box<dyn Query>> {
         let Ranking { pair_boost, triple_boost, phrase_slop, .. } = self.ranking;
         let tokens = analyze(&self.text_analyzer, text);
+        if tokens.len() > PROXIMITY_MAX_WORDS {
+            return None;
+        }
         let mut seen = std::collections::HashSet::new();
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for (size, boost) in [(2, pair_boost), (3, triple_boost)] {

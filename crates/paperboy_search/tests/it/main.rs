@@ -446,6 +446,9 @@ fn an_explanation_adds_up_to_the_score() {
     assert_eq!(terms, ["degeneration", "performance"]);
     assert!(together.proximity > 0.0);
     assert_eq!(explained["apart"].proximity, 0.0);
+    // Past five words the boost is off (its phrase scorers cost more than the whole search).
+    let long = SearchQuery::parse("models show a performance degeneration as context grows").unwrap();
+    assert!(index.explain(&long, &["together"]).unwrap()["together"].proximity == 0.0);
     // Fields and phrases are named as the query wrote them.
     let query = SearchQuery::parse("ti:training \"performance degeneration\"").unwrap();
     let mut terms: Vec<String> =
