@@ -383,7 +383,7 @@ impl Library {
         let semantic = self.semantic()?;
         let wanted = (offset + limit).max(FUSION_CANDIDATES);
         let keyword = self.index.search(&Self::keyword_request(query, params, wanted, 0))?;
-        let text = query.positive_terms().iter().map(|(_, t)| *t).collect::<Vec<_>>().join(" ");
+        let text = meaning_text(query);
         let vector = semantic.embedder.embed_query(&text)?;
         let filters = Filters { categories: params.categories.clone(), since: params.since, until: params.until };
         let constraint = self.index.constraints(query, &filters);
@@ -440,8 +440,7 @@ impl Library {
             SearchMode::Keyword | SearchMode::Auto => (Some(1.0), None),
             SearchMode::Semantic => (None, Some(1.0)),
             SearchMode::Hybrid => {
-                let text = query.positive_terms().iter().map(|(_, t)| *t).collect::<Vec<_>>().join(" ");
-                let weight = self.fusion.keyword_weight(hybrid::count_words(&text));
+                let weight = self.fusion.keyword_weight(hybrid::count_words(&meaning_text(query)));
                 (weight, weight.map(|w| 1.0 - w))
             }
         };
@@ -568,4 +567,10 @@ impl Library {
         let signals = self.store.signals(&[id])?;
         Ok(Some(PaperDetails { stored, signals }))
     }
+}
+
+/// What a search by meaning embeds, and what fusion counts the words of: the query's words and
+/// phrases, without operators, fields or exclusions.
+fn meaning_text(query: &SearchQuery) -> String {
+    query.positive_terms().iter().map(|(_, t)| *t).collect::<Vec<_>>().join(" ")
 }

@@ -43,10 +43,10 @@ const NAME_ANALYZER: &str = "paperboy_name";
 /// How scores are weighted. A document's score is the BM25 score of its title and abstract as one
 /// text, plus `title_boost` times the BM25 score of its title alone, plus `authors_boost` times that
 /// of its author names. For a query of at most [`PROXIMITY_MAX_WORDS`] plain words, the best
-/// [`PROXIMITY_DEPTH`] documents then
-/// gain the proximity boost, like Solr edismax's `pf2` and `pf3`: the BM25 score of each pair of
-/// adjacent query words found together (as a phrase, at most `phrase_slop` positions apart) times
-/// `pair_boost` shared among the query's pairs, and likewise for triples with `triple_boost`.
+/// [`PROXIMITY_DEPTH`] documents then gain the proximity boost, like Solr edismax's `pf2` and
+/// `pf3`: the BM25 score of each pair of adjacent query words found together (as a phrase, with at
+/// most `phrase_slop` extra positions between them) times `pair_boost` shared among the query's
+/// pairs, and likewise for triples with `triple_boost`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Ranking {
     /// Extra weight of a title match (on top of the title's part in the whole text).
@@ -58,7 +58,8 @@ pub struct Ranking {
     pub pair_boost: f32,
     /// Weight of adjacent query word triples found together, shared among its triples.
     pub triple_boost: f32,
-    /// How far apart (in positions, moves allowed) the words of a pair or triple may stand.
+    /// How many positions more than in the query may stand between the words of a pair or triple
+    /// (in the query's order).
     pub phrase_slop: u32,
 }
 
@@ -71,8 +72,8 @@ impl Default for Ranking {
     }
 }
 
-/// How many of a plain query's best BM25 matches are re-scored with the proximity boost (deeper
-/// when a page asks for more): words standing together lift a document within them.
+/// How many of a plain query's best BM25 matches are re-scored with the proximity boost, however
+/// deep a page reaches (so that every page is a slice of one ranking).
 pub const PROXIMITY_DEPTH: usize = 100;
 
 /// The longest query (in analysed words) the proximity boost applies to. A sloppy phrase scorer
