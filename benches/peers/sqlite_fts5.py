@@ -2,7 +2,11 @@
 """The peer for paperboy's foundation benchmarks: Python's sqlite3 with an FTS5 index.
 
   sqlite_fts5.py ingest CORPUS_DIR DB      papers table + FTS5 (porter) over title, abstract, authors
-  sqlite_fts5.py search DB QUERIES_FILE    top 10 by bm25() (title weighted like paperboy), with titles
+  sqlite_fts5.py search DB QUERIES_FILE [N]  top 10 by bm25() (title weighted like paperboy), with titles;
+                                             the first N queries only, if given (FTS5 is slow at millions)
+
+CORPUS_DIR holds JSON Lines files (plain or gzip) in the daily-listing format or Kaggle's snapshot
+format (authors and categories as one string).
 
 Each prints one JSON line. Same inputs as paperboy's benches (benches/README.md).
 """
@@ -45,10 +49,17 @@ def ingest(corpus_dir, db_path):
                 rows = []
                 for line in lines:
                     paper = json.loads(line)
+                    authors, categories = paper["authors"], paper["categories"]
                     rows.append((
                         paper["id"], " ".join(paper["title"].split()), " ".join(paper["abstract"].split()),
-                        ", ".join(paper["authors"]), " ".join(paper["categories"]), paper.get("announced"),
+                        authors if isinstance(authors, str) else ", ".join(authors),
+                        categories if isinstance(categories, str) else " ".join(categories),
+                        paper.get("announced") or paper.get("update_date"),
                     ))
+                    if len(rows) == 10_000:
+                        db.executemany("INSERT OR REPLACE INTO papers VALUES (?, ?, ?, ?, ?, ?)", rows)
+                        n += len(rows)
+                        rows = []
                 db.executemany("INSERT OR REPLACE INTO papers VALUES (?, ?, ?, ?, ?, ?)", rows)
                 n += len(rows)
         db.execute("INSERT INTO papers_fts (rowid, title, abstract, authors) "
@@ -60,9 +71,11 @@ def ingest(corpus_dir, db_path):
                       "peak_rss_mib": peak_rss_mib()}))
 
 
-def search(db_path, queries_path):
+def search(db_path, queries_path, limit=None):
     db = sqlite3.connect(db_path)
     queries = [q for q in open(queries_path, encoding="utf-8").read().splitlines() if q.strip()]
+    if limit is not None:
+        queries = queries[: int(limit)]
     sql = ("SELECT papers.id, papers.title FROM papers_fts JOIN papers ON papers.rowid = papers_fts.rowid "
            "WHERE papers_fts MATCH ? ORDER BY bm25(papers_fts, 1.25, 1.0, 1.0) LIMIT 10")
 
@@ -72,7 +85,7 @@ def search(db_path, queries_path):
         words = [w for w in text.split() if any(c.isalnum() for c in w)]
         return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
 
-    for q in queries[:200]:
+    for q in queries[: min(200, len(queries) // 4)]:
         db.execute(sql, (fts_query(q),)).fetchall()
     latencies, results, errors = [], 0, 0
     for q in queries:

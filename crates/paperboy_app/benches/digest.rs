@@ -120,7 +120,7 @@ fn main() {
             f
         };
         paperboy_app::ingest::ingest_jsonl(&library, &files, &NoProgress).unwrap();
-        library.import_vectors(&Path::new(sample).join("vectors-all-MiniLM-L6-v2.bin")).unwrap();
+        library.import_vectors(&Path::new(sample).join("vectors-all-MiniLM-L6-v2.bin"), &NoProgress).unwrap();
         let setup = Instant::now();
         let subscribers: Vec<(EmailAddress, bool, Preferences)> = (0..n)
             .map(|i| {

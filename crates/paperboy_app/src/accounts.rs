@@ -436,11 +436,13 @@ impl Library {
         if missing.is_empty() {
             return Ok(0);
         }
+        // A model that cannot be loaded is as no model: these searches match by words.
+        let Ok(embedder) = semantic.embedder.get() else { return Ok(0) };
         let mut stored = Vec::with_capacity(missing.len());
         for chunk in missing.chunks(256) {
             let texts: Vec<String> = chunk.iter().map(|s| query_text(s)).collect();
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            let vectors = semantic.embedder.embed_queries(&refs)?;
+            let vectors = embedder.embed_queries(&refs)?;
             stored.extend(chunk.iter().map(|s| query_hash(s)).zip(vectors));
         }
         self.store.put_query_vectors(model, &stored)?;

@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 pub use crate::outbox::{DigestEntry, DigestPayload, Reason};
-use crate::{Library, Progress, Result, accounts::query_hash, outbox::MailPayload};
+use crate::{Error, Library, Progress, Result, accounts::query_hash, outbox::MailPayload};
 
 /// A saved search matches a paper by meaning when their cosine similarity is at least this
 /// (all-MiniLM-L6-v2; docs/BENCHMARKS.md has the calibration on SciFact).
@@ -519,10 +519,15 @@ impl Library {
             writer.commit(0)?;
         }
         index.reload()?;
+        let opened = match self.vectors() {
+            Ok(opened) => Some(opened),
+            Err(Error::SemanticUnavailable(_)) => None,
+            Err(other) => return Err(other),
+        };
         let (dimension, mut vectors, mut has_vector) =
-            (self.semantic().map_or(0, |s| s.embedder.dimension()), Vec::new(), Vec::new());
-        if let Ok(semantic) = self.semantic() {
-            let stored = semantic.vectors.read().unwrap_or_else(|p| p.into_inner());
+            (opened.map_or(0, |(s, _)| s.embedder.dimension()), Vec::new(), Vec::new());
+        if let Some((_, stored)) = opened {
+            let stored = stored.read().unwrap_or_else(|p| p.into_inner());
             vectors.reserve(papers.len() * dimension);
             for paper in &papers {
                 match stored.vector(&paper.id.to_string())? {
@@ -565,7 +570,11 @@ impl Library {
 
     /// Library models of the due subscribers who want them, from the cache or trained now.
     fn library_models(&self, due: &[(Account, NaiveDate)]) -> Result<HashMap<AccountId, LibraryModel>> {
-        let Ok(semantic) = self.semantic() else { return Ok(HashMap::new()) };
+        let (semantic, stored_vectors) = match self.vectors() {
+            Ok(opened) => opened,
+            Err(Error::SemanticUnavailable(_)) => return Ok(HashMap::new()),
+            Err(other) => return Err(other),
+        };
         let store = self.store.as_ref();
         let model_name = semantic.embedder.name();
         let mut out = HashMap::new();
@@ -575,7 +584,7 @@ impl Library {
             if saved.is_empty() {
                 continue;
             }
-            let vectors = semantic.vectors.read().unwrap_or_else(|p| p.into_inner());
+            let vectors = stored_vectors.read().unwrap_or_else(|p| p.into_inner());
             let mut library: Vec<(ArxivId, Vec<f32>)> = Vec::new();
             for paper in saved.iter().take(LIBRARY_POSITIVES) {
                 if let Some(vector) = vectors.vector(&paper.paper_id.to_string())? {

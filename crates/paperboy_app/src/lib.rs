@@ -276,9 +276,7 @@ impl Library {
         } else {
             library.catch_up(progress)?;
         }
-        if library.semantic.is_ok() {
-            library.catch_up_vectors(progress)?;
-        }
+        // The vectors are read and caught up when first needed (`Library::vectors`).
         Ok(library)
     }
 
@@ -287,7 +285,11 @@ impl Library {
     /// does); returns how many papers and vectors came in.
     pub fn follow(&self) -> Result<(u64, u64)> {
         let papers = self.catch_up(&NoProgress)?;
-        let vectors = if self.semantic.is_ok() { self.sync_vectors(&NoProgress)? } else { 0 };
+        let vectors = match self.vectors() {
+            Ok(_) => self.sync_vectors(&NoProgress)?,
+            Err(Error::SemanticUnavailable(_)) => 0,
+            Err(other) => return Err(other),
+        };
         Ok((papers, vectors))
     }
 
@@ -424,10 +426,11 @@ impl Library {
             indexed_seq: self.index.indexed_seq()?,
             model: self.semantic.as_ref().ok().map(|s| s.embedder.name().to_owned()),
             semantic_notice: self.semantic.as_ref().err().cloned(),
-            vectors: self
-                .semantic
-                .as_ref()
-                .map_or(0, |s| s.vectors.read().unwrap_or_else(|p| p.into_inner()).len() as u64),
+            // The store's count: the vectors themselves are not read for it.
+            vectors: match &self.semantic {
+                Ok(semantic) => self.store.count_embeddings(semantic.embedder.name())?,
+                Err(_) => 0,
+            },
             store,
         })
     }

@@ -250,14 +250,15 @@ struct Ranked {
 impl Library {
     /// The mode a search runs in, and why it is not the one asked for (semantic search off).
     fn mode_for(&self, params: &SearchParams) -> (SearchMode, Option<String>) {
-        match (params.mode, &self.semantic) {
-            // Newest first is an order by date, not by relevance: words decide what matches.
-            (_, _) if params.order == Order::Date => (SearchMode::Keyword, None),
+        // Newest first is an order by date, not by relevance: words decide what matches.
+        if params.order == Order::Date || params.mode == SearchMode::Keyword {
+            return (SearchMode::Keyword, None);
+        }
+        // The first search by meaning loads the model; one that cannot be loaded leaves words.
+        match (params.mode, self.semantic_with_model()) {
             (SearchMode::Auto, Ok(_)) => (SearchMode::Hybrid, None),
-            (SearchMode::Auto | SearchMode::Semantic | SearchMode::Hybrid, Err(reason)) => {
-                (SearchMode::Keyword, Some(reason.clone()))
-            }
-            (mode, _) => (mode, None),
+            (_, Err(reason)) => (SearchMode::Keyword, Some(reason)),
+            (mode, Ok(_)) => (mode, None),
         }
     }
 
@@ -384,12 +385,13 @@ impl Library {
         let wanted = (offset + limit).max(FUSION_CANDIDATES);
         let keyword = self.index.search(&Self::keyword_request(query, params, wanted, 0))?;
         let text = meaning_text(query);
-        let vector = semantic.embedder.embed_query(&text)?;
+        let vector = semantic.embedder.get()?.embed_query(&text)?;
         let filters = Filters { categories: params.categories.clone(), since: params.since, until: params.until };
         let constraint = self.index.constraints(query, &filters);
         // Over-fetch so that candidates failing the query's constraints can be dropped.
         let fetch = if constraint.is_some() { wanted * 4 } else { wanted };
-        let mut semantic_list = semantic.batcher.nearest(&semantic.vectors, vector, fetch)?;
+        let (_, vectors) = self.vectors()?;
+        let mut semantic_list = semantic.batcher.nearest(vectors, vector, fetch)?;
         if let Some(constraint) = &constraint {
             let keys: Vec<&str> = semantic_list.iter().map(|(k, _)| k.as_str()).collect();
             let allowed = self.index.keys_matching(&keys, constraint.as_ref())?;
@@ -490,10 +492,10 @@ impl Library {
     /// The papers nearest to `id`'s stored vector (no model call).
     pub fn similar(&self, id: ArxivId, limit: usize) -> Result<Vec<SearchHit>> {
         let id = id.base();
-        let semantic = self.semantic()?;
+        let (_, vectors) = self.vectors()?;
         let key = id.to_string();
         let limit = limit.clamp(1, 100);
-        let vectors = semantic.vectors.read().unwrap_or_else(|p| p.into_inner());
+        let vectors = vectors.read().unwrap_or_else(|p| p.into_inner());
         let generation = (vectors.len(), vectors.seq());
         let cached = {
             let mut cache = self.similar_cache.lock().unwrap_or_else(|p| p.into_inner());

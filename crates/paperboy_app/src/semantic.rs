@@ -9,7 +9,7 @@ use std::{
     collections::HashMap,
     io::{BufReader, BufWriter, Read, Write},
     path::{Path, PathBuf},
-    sync::{Mutex, RwLock},
+    sync::{Mutex, OnceLock, RwLock},
     time::Instant,
 };
 
@@ -50,10 +50,63 @@ impl ModelChoice {
     }
 }
 
-/// The model and the vectors, when semantic search is available.
+/// The model, read from disk when something first embeds: a command that only reads the store
+/// and the indexes (`digest status`, a page, `similar`) never pays for loading the weights.
+pub(crate) struct LazyEmbedder {
+    name: String,
+    dir: PathBuf,
+    precision: paperboy_embed::Precision,
+    /// From the model's `config.json`, so the vectors open without the weights.
+    dimension: usize,
+    loaded: OnceLock<std::result::Result<Embedder, String>>,
+}
+
+impl LazyEmbedder {
+    /// The model's name (recorded with every vector).
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The embedding width.
+    pub(crate) fn dimension(&self) -> usize {
+        self.dimension
+    }
+
+    /// The loaded model, loading it on the first call (concurrent callers wait for that one load);
+    /// a model that cannot be loaded makes semantic search unavailable, with the reason.
+    pub(crate) fn get(&self) -> Result<&Embedder> {
+        self.loaded
+            .get_or_init(|| {
+                let started = Instant::now();
+                let loaded = Embedder::load_with(&self.name, &self.dir, self.precision)
+                    .map_err(|e| format!("the embedding model {} cannot be loaded ({e}); keyword search only", self.name));
+                match &loaded {
+                    Ok(_) => tracing::debug!(model = %self.name, seconds = started.elapsed().as_secs_f64(), "loaded the model"),
+                    Err(reason) => tracing::warn!(%reason, "semantic search unavailable"),
+                }
+                loaded
+            })
+            .as_ref()
+            .map_err(|reason| Error::SemanticUnavailable(reason.clone()))
+    }
+
+    /// Why the model could not be loaded, once a load was tried and failed.
+    fn failure(&self) -> Option<&str> {
+        self.loaded.get().and_then(|loaded| loaded.as_ref().err()).map(String::as_str)
+    }
+}
+
+/// The model and the vectors, when semantic search is available. Both are read from disk when
+/// first needed: at 3 million papers the vectors are gigabytes that a command such as `digest
+/// status` has no use for.
 pub(crate) struct Semantic {
-    pub(crate) embedder: Embedder,
-    pub(crate) vectors: RwLock<VectorIndex>,
+    pub(crate) embedder: LazyEmbedder,
+    vectors_dir: PathBuf,
+    /// The vectors, or why they cannot be opened; see [`Library::vectors`].
+    vectors: OnceLock<std::result::Result<RwLock<VectorIndex>, String>>,
+    /// Whether the vectors have caught up with the store since they were opened (held while they
+    /// do, so that the first users wait for one catch-up).
+    caught_up: Mutex<bool>,
     /// Searches of concurrent requests, scanned together.
     pub(crate) batcher: crate::batch::ScanBatcher,
     /// Held while embedding: the cluster's lease names this process, so two embeddings in it (the
@@ -79,21 +132,50 @@ pub(crate) fn open(
             choice.name, choice.name
         ));
     };
-    let embedder = Embedder::load_with(&choice.name, &dir, choice.precision)
-        .map_err(|e| format!("the embedding model {} cannot be loaded ({e}); keyword search only", choice.name))?;
+    let dimension = paperboy_embed::ModelConfig::read(&dir)
+        .map_err(|e| format!("the embedding model {} cannot be loaded ({e}); keyword search only", choice.name))?
+        .hidden_size;
+    let embedder = LazyEmbedder {
+        name: choice.name.clone(),
+        dir,
+        precision: choice.precision,
+        dimension,
+        loaded: OnceLock::new(),
+    };
     let vectors_dir = vectors_dir(data_dir, &choice.name);
-    move_legacy_vectors(&vectors_dir, store, &choice.name, embedder.dimension(), progress).map_err(|e| {
+    move_legacy_vectors(&vectors_dir, store, &choice.name, dimension, progress).map_err(|e| {
         format!("the vectors in {} cannot be moved into the store ({e}); keyword search only", vectors_dir.display())
     })?;
-    let vectors = VectorIndex::open(&vectors_dir, &choice.name, embedder.dimension())
-        .map_err(|e| format!("{e}; keyword search only"))?;
+    VectorIndex::check(&vectors_dir, &choice.name, dimension).map_err(|e| format!("{e}; keyword search only"))?;
     Ok(Semantic {
         embedder,
-        vectors: RwLock::new(vectors),
+        vectors_dir,
+        vectors: OnceLock::new(),
+        caught_up: Mutex::new(false),
         batcher: Default::default(),
         embedding: Mutex::new(()),
         syncing: Mutex::new(()),
     })
+}
+
+impl Semantic {
+    /// The vectors, opened (read from disk) on the first call; not caught up with the store.
+    fn index(&self) -> Result<&RwLock<VectorIndex>> {
+        self.vectors
+            .get_or_init(|| {
+                let started = Instant::now();
+                let opened = VectorIndex::open(&self.vectors_dir, self.embedder.name(), self.embedder.dimension())
+                    .map(RwLock::new)
+                    .map_err(|e| format!("{e}; keyword search only"));
+                match &opened {
+                    Ok(_) => tracing::debug!(seconds = started.elapsed().as_secs_f64(), "opened the vectors"),
+                    Err(reason) => tracing::warn!(%reason, "semantic search unavailable"),
+                }
+                opened
+            })
+            .as_ref()
+            .map_err(|reason| Error::SemanticUnavailable(reason.clone()))
+    }
 }
 
 /// Vectors of the first file format lived only in the data directory: their embeddings go into
@@ -170,13 +252,67 @@ impl Library {
     /// Whether semantic search is available; if not, why.
     pub fn semantic_status(&self) -> std::result::Result<&str, &str> {
         match &self.semantic {
-            Ok(semantic) => Ok(semantic.embedder.name()),
+            Ok(semantic) => {
+                let vectors_failed = semantic.vectors.get().and_then(|opened| opened.as_ref().err());
+                match semantic.embedder.failure().or(vectors_failed.map(String::as_str)) {
+                    None => Ok(semantic.embedder.name()),
+                    Some(reason) => Err(reason),
+                }
+            }
             Err(reason) => Err(reason.as_str()),
+        }
+    }
+
+    /// Loads the embedding model now rather than at the first search by meaning (a server does,
+    /// so that its first visitor does not wait for it). Without semantic search, does nothing.
+    pub fn load_model(&self) -> Result<()> {
+        match &self.semantic {
+            Ok(semantic) => semantic.embedder.get().map(|_| ()),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// The semantic side with its model loaded (loading it now if need be), or why not.
+    pub(crate) fn semantic_with_model(&self) -> std::result::Result<&Semantic, String> {
+        let semantic = self.semantic.as_ref().map_err(Clone::clone)?;
+        match semantic.embedder.get() {
+            Ok(_) => Ok(semantic),
+            Err(Error::SemanticUnavailable(reason)) => Err(reason),
+            Err(other) => Err(other.to_string()),
         }
     }
 
     pub(crate) fn semantic(&self) -> Result<&Semantic> {
         self.semantic.as_ref().map_err(|reason| Error::SemanticUnavailable(reason.clone()))
+    }
+
+    /// The vectors, read from disk and caught up with the store the first time something needs
+    /// them (a search by meaning, similar papers, a digest, the server's follow).
+    pub(crate) fn vectors(&self) -> Result<(&Semantic, &RwLock<VectorIndex>)> {
+        self.vectors_with(&crate::NoProgress).map(|(semantic, vectors, _)| (semantic, vectors))
+    }
+
+    /// [`Library::vectors`], and how many vectors their first catch-up took in (0 after it).
+    fn vectors_with(&self, progress: &dyn Progress) -> Result<(&Semantic, &RwLock<VectorIndex>, u64)> {
+        let semantic = self.semantic()?;
+        let vectors = semantic.index()?;
+        let mut caught_up = semantic.caught_up.lock().unwrap_or_else(|p| p.into_inner());
+        let mut taken_in = 0;
+        if !*caught_up {
+            taken_in = self.catch_up_vectors(progress)?;
+            *caught_up = true;
+        }
+        Ok((semantic, vectors, taken_in))
+    }
+
+    /// Opens the vectors now and brings them up to the store (a server does at start, in the
+    /// background, so that its first search by meaning does not wait). Without semantic search,
+    /// does nothing.
+    pub fn load_vectors(&self) -> Result<()> {
+        match self.vectors() {
+            Ok(_) | Err(Error::SemanticUnavailable(_)) => Ok(()),
+            Err(other) => Err(other),
+        }
     }
 
     /// Embeds every stored paper whose embedding is missing or stale, in batches that are each
@@ -207,9 +343,10 @@ impl Library {
             embedded?;
         }
         drop(embedding);
-        let vectors_in = self.sync_vectors(progress)?;
+        let (_, vectors, caught_up) = self.vectors_with(progress)?;
+        let vectors_in = caught_up + self.sync_vectors(progress)?;
         {
-            let vectors = semantic.vectors.read().unwrap_or_else(|p| p.into_inner());
+            let vectors = vectors.read().unwrap_or_else(|p| p.into_inner());
             if vectors_in > 0 {
                 // Large corpora: keep the IVF index on disk current, so the next open loads it.
                 vectors.save_ivf()?;
@@ -255,7 +392,8 @@ impl Library {
                 }
             }
             let texts: Vec<&str> = todo.iter().map(|(_, _, text)| text.as_str()).collect();
-            let vectors = if texts.is_empty() { Vec::new() } else { semantic.embedder.embed_documents(&texts)? };
+            let vectors =
+                if texts.is_empty() { Vec::new() } else { semantic.embedder.get()?.embed_documents(&texts)? };
             let embeddings: Vec<StoredEmbedding> = todo
                 .iter()
                 .zip(&vectors)
@@ -288,7 +426,7 @@ impl Library {
         let mut started = false;
         let _syncing = semantic.syncing.lock().unwrap_or_else(|p| p.into_inner());
         loop {
-            let after = semantic.vectors.read().unwrap_or_else(|p| p.into_inner()).seq();
+            let after = semantic.index()?.read().unwrap_or_else(|p| p.into_inner()).seq();
             let batch = self.store.embeddings_since(model, after, FOLLOW_BATCH)?;
             let Some(last) = batch.last() else { break };
             if !started && batch.len() == FOLLOW_BATCH {
@@ -313,7 +451,7 @@ impl Library {
                 .collect::<Result<_>>()?;
             let entries: Vec<(&str, u64, &[f32])> =
                 decoded.iter().map(|(key, hash, vector)| (key.as_str(), *hash, vector.as_slice())).collect();
-            semantic.vectors.write().unwrap_or_else(|p| p.into_inner()).append(&entries, last_seq)?;
+            semantic.index()?.write().unwrap_or_else(|p| p.into_inner()).append(&entries, last_seq)?;
             n += entries.len() as u64;
             progress.advance(entries.len() as u64);
         }
@@ -323,21 +461,21 @@ impl Library {
         Ok(n)
     }
 
-    /// At open: the vectors follow the store, and start over when they are ahead of it (the store
+    /// When the vectors are first opened: they follow the store, and start over when they are ahead of it (the store
     /// was replaced).
-    pub(crate) fn catch_up_vectors(&self, progress: &dyn Progress) -> Result<()> {
+    fn catch_up_vectors(&self, progress: &dyn Progress) -> Result<u64> {
         let semantic = self.semantic()?;
         let model = semantic.embedder.name();
         let ahead =
-            semantic.vectors.read().unwrap_or_else(|p| p.into_inner()).seq() > self.store.max_embedding_seq(model)?;
+            semantic.index()?.read().unwrap_or_else(|p| p.into_inner()).seq() > self.store.max_embedding_seq(model)?;
         if ahead {
             tracing::warn!(
                 model,
                 "the vectors are ahead of the store's embeddings (a replaced store): rebuilding them"
             );
-            return self.rebuild_vectors(progress).map(|_| ());
+            return self.rebuild_vectors(progress);
         }
-        self.sync_vectors(progress).map(|_| ())
+        self.sync_vectors(progress)
     }
 
     /// Rebuilds the vectors from the embeddings in the store (nothing is embedded).
@@ -345,7 +483,7 @@ impl Library {
         let semantic = self.semantic()?;
         {
             let _syncing = semantic.syncing.lock().unwrap_or_else(|p| p.into_inner());
-            semantic.vectors.write().unwrap_or_else(|p| p.into_inner()).clear()?;
+            semantic.index()?.write().unwrap_or_else(|p| p.into_inner()).clear()?;
         }
         self.sync_vectors(progress)
     }
@@ -378,18 +516,18 @@ impl Library {
     /// portable file that [`Library::import_vectors`] reads).
     pub fn export_vectors(&self, path: &Path) -> Result<u64> {
         let semantic = self.semantic()?;
-        let vectors = semantic.vectors.read().unwrap_or_else(|p| p.into_inner());
+        let (model, dimension) = (semantic.embedder.name(), semantic.embedder.dimension());
         let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
         let mut out = BufWriter::new(file);
         // Half precision: the vectors are stored so anyway, and the file is half the size.
-        let header = serde_json::json!({"format": "paperboy-vectors", "version": 1, "dtype": "f16", "model": vectors.model(), "dimension": vectors.dimension()});
+        let header = serde_json::json!({"format": "paperboy-vectors", "version": 1, "dtype": "f16", "model": model, "dimension": dimension});
         let write =
             |out: &mut BufWriter<std::fs::File>, bytes: &[u8]| out.write_all(bytes).map_err(|e| Error::io(path, e));
         write(&mut out, format!("{header}\n").as_bytes())?;
         let mut n = 0;
         let mut cursor = 0;
         loop {
-            let batch = self.store.embeddings_since(vectors.model(), cursor, FOLLOW_BATCH)?;
+            let batch = self.store.embeddings_since(model, cursor, FOLLOW_BATCH)?;
             let Some(last) = batch.last() else { break };
             cursor = last.seq;
             for embedding in &batch {
@@ -407,15 +545,82 @@ impl Library {
 
     /// Reads vectors exported by [`Library::export_vectors`] (for the same model), keeping those
     /// whose paper is stored with the very text they were made from. Returns how many were kept.
-    pub fn import_vectors(&self, path: &Path) -> Result<u64> {
+    /// The file is read twice, in bounded memory at any size: first through, so that a truncated
+    /// or damaged file imports nothing, then in chunks of [`IMPORT_CHUNK`] into the store.
+    pub fn import_vectors(&self, path: &Path, progress: &dyn Progress) -> Result<u64> {
         let semantic = self.semantic()?;
-        let bad = |detail: &str| Error::BadFile {
-            path: path.to_owned(),
-            detail: format!("not a paperboy vectors file: {detail}"),
+        let records = {
+            let mut file = VectorsFile::open(path, semantic)?;
+            let mut records = 0u64;
+            while file.next()?.is_some() {
+                records += 1;
+            }
+            records
         };
+        progress.start("importing vectors", Some(records), "vectors");
+        let mut file = VectorsFile::open(path, semantic)?;
+        let mut kept = 0u64;
+        loop {
+            let mut chunk: HashMap<ArxivId, (u64, Vec<u8>)> = HashMap::with_capacity(IMPORT_CHUNK);
+            let mut read = 0u64;
+            while chunk.len() < IMPORT_CHUNK {
+                let Some((key, hash, vector)) = file.next()? else { break };
+                read += 1;
+                // A key that is no arXiv id names no stored paper: skipped, as an unknown id is.
+                if let Ok(id) = ArxivId::parse(&key) {
+                    chunk.insert(id, (hash, vector));
+                }
+            }
+            if read == 0 {
+                break;
+            }
+            let ids: Vec<ArxivId> = chunk.keys().copied().collect();
+            let mut embeddings = Vec::with_capacity(ids.len());
+            for ids in ids.chunks(1000) {
+                for stored in self.store.papers(ids)? {
+                    let hash = text_hash(&document_text(&stored.paper.title, &stored.paper.abstract_text));
+                    if let Some((their_hash, vector)) = chunk.remove(&stored.paper.id)
+                        && their_hash == hash
+                    {
+                        embeddings.push(StoredEmbedding {
+                            paper: stored.paper.id,
+                            text_hash: hash as i64,
+                            vector,
+                            seq: 0,
+                        });
+                    }
+                }
+            }
+            for embeddings in embeddings.chunks(1000) {
+                self.store.put_embeddings(semantic.embedder.name(), embeddings, 0)?;
+            }
+            kept += embeddings.len() as u64;
+            progress.advance(read);
+        }
+        progress.finish(&format!("imported {kept} of {records} vectors"));
+        self.sync_vectors(progress)?;
+        Ok(kept)
+    }
+}
+
+/// Vectors read from a file per step of [`Library::import_vectors`].
+const IMPORT_CHUNK: usize = 20_000;
+
+/// A vectors file being read: `paperboy-vectors` header line, then per vector the key's length
+/// (one byte), the key, the text hash (u64, little-endian) and the vector (f16, little-endian).
+struct VectorsFile<'a> {
+    path: &'a Path,
+    input: BufReader<std::fs::File>,
+    dimension: usize,
+}
+
+impl<'a> VectorsFile<'a> {
+    /// Opens the file and checks its header against the library's model.
+    fn open(path: &'a Path, semantic: &Semantic) -> Result<VectorsFile<'a>> {
+        let bad = |detail: &str| VectorsFile::bad(path, detail);
         let file =
             std::fs::File::open(path).map_err(|e| Error::BadFile { path: path.to_owned(), detail: e.to_string() })?;
-        let mut input = BufReader::new(file);
+        let mut input = BufReader::with_capacity(1 << 20, file);
         let mut header = Vec::new();
         loop {
             let mut byte = [0u8];
@@ -443,50 +648,30 @@ impl Library {
                 ),
             });
         }
-        let mut entries: HashMap<String, (u64, Vec<f32>)> = HashMap::new();
-        loop {
-            let mut len = [0u8];
-            match input.read_exact(&mut len) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-                Err(e) => return Err(Error::BadFile { path: path.to_owned(), detail: e.to_string() }),
-            }
-            let mut key = vec![0u8; len[0] as usize];
-            let mut hash = [0u8; 8];
-            let mut vector = vec![0u8; dimension * 2];
-            input
-                .read_exact(&mut key)
-                .and_then(|_| input.read_exact(&mut hash))
-                .and_then(|_| input.read_exact(&mut vector))
-                .map_err(|_| bad("truncated"))?;
-            let key = String::from_utf8(key).map_err(|_| bad("a key is not UTF-8"))?;
-            entries.insert(key, (u64::from_le_bytes(hash), decode_f16(&vector)));
+        Ok(VectorsFile { path, input, dimension })
+    }
+
+    fn bad(path: &Path, detail: &str) -> Error {
+        Error::BadFile { path: path.to_owned(), detail: format!("not a paperboy vectors file: {detail}") }
+    }
+
+    /// The next vector (key, text hash, the vector's f16 bytes as stored), or `None` at the end.
+    fn next(&mut self) -> Result<Option<(String, u64, Vec<u8>)>> {
+        let mut len = [0u8];
+        match self.input.read_exact(&mut len) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(Error::BadFile { path: self.path.to_owned(), detail: e.to_string() }),
         }
-        let ids: Vec<paperboy_domain::ArxivId> =
-            entries.keys().filter_map(|k| paperboy_domain::ArxivId::parse(k).ok()).collect();
-        let mut kept: Vec<(String, u64, Vec<f32>)> = Vec::new();
-        for chunk in ids.chunks(1000) {
-            for stored in self.store.papers(chunk)? {
-                let key = stored.paper.id.to_string();
-                let hash = text_hash(&document_text(&stored.paper.title, &stored.paper.abstract_text));
-                if let Some((their_hash, vector)) = entries.remove(&key)
-                    && their_hash == hash
-                {
-                    kept.push((key, hash, vector));
-                }
-            }
-        }
-        let embeddings: Vec<StoredEmbedding> = kept
-            .iter()
-            .filter_map(|(key, hash, vector)| {
-                let paper = ArxivId::parse(key).ok()?;
-                Some(StoredEmbedding { paper, text_hash: *hash as i64, vector: encode_f16(vector), seq: 0 })
-            })
-            .collect();
-        for chunk in embeddings.chunks(1000) {
-            self.store.put_embeddings(semantic.embedder.name(), chunk, 0)?;
-        }
-        self.sync_vectors(&crate::NoProgress)?;
-        Ok(kept.len() as u64)
+        let mut key = vec![0u8; len[0] as usize];
+        let mut hash = [0u8; 8];
+        let mut vector = vec![0u8; self.dimension * 2];
+        self.input
+            .read_exact(&mut key)
+            .and_then(|_| self.input.read_exact(&mut hash))
+            .and_then(|_| self.input.read_exact(&mut vector))
+            .map_err(|_| VectorsFile::bad(self.path, "truncated"))?;
+        let key = String::from_utf8(key).map_err(|_| VectorsFile::bad(self.path, "a key is not UTF-8"))?;
+        Ok(Some((key, u64::from_le_bytes(hash), vector)))
     }
 }

@@ -95,7 +95,7 @@ fn load_sample(library: &Library, sample: &Path, files: &[PathBuf]) -> anyhow::R
     if let Ok(model) = library.semantic_status() {
         let shipped = sample.with_file_name(format!("vectors-{model}.bin"));
         if shipped.is_file() {
-            let n = library.import_vectors(&shipped)?;
+            let n = library.import_vectors(&shipped, &progress)?;
             println!("imported {} vectors shipped with the sample ({})", output::thousands(n), shipped.display());
         }
         println!("{}", output::embed_summary(&library.embed_missing(&progress)?));

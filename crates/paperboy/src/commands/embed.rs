@@ -11,7 +11,7 @@ pub fn run(context: &Context, args: EmbedArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("{reason}");
     }
     if let Some(path) = &args.import {
-        let n = library.import_vectors(path)?;
+        let n = library.import_vectors(path, &CliProgress::new())?;
         eprintln!("imported {} vectors from {}", output::thousands(n), path.display());
     }
     let summary = library.embed_missing(&CliProgress::new())?;

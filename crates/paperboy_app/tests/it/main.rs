@@ -313,7 +313,7 @@ fn semantic_library(dir: &Path, days: &[&str]) -> Library {
     let files: Vec<PathBuf> = days.iter().map(|d| sample(d)).collect();
     ingest::ingest_jsonl(&library, &files, &NoProgress).unwrap();
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/sample/vectors-all-MiniLM-L6-v2.bin");
-    library.import_vectors(&shipped).unwrap();
+    library.import_vectors(&shipped, &NoProgress).unwrap();
     assert_eq!(library.embed_missing(&NoProgress).unwrap().embedded, 0, "the shipped vectors cover the sample");
     library
 }
@@ -340,7 +340,7 @@ fn papers_are_embedded_once_and_again_only_when_their_text_changes() {
     let reimported =
         Library::open_with(&dir.path().join("other"), Some(&require_model_or_panic()), &NoProgress).unwrap();
     ingest::ingest_jsonl(&reimported, &[sample("2026-06-16")], &NoProgress).unwrap();
-    assert_eq!(reimported.import_vectors(&shipped).unwrap(), 554);
+    assert_eq!(reimported.import_vectors(&shipped, &NoProgress).unwrap(), 554);
     assert_eq!(
         reimported.similar(id("2606.14725"), 5).unwrap()[0].paper.id,
         library.similar(id("2606.14725"), 5).unwrap()[0].paper.id
@@ -519,6 +519,48 @@ fn without_a_model_search_falls_back_to_keywords_and_says_so() {
 }
 
 #[test]
+fn the_model_is_read_when_something_first_embeds_not_when_the_library_opens() {
+    let real = require_model!();
+    // The installed model with weights that cannot load: opening must not notice.
+    let models = tempfile::tempdir().unwrap();
+    let copy = models.path().join(&real.name);
+    std::fs::create_dir_all(&copy).unwrap();
+    for entry in walk(&real.models_dir.join(&real.name)) {
+        let to = copy.join(entry.strip_prefix(real.models_dir.join(&real.name)).unwrap());
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&entry, &to).unwrap();
+    }
+    std::fs::write(copy.join("model.safetensors"), b"not weights").unwrap();
+    let choice = paperboy_app::ModelChoice::new(&real.name, models.path());
+
+    let dir = tempfile::tempdir().unwrap();
+    let library = Library::open_with(dir.path(), Some(&choice), &NoProgress).unwrap();
+    assert_eq!(library.semantic_status(), Ok(real.name.as_str()), "opening read the weights");
+    ingest::ingest_jsonl(&library, &[sample("2026-06-16")], &NoProgress).unwrap();
+    assert_eq!(library.stats().unwrap().papers, 554);
+    assert_eq!(library.semantic_status(), Ok(real.name.as_str()), "ingest without embedding read the weights");
+
+    // The first search by meaning tries the model, and falls back to words with the reason.
+    let page =
+        library.search(&SearchParams { query: "diffusion".into(), limit: 5, ..SearchParams::default() }).unwrap();
+    assert_eq!(page.mode, "keyword");
+    assert!(page.notice.as_deref().unwrap_or_default().contains("cannot be loaded"), "{:?}", page.notice);
+    assert_eq!(page.hits.len(), 5);
+    assert!(library.semantic_status().unwrap_err().contains("cannot be loaded"));
+    assert!(matches!(library.embed_missing(&NoProgress), Err(paperboy_app::Error::SemanticUnavailable(_))));
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() { files.extend(walk(&path)) } else { files.push(path) }
+    }
+    files
+}
+
+#[test]
 fn vectors_of_another_dimension_turn_semantic_search_off_not_keyword_search() {
     let choice = require_model!();
     let dir = tempfile::tempdir().unwrap();
@@ -547,14 +589,24 @@ fn exported_vectors_import_into_another_library() {
     let choice = require_model_or_panic();
     let other = Library::open_with(&dir.path().join("b"), Some(&choice), &NoProgress).unwrap();
     ingest::ingest_jsonl(&other, &[sample("2026-06-16")], &NoProgress).unwrap();
-    assert_eq!(other.import_vectors(&file).unwrap(), 554);
+    assert_eq!(other.import_vectors(&file, &NoProgress).unwrap(), 554);
     assert_eq!(other.embed_missing(&NoProgress).unwrap().embedded, 0, "imported vectors are current");
     assert_eq!(
         other.similar(id("2606.14725"), 3).unwrap()[0].paper.id,
         library.similar(id("2606.14725"), 3).unwrap()[0].paper.id
     );
     std::fs::write(dir.path().join("junk.bin"), b"{\"format\": \"other\"}\n").unwrap();
-    assert!(other.import_vectors(&dir.path().join("junk.bin")).is_err());
+    assert!(other.import_vectors(&dir.path().join("junk.bin"), &NoProgress).is_err());
+
+    // A file cut short in its last vector imports nothing, not the vectors before the cut.
+    let bytes = std::fs::read(&file).unwrap();
+    let cut = dir.path().join("cut.bin");
+    std::fs::write(&cut, &bytes[..bytes.len() - 100]).unwrap();
+    let third = Library::open_with(&dir.path().join("c"), Some(&choice), &NoProgress).unwrap();
+    ingest::ingest_jsonl(&third, &[sample("2026-06-16")], &NoProgress).unwrap();
+    let err = third.import_vectors(&cut, &NoProgress).unwrap_err().to_string();
+    assert!(err.contains("truncated"), "{err}");
+    assert_eq!(third.stats().unwrap().vectors, 0);
 }
 
 mod accounts;

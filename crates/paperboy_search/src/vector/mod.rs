@@ -114,16 +114,31 @@ impl VectorIndex {
         VectorIndex::open_format(dir, model, dimension, usize::MAX, LEGACY_FORMAT)
     }
 
+    /// Checks, without reading them, that the vectors in `dir` (if any) are of `model` and
+    /// `dimension` in this version's format: [`Error::NeedsRebuild`] as [`VectorIndex::open`] if not.
+    pub fn check(dir: &Path, model: &str, dimension: usize) -> Result<()> {
+        match file::read_meta(dir)? {
+            Some(meta) if meta.format != file::FORMAT || meta.model != model || meta.dimension != dimension => {
+                Err(VectorIndex::mismatch(dir, &meta, model, dimension))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn mismatch(dir: &Path, meta: &Meta, model: &str, dimension: usize) -> Error {
+        Error::NeedsRebuild(format!(
+            "the vectors in {} are {}-dimensional vectors of {}; the configured model {model} makes {dimension}",
+            dir.display(),
+            meta.dimension,
+            meta.model
+        ))
+    }
+
     fn open_format(dir: &Path, model: &str, dimension: usize, exact_limit: usize, format: u32) -> Result<VectorIndex> {
         std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.display().to_string(), source })?;
         let meta = match file::read_meta(dir)? {
             Some(meta) if meta.format != format || meta.model != model || meta.dimension != dimension => {
-                return Err(Error::NeedsRebuild(format!(
-                    "the vectors in {} are {}-dimensional vectors of {}; the configured model {model} makes {dimension}",
-                    dir.display(),
-                    meta.dimension,
-                    meta.model
-                )));
+                return Err(VectorIndex::mismatch(dir, &meta, model, dimension));
             }
             Some(meta) => meta,
             None => Meta { format, model: model.to_owned(), dimension, records: 0, seq: 0 },

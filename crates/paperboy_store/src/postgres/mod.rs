@@ -193,6 +193,10 @@ const MIGRATIONS: &[&str] = &[
         expires_at timestamptz NOT NULL
     );
     "#,
+    // 2: counting the papers known only from Hugging Face without reading every paper.
+    r#"
+    CREATE INDEX papers_secondary ON papers (id) WHERE source = 'secondary';
+    "#,
 ];
 
 /// A key for `pg_advisory_xact_lock`: nodes starting at once migrate one after the other.

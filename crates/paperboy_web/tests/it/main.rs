@@ -58,7 +58,7 @@ fn site(base_url: &str) -> (tempfile::TempDir, AppState) {
     std::fs::write(&hostile, record.to_string()).unwrap();
     ingest::ingest_jsonl(&library, &[hostile], &NoProgress).unwrap();
     if library.semantic_status().is_ok() {
-        library.import_vectors(&sample("vectors-all-MiniLM-L6-v2.bin")).unwrap();
+        library.import_vectors(&sample("vectors-all-MiniLM-L6-v2.bin"), &paperboy_app::NoProgress).unwrap();
         library.embed_missing(&NoProgress).unwrap();
     }
     let state = AppState::new(Arc::new(library), WebConfig { base_url: base_url.into(), ..WebConfig::default() });
