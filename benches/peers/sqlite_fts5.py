@@ -41,7 +41,7 @@ def ingest(corpus_dir, db_path):
         "content='papers', content_rowid='rowid', tokenize='porter unicode61')"
     )
     n = 0
-    files = sorted(glob.glob(os.path.join(corpus_dir, "*.jsonl*")))
+    files = sorted(glob.glob(os.path.join(corpus_dir, "*.json*")))
     with db:
         for path in files:
             opener = gzip.open if path.endswith(".gz") else open

@@ -300,9 +300,12 @@ const LICENSES: [Option<&str>; 5] = [
     None,
 ];
 
+/// Records per month: `((year, month), count)`, oldest first.
+type MonthPlan = Vec<((u16, u8), u64)>;
+
 /// How many records each month gets: volume grows about eightfold from 2007 to 2026, as arXiv's
 /// submissions did; old-style months (from August 1991) hold about one record in seven.
-fn month_plan(papers: u64) -> (Vec<((u16, u8), u64)>, Vec<((u16, u8), u64)>) {
+fn month_plan(papers: u64) -> (MonthPlan, MonthPlan) {
     let months = |from: (u16, u8), to: (u16, u8)| {
         let mut out = Vec::new();
         let (mut year, mut month) = from;
@@ -584,7 +587,6 @@ fn run(args: &Args) -> Result<(), String> {
             made += 1;
         }
     }
-    drop(emit);
     out.flush().map_err(|e| format!("{}: {e}", args.out.display()))?;
     drop(out);
     if let Some(mut vectors_out) = vectors_out {

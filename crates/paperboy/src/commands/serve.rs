@@ -26,6 +26,10 @@ const EMBED_INTERVAL: Duration = Duration::from_secs(60);
 const OUTBOX_INTERVAL: Duration = Duration::from_secs(5);
 /// Messages sent per round at most.
 const OUTBOX_ROUND: u64 = 2_000;
+/// How long a stopping server waits for background work on blocking threads (embedding a
+/// backlog can take hours). Each step of that work is durable, so what is cut off is redone, as
+/// after a kill: a batch of embeddings, a message in flight (re-sent with its `Message-ID`).
+const BACKGROUND_GRACE: Duration = Duration::from_secs(10);
 
 pub fn run(context: &Context) -> anyhow::Result<ExitCode> {
     let library = Arc::new(open_library(context)?);
@@ -39,7 +43,7 @@ pub fn run(context: &Context) -> anyhow::Result<ExitCode> {
 pub fn serve(library: Arc<Library>, config: &Config) -> anyhow::Result<()> {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let addr = &config.web.addr;
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
         let base_url = match &config.web.base_url {
@@ -92,7 +96,10 @@ pub fn serve(library: Arc<Library>, config: &Config) -> anyhow::Result<()> {
         paperboy_web::serve(listener, paperboy_web::router(state), shutdown()).await.context("serving")?;
         println!("stopped");
         anyhow::Ok(())
-    })
+    });
+    // Dropping the runtime would wait for every blocking task to end by itself.
+    runtime.shutdown_timeout(BACKGROUND_GRACE);
+    served
 }
 
 /// The web app's settings from the configuration.

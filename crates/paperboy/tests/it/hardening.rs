@@ -13,6 +13,37 @@ use super::{
 };
 
 #[test]
+fn sigterm_stops_a_server_that_is_embedding_a_backlog() {
+    let Some(models) = super::models_dir() else {
+        paperboy_testing::missing(
+            "sigterm_stops_a_server_that_is_embedding_a_backlog",
+            "all-MiniLM-L6-v2 (set PAPERBOY_TEST_MODEL_DIR; scripts/test installs it)",
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // 554 papers without vectors: the server starts embedding them at once, in the background.
+    let output = paperboy(&data).args(["ingest", "jsonl", &super::sample("2026-06-16")]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let models = models.to_string_lossy().into_owned();
+    let env = [("PAPERBOY_MODEL", "all-MiniLM-L6-v2"), ("PAPERBOY_MODEL_DIR", models.as_str())];
+    let mut server = serve_with(&data, "smtp://127.0.0.1:9", &[], &env);
+    std::thread::sleep(Duration::from_secs(3));
+    let sent = std::process::Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+    let stopping = Instant::now();
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(stopping.elapsed() < Duration::from_secs(40), "still running 40 s after SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status}");
+}
+
+#[test]
 fn a_client_that_trickles_its_headers_is_cut_off() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

@@ -113,7 +113,7 @@ impl Sink {
 
 /// `paperboy serve`, killed when dropped.
 pub(crate) struct Server {
-    child: Child,
+    pub(crate) child: Child,
     pub(crate) base: String,
 }
 
