@@ -13,8 +13,8 @@
 //! category; its authors are real names; its categories are a real paper's mix (now and then a
 //! physics or mathematics one from the Kaggle sample). Ids follow arXiv's history: about one in
 //! seven old-style (`archive/YYMMNNN`, 1991 to March 2007), the rest new-style from April 2007 to
-//! November 2026 with four-digit numbers until 2014 and five after, monthly volume growing as
-//! arXiv's did; one to five versions each, dated inside the id's month and after. The output is
+//! November 2026 with four-digit numbers until 2014 and five after (never a real paper's id, so
+//! the real papers can be ingested on top), monthly volume growing as arXiv's did; one to five versions each, dated inside the id's month and after. The output is
 //! deterministic for a seed, sorted as the snapshot is (new-style ids first, then old-style).
 //!
 //! With `--vectors`, it also writes a vectors file that `paperboy embed --import` reads: each
@@ -146,6 +146,8 @@ struct Pools {
     names: Vec<String>,
     /// Category mixes of other fields than computer science (the Kaggle sample).
     other_mixes: Vec<String>,
+    /// The real papers' ids: no record takes one, so the real papers can be added on top.
+    real_ids: std::collections::HashSet<String>,
 }
 
 fn sentences(text: &str) -> Vec<String> {
@@ -215,6 +217,7 @@ fn read_pools(args: &Args) -> Result<Pools, String> {
         with_vector: Vec::new(),
         names: Vec::new(),
         other_mixes: Vec::new(),
+        real_ids: std::collections::HashSet::new(),
     };
     let mut seen_names = std::collections::HashSet::new();
     let mut add = |pools: &mut Pools, paper: Paper, vector: Option<Vec<f32>>| {
@@ -247,6 +250,7 @@ fn read_pools(args: &Args) -> Result<Pools, String> {
     for path in &files {
         for record in JsonlReader::open(path).map_err(|e| e.to_string())? {
             let Ok(paper) = record else { continue };
+            pools.real_ids.insert(paper.id.to_string());
             let vector = sample_vectors.remove(&paper.id.to_string());
             add(&mut pools, paper, vector);
         }
@@ -553,8 +557,19 @@ fn run(args: &Args) -> Result<(), String> {
         if count > if width == 4 { 9_999 } else { 99_999 } {
             return Err(format!("{count} papers in {yymm} are more than arXiv's numbers of that month hold"));
         }
-        for number in 1..=count {
-            emit(&mut builder, format!("{yymm}.{number:0width$}"), (year, month), None)?;
+        let mut number = 0;
+        for _ in 0..count {
+            let id = loop {
+                number += 1;
+                let id = format!("{yymm}.{number:0width$}");
+                if !pools.real_ids.contains(&id) {
+                    break id;
+                }
+            };
+            if number > if width == 4 { 9_999 } else { 99_999 } {
+                return Err(format!("{count} papers in {yymm} are more than arXiv's numbers of that month hold"));
+            }
+            emit(&mut builder, id, (year, month), None)?;
         }
     }
     for ((year, month), count) in old_style {

@@ -147,6 +147,19 @@ pub(crate) fn open(
         format!("the vectors in {} cannot be moved into the store ({e}); keyword search only", vectors_dir.display())
     })?;
     VectorIndex::check(&vectors_dir, &choice.name, dimension).map_err(|e| format!("{e}; keyword search only"))?;
+    // Vectors ahead of the store's embeddings belong to a store that was replaced: they start over
+    // now, before anything (an ingest's embedding, an import) can write past their number and hide it.
+    let vectors_seq = VectorIndex::stored_seq(&vectors_dir)
+        .map_err(|e| format!("the vectors in {} cannot be read ({e}); keyword search only", vectors_dir.display()))?;
+    let store_seq = store
+        .max_embedding_seq(&choice.name)
+        .map_err(|e| format!("the store's embeddings cannot be read ({e}); keyword search only"))?;
+    if vectors_seq > store_seq {
+        tracing::warn!(model = %choice.name, "the vectors are ahead of the store's embeddings (a replaced store): rebuilding them");
+        std::fs::remove_dir_all(&vectors_dir).map_err(|e| {
+            format!("the vectors in {} cannot be removed ({e}); keyword search only", vectors_dir.display())
+        })?;
+    }
     Ok(Semantic {
         embedder,
         vectors_dir,
@@ -273,13 +286,17 @@ impl Library {
     }
 
     /// The semantic side with its model loaded (loading it now if need be), or why not.
+    /// The vectors are opened and caught up too: a search by meaning needs both, and one that
+    /// cannot have them is answered by words, with the reason.
     pub(crate) fn semantic_with_model(&self) -> std::result::Result<&Semantic, String> {
         let semantic = self.semantic.as_ref().map_err(Clone::clone)?;
-        match semantic.embedder.get() {
-            Ok(_) => Ok(semantic),
-            Err(Error::SemanticUnavailable(reason)) => Err(reason),
-            Err(other) => Err(other.to_string()),
-        }
+        let reason = |err: Error| match err {
+            Error::SemanticUnavailable(reason) => reason,
+            other => format!("the vectors cannot be read ({other}); keyword search only"),
+        };
+        semantic.embedder.get().map_err(reason)?;
+        self.vectors().map_err(reason)?;
+        Ok(semantic)
     }
 
     pub(crate) fn semantic(&self) -> Result<&Semantic> {
@@ -303,16 +320,6 @@ impl Library {
             *caught_up = true;
         }
         Ok((semantic, vectors, taken_in))
-    }
-
-    /// Opens the vectors now and brings them up to the store (a server does at start, in the
-    /// background, so that its first search by meaning does not wait). Without semantic search,
-    /// does nothing.
-    pub fn load_vectors(&self) -> Result<()> {
-        match self.vectors() {
-            Ok(_) | Err(Error::SemanticUnavailable(_)) => Ok(()),
-            Err(other) => Err(other),
-        }
     }
 
     /// Embeds every stored paper whose embedding is missing or stale, in batches that are each

@@ -92,6 +92,7 @@ fn load_sample(library: &Library, sample: &Path, files: &[PathBuf]) -> anyhow::R
             ingest::ingest_hf_daily(library, &hf_files, &progress).map_err(|e| anyhow::anyhow!("{}", e.cause))?;
         println!("upvotes and code links for trending: {} records from {}", summary.read, hf_dir.display());
     }
+    let _ = library.load_model();
     if let Ok(model) = library.semantic_status() {
         let shipped = sample.with_file_name(format!("vectors-{model}.bin"));
         if shipped.is_file() {

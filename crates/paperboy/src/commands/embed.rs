@@ -7,6 +7,7 @@ use crate::{cli::EmbedArgs, output, progress::CliProgress};
 
 pub fn run(context: &Context, args: EmbedArgs) -> anyhow::Result<ExitCode> {
     let library = open_library(context)?;
+    let _ = library.load_model();
     if let Err(reason) = library.semantic_status() {
         anyhow::bail!("{reason}");
     }

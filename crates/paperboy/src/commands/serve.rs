@@ -61,7 +61,8 @@ pub fn serve(library: Arc<Library>, config: &Config) -> anyhow::Result<()> {
         // The model loads here rather than at the first search by meaning, so that no visitor
         // waits for it; one that cannot be loaded leaves keyword search, with the reason below.
         // The vectors load in the background, with the first follow of the store (at 3 million
-        // papers they take seconds; the pages and keyword search are served meanwhile).
+        // papers they take seconds; keyword search and the pages are served meanwhile, except
+        // the similar papers of a paper page, which wait for them).
         let _ = library.load_model();
         match library.semantic_status() {
             Ok(model) => {

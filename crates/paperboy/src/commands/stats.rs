@@ -41,6 +41,8 @@ pub fn reindex(context: &Context, args: ReindexArgs) -> anyhow::Result<ExitCode>
     let n = library.reindex(&progress)?;
     println!("reindexed {} papers in {:.1} s", output::thousands(n), started.elapsed().as_secs_f64());
     if !args.skip_vectors {
+        // A model that cannot load is a reason the vectors are not rebuilt, not a failure.
+        let _ = library.load_model();
         match library.semantic_status() {
             Ok(_) => println!("{}", output::embed_summary(&library.reembed(&progress)?)),
             Err(reason) => println!("vectors not rebuilt: {reason}"),

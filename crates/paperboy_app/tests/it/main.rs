@@ -579,6 +579,28 @@ fn vectors_of_another_dimension_turn_semantic_search_off_not_keyword_search() {
 }
 
 #[test]
+fn vectors_of_a_replaced_store_start_over_before_new_embeddings_can_pass_them() {
+    require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    drop(semantic_library(dir.path(), &["2026-06-16"]));
+    // The operator replaced the store; the new one gets more embeddings than the old vectors
+    // counted before anything has read those vectors.
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(format!("paperboy.sqlite3{suffix}")));
+    }
+    let choice = require_model_or_panic();
+    let library = Library::open_with(dir.path(), Some(&choice), &NoProgress).unwrap();
+    let days: Vec<PathBuf> =
+        ["2026-06-10", "2026-06-11", "2026-06-12", "2026-06-15"].iter().map(|d| sample(d)).collect();
+    ingest::ingest_jsonl(&library, &days, &NoProgress).unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/sample/vectors-all-MiniLM-L6-v2.bin");
+    assert!(library.import_vectors(&shipped, &NoProgress).unwrap() > 554);
+    // A paper of the old store only has no vector left; one of the new store has its own.
+    assert!(matches!(library.similar(id("2606.14725"), 3), Err(paperboy_app::Error::PaperNotFound(_))));
+    assert_eq!(library.similar(id("2008.03186"), 3).unwrap().len(), 3);
+}
+
+#[test]
 fn exported_vectors_import_into_another_library() {
     require_model!();
     let dir = tempfile::tempdir().unwrap();

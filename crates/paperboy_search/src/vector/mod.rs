@@ -125,6 +125,12 @@ impl VectorIndex {
         }
     }
 
+    /// The embedding sequence number the vectors in `dir` are up to date with (0 without any),
+    /// read from `meta.json` alone.
+    pub fn stored_seq(dir: &Path) -> Result<i64> {
+        Ok(file::read_meta(dir)?.map_or(0, |meta| meta.seq))
+    }
+
     fn mismatch(dir: &Path, meta: &Meta, model: &str, dimension: usize) -> Error {
         Error::NeedsRebuild(format!(
             "the vectors in {} are {}-dimensional vectors of {}; the configured model {model} makes {dimension}",
