@@ -263,9 +263,12 @@ impl Library {
     }
 
     /// Whether a search embeds its query and scans the vectors (it then waits, part of the time,
-    /// for a scan shared with other requests).
+    /// for a scan shared with other requests). Cheap and loads nothing: the web app asks it on an
+    /// async thread, to pick the search's pool, before the model or the vectors may be read.
     pub fn searches_by_meaning(&self, params: &SearchParams) -> bool {
-        !matches!(self.mode_for(params).0, SearchMode::Keyword | SearchMode::Auto)
+        params.order != Order::Date
+            && params.mode != SearchMode::Keyword
+            && self.semantic_status().is_ok()
             && SearchQuery::parse(&params.query)
                 .is_ok_and(|query| query.has_positive_text() && !query.is_fielded_only())
     }

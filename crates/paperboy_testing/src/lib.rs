@@ -12,6 +12,12 @@ fn may_skip(test: &str, what: &str) -> bool {
     if std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0") {
         return false;
     }
+    record_skip(test, what);
+    true
+}
+
+/// Says that `test` is skipped for want of `what`, and logs it for `scripts/test`'s count.
+fn record_skip(test: &str, what: &str) {
     eprintln!("SKIPPED {test}: {what}");
     if let Some(log) = std::env::var_os("PAPERBOY_SKIP_LOG") {
         let line = format!("{test}: {what}\n");
@@ -21,7 +27,6 @@ fn may_skip(test: &str, what: &str) -> bool {
             .open(log)
             .and_then(|mut f| f.write_all(line.as_bytes()));
     }
-    true
 }
 
 /// Call when `what` a test needs is missing: in CI it panics with `what`; elsewhere it records the
@@ -30,6 +35,14 @@ pub fn missing(test: &str, what: &str) {
     if !may_skip(test, what) {
         panic!("{test} needs {what} (CI runs every test; `scripts/test` sets it up)");
     }
+}
+
+/// Call when this CPU lacks an instruction set a test exercises (AVX-512 BF16, say): the skip is
+/// recorded everywhere, CI included, because no setup can supply a CPU feature. The test that
+/// calls it must have a sibling that checks what such a CPU does instead, so the machine tests
+/// the path it really runs.
+pub fn cpu_lacks(test: &str, what: &str) {
+    record_skip(test, &format!("this CPU lacks {what}"));
 }
 
 /// The value of the environment variable `name`, or — when unset — a recorded skip (a panic in

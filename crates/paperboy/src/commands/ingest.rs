@@ -69,11 +69,12 @@ pub fn run(context: &Context, command: IngestCommand) -> anyhow::Result<ExitCode
     // Stored papers are embedded before the command returns, unless asked not to; a failure there
     // leaves the papers stored and keyword-searchable. The model is tried first, so that one that
     // cannot load is reported as the reason nothing was embedded (the status says so after).
-    if !no_embed {
+    let to_embed = !no_embed && matches!(&result, Ok(summary) if summary.new + summary.updated > 0);
+    if to_embed {
         let _ = library.load_model();
     }
-    let embedded = match (&result, library.semantic_status(), no_embed) {
-        (Ok(summary), Ok(_), false) if summary.new + summary.updated > 0 => Some(library.embed_missing(&progress)),
+    let embedded = match library.semantic_status() {
+        Ok(_) if to_embed => Some(library.embed_missing(&progress)),
         _ => None,
     };
     report(result, embedded, library.semantic_status().err().filter(|_| !no_embed), json)

@@ -119,13 +119,12 @@ fn f32_to_bf16(v: f32) -> u16 {
 /// runs, pool sizes and both modes.
 ///
 /// Panics if `x.len() != rows * k`, `out.len() != rows * n`, `bias.len() != n`, or if [`supported`]
-/// is false.
+/// is false and there are products to compute (empty shapes need no instructions).
 pub fn linear_bf16(out: &mut [f32], x: &[f32], rows: usize, w: &PackedWeights, bias: &[f32], threads: Threads) {
     let (n, k) = (w.n, w.k);
     assert_eq!(x.len(), rows.checked_mul(k).expect("rows * k overflows"), "x must be rows × k");
     assert_eq!(out.len(), rows.checked_mul(n).expect("rows * n overflows"), "out must be rows × n");
     assert_eq!(bias.len(), n, "bias must have length n");
-    assert!(supported(), "linear_bf16 needs a CPU with avx512f and avx512bf16");
     if rows == 0 || n == 0 {
         return;
     }
@@ -133,6 +132,7 @@ pub fn linear_bf16(out: &mut [f32], x: &[f32], rows: usize, w: &PackedWeights, b
         out.chunks_exact_mut(n).for_each(|row| row.copy_from_slice(bias));
         return;
     }
+    assert!(supported(), "linear_bf16 needs a CPU with avx512f and avx512bf16");
     // Block sizes may depend on the thread count without affecting results: every output element is
     // accumulated over k in the same order whichever block and tile row it falls in.
     if threads == Threads::One {
