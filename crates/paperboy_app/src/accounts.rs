@@ -70,6 +70,8 @@ pub struct AccountExport {
     pub upvotes: Vec<(ArxivId, DateTime<Utc>)>,
     /// Messages sent or queued (their kind, state and dates; digests with their papers).
     pub messages: Vec<ExportedMessage>,
+    /// Personal API tokens (names, scopes, dates; never their secrets, which are not kept).
+    pub api_tokens: Vec<paperboy_store::ApiToken>,
 }
 
 /// One message in an export.
@@ -313,12 +315,13 @@ impl Library {
             library: self.store.library(account_id)?,
             upvotes: self.store.upvotes_of(account_id)?,
             messages,
+            api_tokens: self.store.api_tokens(account_id)?,
             account,
         })
     }
 
     /// Deletes an account and everything about it: address, preferences, library, upvotes (the
-    /// papers' counts drop), sessions, tokens, messages and what was sent.
+    /// papers' counts drop), sessions, sign-in and API tokens, messages and what was sent.
     pub fn delete_account(&self, account: AccountId) -> Result<bool> {
         self.revoke_digest_feed(account)?;
         let deleted = self.store.delete_account(account)?;

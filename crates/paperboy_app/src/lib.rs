@@ -10,6 +10,7 @@
 //! the others stored.
 
 pub mod accounts;
+pub mod api_tokens;
 mod batch;
 pub mod browse;
 pub mod cite;
@@ -42,7 +43,8 @@ pub use paperboy_search::TermScore;
 pub use paperboy_store::redact_url as redact_database_url;
 /// The store's records the CLI and the web app show (they reach the store only through here).
 pub use paperboy_store::{
-    Account, AccountStatus, MessageState, Pruned, SavedPaper, StoreStats, StoredPaper, TokenPurpose,
+    Account, AccountStatus, ApiToken, MessageState, Pruned, SavedPaper, StoreStats, StoredPaper, TokenPurpose,
+    TokenScope,
 };
 pub use progress::{NoProgress, Progress};
 pub use search::{Explanation, Order, PaperDetails, SearchHit, SearchMode, SearchPage, SearchParams};
@@ -72,6 +74,9 @@ pub enum Error {
     /// Tags that cannot be saved.
     #[error("{0}")]
     Tags(String),
+    /// An API token cannot be made (the message says why).
+    #[error("{0}")]
+    ApiToken(String),
     /// The address has an account already.
     #[error("{email} is already a subscriber (account {account})")]
     AlreadySubscribed {

@@ -67,6 +67,11 @@ impl Library {
         })
     }
 
+    /// Every paper the account upvoted, with when, newest first.
+    pub fn upvotes_of(&self, account: AccountId) -> Result<Vec<(ArxivId, DateTime<Utc>)>> {
+        Ok(self.store.upvotes_of(account)?)
+    }
+
     /// Which of these papers the account saved and which it upvoted.
     pub fn marks_of(&self, account: AccountId, papers: &[ArxivId]) -> Result<(Vec<ArxivId>, Vec<ArxivId>)> {
         let saved: HashSet<ArxivId> = self.store.library(account)?.into_iter().map(|s| s.paper_id).collect();

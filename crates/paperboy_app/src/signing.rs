@@ -114,7 +114,7 @@ pub(crate) fn token_hash(token: &str) -> Vec<u8> {
     sha256(token.as_bytes())
 }
 
-fn random_bytes() -> Result<[u8; 32]> {
+pub(crate) fn random_bytes() -> Result<[u8; 32]> {
     let mut bytes = [0u8; 32];
     SystemRandom::new().fill(&mut bytes).map_err(|_| Error::Internal("the system random generator failed".into()))?;
     Ok(bytes)

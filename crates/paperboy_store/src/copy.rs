@@ -115,6 +115,19 @@ pub const TABLES: &[Table] = &[
         key: "hash",
     },
     Table {
+        name: "api_tokens",
+        columns: &[
+            ("id", Text),
+            ("account_id", Int),
+            ("hash", Bytes),
+            ("name", Text),
+            ("scope", Text),
+            ("created_at", Time),
+            ("last_used_at", Time),
+        ],
+        key: "id",
+    },
+    Table {
         name: "library",
         columns: &[("account_id", Int), ("paper_id", Text), ("tags", Json), ("saved_at", Time)],
         key: "account_id, paper_id",

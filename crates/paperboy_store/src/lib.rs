@@ -3,7 +3,8 @@
 //! and caches. Every derived index (full text, vectors) is rebuilt from here.
 //!
 //! The rest of paperboy sees the store through its traits, one per concern ([`PaperStore`],
-//! [`AccountStore`], [`LibraryStore`], [`OutboxStore`], [`SettingsStore`]), together [`Store`].
+//! [`AccountStore`], [`ApiTokenStore`], [`LibraryStore`], [`OutboxStore`], [`SettingsStore`],
+//! [`EmbeddingStore`]), together [`Store`].
 //! The embedded backend is SQLite on disk in WAL mode ([`SqliteStore`]).
 //!
 //! Writes are units of work ([`WriteBatch`]): papers, signals and a checkpoint commit together or not
@@ -12,6 +13,7 @@
 //! indexes remember the highest sequence number they hold and catch up from it.
 
 mod accounts;
+mod api_tokens;
 pub mod copy;
 mod embeddings;
 mod library;
@@ -22,6 +24,7 @@ mod settings;
 mod sqlite;
 
 pub use accounts::{Account, AccountStatus, AccountStore, Pruned, TokenPurpose};
+pub use api_tokens::{ApiToken, ApiTokenStore, TokenScope};
 pub use copy::Portable;
 pub use embeddings::{EmbeddingStore, StoredEmbedding};
 pub use library::{LibraryStore, SavedPaper};
@@ -36,13 +39,14 @@ pub use sqlite::SqliteStore;
 /// The store's traits, for `use paperboy_store::prelude::*` where a [`Store`]'s methods are called.
 pub mod prelude {
     pub use crate::{
-        AccountStore, EmbeddingStore, LibraryStore, OutboxStore, PaperStore, Portable, SettingsStore, Store,
+        AccountStore, ApiTokenStore, EmbeddingStore, LibraryStore, OutboxStore, PaperStore, Portable, SettingsStore,
+        Store,
     };
 }
 
 /// Everything paperboy needs of a store.
 pub trait Store:
-    PaperStore + AccountStore + LibraryStore + OutboxStore + SettingsStore + EmbeddingStore + Portable
+    PaperStore + AccountStore + ApiTokenStore + LibraryStore + OutboxStore + SettingsStore + EmbeddingStore + Portable
 {
     /// Which backend this is, for people (`SQLite /path/paperboy.sqlite3`, `PostgreSQL
     /// postgres://paperboy@db/paperboy`, never with a password).

@@ -18,8 +18,10 @@ use axum::{
 };
 use chrono::Utc;
 use maud::{Markup, html};
-use paperboy_app::{AccountStatus, Error, TokenPurpose, accounts::NewSession, signing::LinkPurpose};
-use paperboy_domain::{ArxivId, Cadence, Category, EmailAddress, Preferences};
+use paperboy_app::{
+    AccountStatus, ApiToken, Error, TokenPurpose, TokenScope, accounts::NewSession, signing::LinkPurpose,
+};
+use paperboy_domain::{AccountId, ArxivId, Cadence, Category, EmailAddress, Preferences};
 use serde::Deserialize;
 
 use crate::{
@@ -63,8 +65,11 @@ fn looks_like_a_session(token: &str) -> bool {
 /// Looks up the session of each request; pages of signed-in people are private, every page varies
 /// by cookie. Refuses cross-site form posts.
 pub async fn session_layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    // The API is exempt: it takes only bearer tokens, never the session cookie, so a form posted
+    // from another site carries no authority there.
     if request.method() == Method::POST
         && request.uri().path() != "/unsubscribe"
+        && !request.uri().path().starts_with("/api/")
         && !same_origin(&state, request.headers())
     {
         return PageError(Failure::CrossSite).into_response();
@@ -288,6 +293,24 @@ pub struct NoticeQuery {
     welcome: Option<String>,
     saved: Option<String>,
     feed_off: Option<String>,
+    token_revoked: Option<String>,
+}
+
+/// The account's secrets the preferences page lists: the private feed and the API tokens.
+struct Keys {
+    has_feed: bool,
+    tokens: Vec<ApiToken>,
+}
+
+impl Keys {
+    async fn of(state: &AppState, account: AccountId) -> Result<Keys, PageError> {
+        let (has_feed, tokens) = state
+            .blocking(move |library| -> Result<_, Error> {
+                Ok((library.has_digest_feed(account)?, library.api_tokens(account)?))
+            })
+            .await??;
+        Ok(Keys { has_feed, tokens })
+    }
 }
 
 /// The address typed into a form, or the form again (`refused`) with what is wrong beside the
@@ -557,13 +580,15 @@ pub async fn preferences_page(
 ) -> Result<Response, PageError> {
     let Some(viewer) = viewer else { return Ok(Redirect::to("/signin").into_response()) };
     let id = viewer.account.id;
-    let has_feed = state.blocking(move |library| library.has_digest_feed(id)).await??;
+    let keys = Keys::of(&state, id).await?;
     let notice = if query.welcome.is_some() {
         Some("You are subscribed. Tell paperboy what to look for.")
     } else if query.saved.is_some() {
         Some("Saved.")
     } else if query.feed_off.is_some() {
         Some("Your private feed is off: its address no longer works.")
+    } else if query.token_revoked.is_some() {
+        Some("The token is revoked: it no longer works.")
     } else {
         None
     };
@@ -573,7 +598,7 @@ pub async fn preferences_page(
         StatusCode::OK,
         "Preferences",
         Some(&viewer),
-        preferences_body(&viewer, &prefs, notice, None, has_feed),
+        preferences_body(&viewer, &prefs, notice, None, &keys),
     ))
 }
 
@@ -586,8 +611,9 @@ fn preferences_body(
     prefs: &Preferences,
     notice: Option<&str>,
     error: Option<&str>,
-    has_feed: bool,
+    keys: &Keys,
 ) -> Markup {
+    let has_feed = keys.has_feed;
     let account = &viewer.account;
     let categories: Vec<String> = prefs.categories.iter().map(|c| c.to_string()).collect();
     html! {
@@ -654,6 +680,49 @@ fn preferences_body(
                     button.danger type="submit" { "Turn the feed off" }
                 }
             }
+            h2 id="tokens" { "API tokens" }
+            p {
+                "A personal token lets a script, a reference manager or an AI assistant use "
+                a href="/api/v1/openapi.json" { "the API" } " as you: "
+                code { "Authorization: Bearer <token>" } ". A read token reads your library, upvotes, saved searches and follows; "
+                "a read-write token may also change them. A token is shown once, when it is made."
+            }
+            @if !keys.tokens.is_empty() {
+                table.tokens {
+                    caption.visually-hidden { "Your API tokens" }
+                    thead { tr { th scope="col" { "Name" } th scope="col" { "May" } th scope="col" { "Made" } th scope="col" { "Last used" } th scope="col" { span.visually-hidden { "Revoke" } } } }
+                    tbody {
+                        @for token in &keys.tokens {
+                            tr {
+                                td { (token.name) " " code.token-id { (paperboy_app::api_tokens::TOKEN_PREFIX) (token.id) "_…" } }
+                                td { @match token.scope { TokenScope::Read => "read", TokenScope::Write => "read and write" } }
+                                td { time datetime=(token.created_at.to_rfc3339()) { (token.created_at.format("%Y-%m-%d")) } }
+                                td { @match token.last_used_at { Some(at) => time datetime=(at.to_rfc3339()) { (at.format("%Y-%m-%d %H:%M UTC")) }, None => "never" } }
+                                td {
+                                    form.inline method="post" action="/preferences/tokens/revoke" {
+                                        input type="hidden" name="csrf" value=(viewer.form_token);
+                                        input type="hidden" name="id" value=(token.id);
+                                        button.danger type="submit" aria-label={ "Revoke " (token.name) } { "Revoke" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if keys.tokens.len() < paperboy_app::api_tokens::MAX_TOKENS {
+                form.token method="post" action="/preferences/tokens" {
+                    input type="hidden" name="csrf" value=(viewer.form_token);
+                    label { "What it is for "
+                        input type="text" name="name" required maxlength=(paperboy_app::api_tokens::MAX_NAME) placeholder="Zotero sync script"; }
+                    fieldset {
+                        legend { "It may" }
+                        label.choice { input type="radio" name="scope" value="read" checked; " read" }
+                        label.choice { input type="radio" name="scope" value="write"; " read and change" }
+                    }
+                    button type="submit" { "Make a token" }
+                }
+            }
             h2 { "Your data" }
             p { a href="/account/export" download="paperboy-account.json" { "Export my data (JSON)" } }
             form method="post" action="/account/delete" {
@@ -711,14 +780,14 @@ pub async fn save_preferences(
         Err(denied) => return Ok(denied.into_response()),
     };
     let id = viewer.account.id;
-    let has_feed = state.blocking(move |library| library.has_digest_feed(id)).await??;
+    let keys = Keys::of(&state, id).await?;
     let invalid = |viewer: &Viewer, shown: &Preferences, message: &str| {
         page_in(
             Some(Section::Account),
             StatusCode::UNPROCESSABLE_ENTITY,
             "Preferences",
             Some(viewer),
-            preferences_body(viewer, shown, None, Some(message), has_feed),
+            preferences_body(viewer, shown, None, Some(message), &keys),
         )
     };
     let wanted = match parse_preferences(&form) {
@@ -764,6 +833,88 @@ pub async fn make_feed(
     let mut response = page_in(Some(Section::Account), StatusCode::OK, "Your private feed", Some(&viewer), body);
     response.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     Ok(response)
+}
+
+/// `POST /preferences/tokens`: the form.
+#[derive(Deserialize)]
+pub struct ApiTokenForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    scope: String,
+}
+
+/// `POST /preferences/tokens`: makes an API token and shows it, once.
+pub async fn make_token(
+    State(state): State<AppState>,
+    MaybeViewer(viewer): MaybeViewer,
+    Form(form): Form<ApiTokenForm>,
+) -> Result<Response, PageError> {
+    let viewer = match require(viewer, &form.csrf) {
+        Ok(v) => v,
+        Err(denied) => return Ok(denied.into_response()),
+    };
+    let id = viewer.account.id;
+    let Some(scope) = TokenScope::parse(form.scope.trim()) else {
+        return Err(Error::ApiToken(format!("a token may \"read\" or \"write\", not {:?}", form.scope.trim())).into());
+    };
+    let name = form.name;
+    let made = match state.blocking(move |library| library.create_api_token(id, &name, scope, Utc::now())).await? {
+        Ok(made) => made,
+        Err(Error::ApiToken(message)) => {
+            let keys = Keys::of(&state, id).await?;
+            let prefs = viewer.account.preferences.clone();
+            return Ok(page_in(
+                Some(Section::Account),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Preferences",
+                Some(&viewer),
+                preferences_body(&viewer, &prefs, None, Some(&message), &keys),
+            ));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let body = html! {
+        section.account {
+            h1 { "Your new API token" }
+            p { "Copy it now: it is shown only this once, and paperboy keeps only a fingerprint of it." }
+            p { label for="api-token" { (made.token.name) " (" (match scope { TokenScope::Read => "read", TokenScope::Write => "read and write" }) ")" } }
+            p { input id="api-token" type="text" readonly value=(made.secret.expose()) size="70"; }
+            p { "Send it as " code { "Authorization: Bearer <token>" } ", for example:" }
+            pre { code { "curl -H 'Authorization: Bearer " (made.secret.expose()) "' " (state.config.base_url) "/api/v1/me/library" } }
+            p { "Anyone with the token can act as you within its scope. If it leaks, revoke it in your " a href="/preferences#tokens" { "preferences" } "." }
+        }
+    };
+    let mut response = page_in(Some(Section::Account), StatusCode::OK, "Your new API token", Some(&viewer), body);
+    response.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    Ok(response)
+}
+
+/// `POST /preferences/tokens/revoke`: the form.
+#[derive(Deserialize)]
+pub struct RevokeTokenForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    id: String,
+}
+
+/// `POST /preferences/tokens/revoke`: the token gets 401 from now on.
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    MaybeViewer(viewer): MaybeViewer,
+    Form(form): Form<RevokeTokenForm>,
+) -> Result<Response, PageError> {
+    let viewer = match require(viewer, &form.csrf) {
+        Ok(v) => v,
+        Err(denied) => return Ok(denied.into_response()),
+    };
+    let id = viewer.account.id;
+    let token = form.id;
+    state.blocking(move |library| library.revoke_api_token(id, &token)).await??;
+    Ok(Redirect::to("/preferences?token_revoked=1").into_response())
 }
 
 /// `POST /preferences/feed/revoke`: the private feed's address stops working at once.

@@ -5,7 +5,7 @@
 
 use axum::{
     Json,
-    http::StatusCode,
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use maud::html;
@@ -19,6 +19,9 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("invalid_parameter", 400, "a parameter has a bad value (the message names it)"),
     ("invalid_email", 400, "not an e-mail address"),
     ("invalid_tags", 400, "tags that cannot be saved"),
+    ("invalid_body", 400, "the request body is not the JSON the endpoint takes (the message says why)"),
+    ("unauthorized", 401, "the endpoint needs a personal API token (Authorization: Bearer), and none valid was sent"),
+    ("insufficient_scope", 403, "the API token may only read"),
     ("bad_file", 400, "a file that cannot be used"),
     ("cross_site_form", 403, "a form sent from another site"),
     ("paper_not_found", 404, "no such paper"),
@@ -29,6 +32,7 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("already_subscribed", 409, "the address has an account"),
     ("uri_too_long", 414, "the request URL is too long"),
     ("invalid_preferences", 422, "preferences that cannot be saved"),
+    ("api_token_not_made", 422, "an API token cannot be made (the message says why)"),
     ("undeliverable_address", 422, "mail to the address bounced, so none is sent"),
     ("rate_limited", 429, "too many requests; the message says when to retry"),
     ("internal_error", 500, "something failed on our side; it has been logged"),
@@ -51,6 +55,15 @@ pub enum Failure {
     NotFound,
     /// A form sent from another site.
     CrossSite,
+    /// No valid API token: none was sent (`presented` false), or the one sent is unknown or revoked.
+    Unauthorized {
+        /// Whether the request carried a bearer token at all.
+        presented: bool,
+    },
+    /// A change asked for with a read-only API token.
+    ReadOnlyToken,
+    /// A request body that is not what the endpoint takes.
+    Body(String),
     /// The request target is too long.
     UriTooLong(usize),
     /// The request took too long.
@@ -86,6 +99,7 @@ pub fn classify(failure: &Failure) -> (StatusCode, &'static str) {
         Failure::App(E::Email(_)) => "invalid_email",
         Failure::App(E::Preferences(_)) => "invalid_preferences",
         Failure::App(E::Tags(_)) => "invalid_tags",
+        Failure::App(E::ApiToken(_)) => "api_token_not_made",
         Failure::App(E::AlreadySubscribed { .. }) => "already_subscribed",
         Failure::App(E::PaperNotFound(_)) | Failure::PaperId(_) => "paper_not_found",
         Failure::App(E::NoVector(_)) => "no_vector",
@@ -113,6 +127,9 @@ pub fn classify(failure: &Failure) -> (StatusCode, &'static str) {
         Failure::Param(_) => "invalid_parameter",
         Failure::NotFound => "not_found",
         Failure::CrossSite => "cross_site_form",
+        Failure::Unauthorized { .. } => "unauthorized",
+        Failure::ReadOnlyToken => "insufficient_scope",
+        Failure::Body(_) => "invalid_body",
         Failure::UriTooLong(_) => "uri_too_long",
         Failure::Timeout => "timeout",
     };
@@ -136,6 +153,12 @@ fn message(failure: &Failure, status: StatusCode) -> String {
         Failure::CrossSite => {
             "this form was sent from another site, so it was refused; reload the page and try again".into()
         }
+        Failure::Unauthorized { presented: false } => {
+            "this endpoint needs a personal API token: send `Authorization: Bearer <token>` (make one on your preferences page)".into()
+        }
+        Failure::Unauthorized { presented: true } => "this API token is not valid: it was revoked, or never existed".into(),
+        Failure::ReadOnlyToken => "this API token may only read; make one with the write scope to change things".into(),
+        Failure::Body(detail) => format!("the request body is not valid: {detail}"),
         Failure::UriTooLong(len) => {
             format!("the request URL is too long ({len} bytes; at most {} bytes)", crate::MAX_URI_BYTES)
         }
@@ -164,7 +187,18 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = classify(&self.0);
         let message = message(&self.0, status);
-        crate::no_store((status, Json(Body { code, message: &message })).into_response())
+        let mut response = crate::no_store((status, Json(Body { code, message: &message })).into_response());
+        // RFC 6750: say which scheme the endpoint takes, and why a token was refused.
+        let challenge = match &self.0 {
+            Failure::Unauthorized { presented: false } => Some(r#"Bearer realm="paperboy""#),
+            Failure::Unauthorized { presented: true } => Some(r#"Bearer realm="paperboy", error="invalid_token""#),
+            Failure::ReadOnlyToken => Some(r#"Bearer realm="paperboy", error="insufficient_scope", scope="write""#),
+            _ => None,
+        };
+        if let Some(challenge) = challenge {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        }
+        response
     }
 }
 
@@ -216,6 +250,10 @@ mod tests {
         for failure in [
             Failure::NotFound,
             Failure::CrossSite,
+            Failure::Unauthorized { presented: true },
+            Failure::ReadOnlyToken,
+            Failure::Body("x".into()),
+            Failure::App(paperboy_app::Error::ApiToken("x".into())),
             Failure::Timeout,
             Failure::Crashed,
             Failure::UriTooLong(9000),

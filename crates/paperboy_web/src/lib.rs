@@ -17,6 +17,7 @@ mod client;
 mod error;
 mod feeds;
 pub mod math;
+mod me;
 mod openapi;
 mod pages;
 mod params;
@@ -33,7 +34,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{get, post, put},
 };
 use paperboy_app::Library;
 use tower_http::compression::{
@@ -43,6 +44,7 @@ use tower_http::compression::{
 
 pub use client::TrustedProxies;
 pub use error::{ApiError, PageError};
+pub use openapi::spec as openapi_spec;
 pub use server::{HEADER_READ_TIMEOUT, serve};
 
 /// Settings of the web app.
@@ -203,6 +205,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/daily/{date}", get(api::daily))
         .route("/api/v1/trending", get(api::trending))
         .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/api/v1/me", get(me::me))
+        .route("/api/v1/me/library", get(me::library))
+        .route("/api/v1/me/library/{*id}", put(me::save).delete(me::unsave))
+        .route("/api/v1/me/upvotes", get(me::upvotes))
+        .route("/api/v1/me/upvotes/{*id}", put(me::upvote).delete(me::remove_upvote))
+        .route(
+            "/api/v1/me/searches",
+            get(me::searches).put(me::replace_searches).post(me::add_search).delete(me::remove_search),
+        )
+        .route("/api/v1/me/follows", get(me::follows).put(me::replace_follows))
         .route("/api/{*rest}", get(api::not_found))
         .route("/static/style.css", get(|| asset("text/css; charset=utf-8", include_str!("assets/style.css"))))
         .route("/static/app.js", get(|| asset("text/javascript; charset=utf-8", include_str!("assets/app.js"))))
@@ -219,6 +231,8 @@ pub fn router(state: AppState) -> Router {
         .route("/preferences/resubscribe", post(account::resubscribe))
         .route("/preferences/feed", post(account::make_feed))
         .route("/preferences/feed/revoke", post(account::revoke_feed))
+        .route("/preferences/tokens", post(account::make_token))
+        .route("/preferences/tokens/revoke", post(account::revoke_token))
         .route("/unsubscribe", get(account::unsubscribe_page).post(account::unsubscribe))
         .route("/library", get(account::library_page))
         .route("/library/export", get(account::export_library))

@@ -1,5 +1,6 @@
 //! The OpenAPI 3.0 description of `/api/v1/`. Written by hand beside the handlers; the tests fetch
-//! every endpoint and validate its answers against these schemas, so the two cannot drift apart.
+//! every endpoint and validate its answers against these schemas, so the two cannot drift apart,
+//! and a third-party validator (openapi-spec-validator) checks the document itself.
 
 use axum::{
     Json,
@@ -29,8 +30,140 @@ fn codes_description() -> String {
     text
 }
 
-/// The document. One literal, long because the API is: split into fragments it would read worse.
+/// The document: the public endpoints, then the personal ones.
 pub fn spec(base_url: &str) -> Value {
+    let mut spec = public(base_url);
+    let personal = personal();
+    for (path, item) in personal["paths"].as_object().expect("paths").clone() {
+        spec["paths"][path] = item;
+    }
+    for (name, schema) in personal["schemas"].as_object().expect("schemas").clone() {
+        spec["components"]["schemas"][name] = schema;
+    }
+    spec["components"]["securitySchemes"] = json!({"token": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "a personal API token (`pbt_…`), made on the preferences page; a read token may only read"
+    }});
+    spec
+}
+
+/// The personal endpoints under `/api/v1/me` (see `me.rs`): each needs a token; changes need a
+/// read-write one.
+fn personal() -> Value {
+    let string = json!({"type": "string"});
+    let date_time = json!({"type": "string", "format": "date-time"});
+    let error = json!({"description": "an error, with a stable code and a message for people", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    let ok = |schema: &str| json!({"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+    let operation = |summary: &str, id: &str, schema: &str, codes: &[&str], body: Option<&str>, parameters: Value| {
+        let mut responses = serde_json::Map::new();
+        responses.insert("200".into(), ok(schema));
+        for code in codes {
+            responses.insert((*code).into(), error.clone());
+        }
+        let mut operation = json!({
+            "summary": summary,
+            "operationId": id,
+            "security": [{"token": []}],
+            "parameters": parameters,
+            "responses": responses
+        });
+        if let Some(body) = body {
+            operation["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{body}")}}}});
+        }
+        operation
+    };
+    let read = ["401", "500"];
+    let write = ["400", "401", "403", "422", "500"];
+    let paper_write = ["400", "401", "403", "404", "500"];
+    let id = json!([{"name": "id", "in": "path", "required": true, "description": "an arXiv id, with or without version", "schema": string.clone()}]);
+    let mut save = operation(
+        "Save a paper to the library, or replace its tags",
+        "saveToLibrary",
+        "LibraryItem",
+        &paper_write,
+        None,
+        id.clone(),
+    );
+    save["requestBody"] = json!({"required": false, "description": "optional: the paper's tags", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Tags"}}}});
+    json!({
+        "paths": {
+            "/api/v1/me": {"get": operation("Whose token this is, and what it may do", "me", "Me", &read, None, json!([]))},
+            "/api/v1/me/library": {"get": operation("The saved papers, newest first", "library", "LibraryResponse", &read, None, json!([]))},
+            "/api/v1/me/library/{id}": {
+                "put": save,
+                "delete": operation("Remove a paper from the library", "removeFromLibrary", "Changed", &paper_write, None, id.clone())
+            },
+            "/api/v1/me/upvotes": {"get": operation("The upvoted papers, newest first", "upvotes", "UpvotesResponse", &read, None, json!([]))},
+            "/api/v1/me/upvotes/{id}": {
+                "put": operation("Upvote a paper (once)", "upvote", "Changed", &paper_write, None, id.clone()),
+                "delete": operation("Take an upvote back", "removeUpvote", "Changed", &paper_write, None, id)
+            },
+            "/api/v1/me/searches": {
+                "get": operation("The saved searches digests run", "searches", "Searches", &read, None, json!([])),
+                "put": operation("Replace the saved searches", "replaceSearches", "Searches", &write, Some("Searches"), json!([])),
+                "post": operation("Add a saved search", "addSearch", "Searches", &write, Some("NewSearch"), json!([])),
+                "delete": operation("Remove a saved search", "removeSearch", "Searches", &write, None, json!([
+                    {"name": "query", "in": "query", "required": true, "description": "the saved search, as listed", "schema": string.clone()}
+                ]))
+            },
+            "/api/v1/me/follows": {
+                "get": operation("The followed categories and authors", "follows", "Follows", &read, None, json!([])),
+                "put": operation("Replace the followed categories and authors", "replaceFollows", "Follows", &write, Some("Follows"), json!([]))
+            }
+        },
+        "schemas": {
+            "Me": {"type": "object", "required": ["email", "status", "token"], "additionalProperties": false, "properties": {
+                "email": string.clone(),
+                "status": {"type": "string", "enum": ["pending", "active", "unsubscribed"]},
+                "token": {"type": "object", "required": ["id", "name", "scope", "created_at"], "additionalProperties": false, "properties": {
+                    "id": string.clone(),
+                    "name": string.clone(),
+                    "scope": {"type": "string", "enum": ["read", "write"]},
+                    "created_at": date_time.clone()
+                }}
+            }},
+            "Tags": {"type": "object", "additionalProperties": false, "properties": {
+                "tags": {"type": "array", "items": string.clone(), "description": "at most 20, each at most 40 characters"}
+            }},
+            "LibraryItem": {"type": "object", "required": ["id", "tags", "saved_at", "paper"], "additionalProperties": false, "properties": {
+                "id": string.clone(),
+                "tags": {"type": "array", "items": string.clone()},
+                "saved_at": date_time.clone(),
+                "paper": {"allOf": [{"$ref": "#/components/schemas/PaperSummary"}], "nullable": true, "description": "null when the paper is no longer stored"}
+            }},
+            "LibraryResponse": {"type": "object", "required": ["total", "results"], "additionalProperties": false, "properties": {
+                "total": {"type": "integer", "minimum": 0},
+                "results": {"type": "array", "items": {"$ref": "#/components/schemas/LibraryItem"}}
+            }},
+            "Changed": {"type": "object", "required": ["id", "changed"], "additionalProperties": false, "properties": {
+                "id": string.clone(),
+                "changed": {"type": "boolean", "description": "whether anything changed (false: it was so already)"}
+            }},
+            "UpvotesResponse": {"type": "object", "required": ["total", "results"], "additionalProperties": false, "properties": {
+                "total": {"type": "integer", "minimum": 0},
+                "results": {"type": "array", "items": {"type": "object", "required": ["id", "upvoted_at"], "additionalProperties": false, "properties": {
+                    "id": string.clone(),
+                    "upvoted_at": date_time
+                }}}
+            }},
+            "Searches": {"type": "object", "required": ["searches"], "additionalProperties": false, "properties": {
+                "searches": {"type": "array", "items": string.clone(), "description": "in the search syntax; at most 50"}
+            }},
+            "NewSearch": {"type": "object", "required": ["query"], "additionalProperties": false, "properties": {
+                "query": {"type": "string", "description": "in the search syntax"}
+            }},
+            "Follows": {"type": "object", "required": ["categories", "authors"], "additionalProperties": false, "properties": {
+                "categories": {"type": "array", "items": string.clone(), "description": "arXiv categories or archives (cs.CL, math)"},
+                "authors": {"type": "array", "items": string}
+            }}
+        }
+    })
+}
+
+/// The public endpoints. One literal, long because the API is: split into fragments it would
+/// read worse.
+fn public(base_url: &str) -> Value {
     let string = json!({"type": "string"});
     let date = json!({"type": "string", "format": "date"});
     let date_time = json!({"type": "string", "format": "date-time"});
@@ -60,7 +193,7 @@ pub fn spec(base_url: &str) -> Value {
         "info": {
             "title": "paperboy API",
             "version": "1",
-            "description": "Search arXiv papers by words and meaning, read papers, similar papers, daily announcements and trending papers. Errors are {\"code\", \"message\"} with the matching HTTP status."
+            "description": "Search arXiv papers by words and meaning, read papers, similar papers, daily announcements and trending papers; with a personal API token (Authorization: Bearer), manage your library, upvotes, saved searches and follows under /api/v1/me. Errors are {\"code\", \"message\"} with the matching HTTP status."
         },
         "servers": [{"url": base_url}],
         "paths": {

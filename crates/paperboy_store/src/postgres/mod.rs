@@ -12,6 +12,7 @@
 //! skips a row that commits late (which a plain `SEQUENCE` allows).
 
 mod accounts;
+mod api_tokens;
 mod copy;
 mod embeddings;
 mod library;
@@ -196,6 +197,19 @@ const MIGRATIONS: &[&str] = &[
     // 2: counting the papers known only from Hugging Face without reading every paper.
     r#"
     CREATE INDEX papers_secondary ON papers (id) WHERE source = 'secondary';
+    "#,
+    // 3: personal API tokens (only the SHA-256 of each secret is kept).
+    r#"
+    CREATE TABLE api_tokens (
+        id           text PRIMARY KEY,
+        account_id   bigint NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+        hash         bytea NOT NULL UNIQUE,
+        name         text NOT NULL,
+        scope        text NOT NULL CHECK (scope IN ('read', 'write')),
+        created_at   timestamptz NOT NULL,
+        last_used_at timestamptz
+    );
+    CREATE INDEX api_tokens_account ON api_tokens (account_id);
     "#,
 ];
 

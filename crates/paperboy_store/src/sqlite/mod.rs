@@ -2,6 +2,7 @@
 //! pool of read-only connections, so readers never wait for an ingest.
 
 mod accounts;
+mod api_tokens;
 mod copy;
 mod embeddings;
 mod library;
@@ -194,6 +195,19 @@ const MIGRATIONS: &[&str] = &[
     // million papers, `stats` read the whole table, 13 GB, for that one number).
     r#"
     CREATE INDEX papers_secondary ON papers (source) WHERE source = 'secondary';
+    "#,
+    // 7: personal API tokens (only the SHA-256 of each secret is kept).
+    r#"
+    CREATE TABLE api_tokens (
+        id           TEXT PRIMARY KEY,
+        account_id   INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+        hash         BLOB NOT NULL UNIQUE,
+        name         TEXT NOT NULL,
+        scope        TEXT NOT NULL CHECK (scope IN ('read', 'write')),
+        created_at   TEXT NOT NULL,
+        last_used_at TEXT
+    ) WITHOUT ROWID;
+    CREATE INDEX api_tokens_account ON api_tokens (account_id);
     "#,
 ];
 

@@ -1,8 +1,8 @@
 //! Accounts, libraries, the outbox and settings, on every backend.
 
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, DurationRound, NaiveDate, TimeZone, Utc};
 use paperboy_domain::{AccountId, ArxivId, EmailAddress};
-use paperboy_store::{AccountStatus, Delivery, NewMessage, Pruned, Store, TokenPurpose};
+use paperboy_store::{AccountStatus, ApiToken, Delivery, NewMessage, Pruned, Store, TokenPurpose, TokenScope};
 
 fn email(text: &str) -> EmailAddress {
     EmailAddress::parse(text).unwrap()
@@ -52,7 +52,9 @@ pub(crate) fn deleting_an_account_removes_everything_about_it(store: &dyn Store)
     assert!(!store.upvote(account.id, paper, now).unwrap(), "one upvote per account");
     assert_eq!(store.signals(&[paper]).unwrap()[0].upvotes, 1);
     store.create_session(b"s", account.id, now + Duration::days(1), now).unwrap();
+    store.insert_api_token(&api_token("t1", account.id, TokenScope::Write, now), b"token-hash").unwrap();
     assert!(store.delete_account(account.id).unwrap());
+    assert_eq!(store.api_token_by_hash(b"token-hash").unwrap(), None, "its tokens die with it");
     assert!(store.account(account.id).unwrap().is_none());
     assert!(store.library(account.id).unwrap().is_empty());
     assert_eq!(store.session(b"s", now).unwrap(), None);
@@ -200,4 +202,48 @@ pub(crate) fn rate_limits_count_within_a_window(store: &dyn Store) {
     }
     assert!(!store.rate_limit("k", 3, 60, now + Duration::seconds(10)).unwrap());
     assert!(store.rate_limit("k", 3, 60, now + Duration::seconds(61)).unwrap(), "a new window");
+}
+
+fn api_token(id: &str, account: AccountId, scope: TokenScope, now: DateTime<Utc>) -> ApiToken {
+    // Stored times are to the microsecond in PostgreSQL.
+    let created_at = now.duration_trunc(Duration::seconds(1)).unwrap();
+    ApiToken { id: id.into(), account, name: format!("script {id}"), scope, created_at, last_used_at: None }
+}
+
+pub(crate) fn api_tokens_are_found_by_hash_listed_newest_first_and_revoked(store: &dyn Store) {
+    let now = Utc::now();
+    let (a, _) = store.account_for_email(&email("a@example.org"), now).unwrap();
+    let (b, _) = store.account_for_email(&email("b@example.org"), now).unwrap();
+    let older = api_token("old", a.id, TokenScope::Read, now - Duration::hours(1));
+    let newer = api_token("new", a.id, TokenScope::Write, now);
+    store.insert_api_token(&older, b"hash-old").unwrap();
+    store.insert_api_token(&newer, b"hash-new").unwrap();
+    store.insert_api_token(&api_token("theirs", b.id, TokenScope::Read, now), b"hash-theirs").unwrap();
+    assert!(
+        store.insert_api_token(&api_token("again", a.id, TokenScope::Read, now), b"hash-old").is_err(),
+        "hashes are unique"
+    );
+
+    assert_eq!(store.api_tokens(a.id).unwrap(), [newer.clone(), older.clone()]);
+    assert_eq!(store.api_token_by_hash(b"hash-new").unwrap(), Some(newer.clone()));
+    assert_eq!(store.api_token_by_hash(b"hash-unknown").unwrap(), None);
+
+    // A use is recorded to the minute; later uses in that minute change nothing.
+    let used = Utc.with_ymd_and_hms(2026, 12, 4, 10, 30, 15).unwrap();
+    store.touch_api_token("new", used).unwrap();
+    store.touch_api_token("new", used + Duration::seconds(30)).unwrap();
+    let minute = Utc.with_ymd_and_hms(2026, 12, 4, 10, 30, 0).unwrap();
+    assert_eq!(store.api_token_by_hash(b"hash-new").unwrap().unwrap().last_used_at, Some(minute));
+    store.touch_api_token("new", used + Duration::minutes(2)).unwrap();
+    assert_eq!(
+        store.api_token_by_hash(b"hash-new").unwrap().unwrap().last_used_at,
+        Some(minute + Duration::minutes(2))
+    );
+
+    // Only its owner revokes a token, and a revoked one is found no more.
+    assert!(!store.delete_api_token(b.id, "new").unwrap(), "not theirs");
+    assert!(store.delete_api_token(a.id, "new").unwrap());
+    assert!(!store.delete_api_token(a.id, "new").unwrap(), "already gone");
+    assert_eq!(store.api_token_by_hash(b"hash-new").unwrap(), None);
+    assert_eq!(store.api_tokens(a.id).unwrap(), [older]);
 }

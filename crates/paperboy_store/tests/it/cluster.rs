@@ -279,6 +279,15 @@ pub(crate) fn fill(store: &dyn Store) {
     store.delete_account(gone.id).unwrap();
     store.insert_token(b"token-hash", account.id, TokenPurpose::SignIn, now + Duration::minutes(30), now).unwrap();
     store.create_session(b"session-hash", account.id, now + Duration::days(30), now).unwrap();
+    let token = paperboy_store::ApiToken {
+        id: "tok1".into(),
+        account: account.id,
+        name: "my script".into(),
+        scope: paperboy_store::TokenScope::Write,
+        created_at: now,
+        last_used_at: Some(now),
+    };
+    store.insert_api_token(&token, b"api-token-hash").unwrap();
     store.save_paper(account.id, id("2401.00001"), &["to-read".into()], now).unwrap();
     store.upvote(account.id, id("2401.00002"), now).unwrap();
     let message = NewMessage {
@@ -321,6 +330,11 @@ pub(crate) fn check_copy(source: &dyn Store, target: &dyn Store) {
     let account = target.account_by_email(&email("reader@example.org")).unwrap().unwrap();
     assert_eq!(account.preferences.searches, ["diffusion"]);
     assert_eq!(target.session(b"session-hash", Utc::now()).unwrap(), Some(account.id), "signed-in readers stay so");
+    assert_eq!(
+        target.api_token_by_hash(b"api-token-hash").unwrap().map(|t| (t.id, t.account)),
+        Some(("tok1".to_owned(), account.id)),
+        "API tokens keep working"
+    );
     assert_eq!(
         target.paper(id("2401.00001")).unwrap().unwrap().paper,
         source.paper(id("2401.00001")).unwrap().unwrap().paper

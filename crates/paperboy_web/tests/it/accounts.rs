@@ -387,3 +387,177 @@ print(json.dumps({'bozo': d.bozo, 'title': d.feed.get('title'), 'entries': [{'ti
     assert_eq!(send(&state, forged).await.status, StatusCode::FORBIDDEN);
     assert_eq!(send(&state, get_with_cookie("/feeds/digest/AAAA.atom", None)).await.status, StatusCode::NOT_FOUND);
 }
+
+/// A request to the personal API with a bearer token (and, for a body, JSON).
+fn api(method: &str, uri: &str, token: Option<&str>, body: Option<&str>) -> Request<Body> {
+    let mut request = Request::builder().method(method).uri(uri);
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    if body.is_some() {
+        request = request.header(header::CONTENT_TYPE, "application/json");
+    }
+    request.body(Body::from(body.unwrap_or("").to_owned())).unwrap()
+}
+
+/// Signs `email` in through a manage link: the session cookie and the form token of its pages.
+async fn signed_in(state: &AppState, email: &str, preferences: Preferences) -> (String, String) {
+    let email = paperboy_domain::EmailAddress::parse(email).unwrap();
+    let account = state.library.add_subscriber(&email, true, preferences, Utc::now()).unwrap();
+    let token = state.library.signed_link(&account, LinkPurpose::Manage, Utc::now()).unwrap();
+    let answer = send(state, post("/manage", &format!("token={token}"), "198.51.100.1:5000", None)).await;
+    let cookie = answer.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap();
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let page = send(state, get_with_cookie("/preferences", Some(&session))).await.body;
+    let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let form_token = page[at..at + page[at..].find('"').unwrap()].to_owned();
+    (session, form_token)
+}
+
+fn signed_in_post(uri: &str, form: &str, session: &str) -> Request<Body> {
+    let mut request = post(uri, form, "198.51.100.1:5000", None);
+    request.headers_mut().insert(header::COOKIE, session.parse().unwrap());
+    request
+}
+
+#[tokio::test]
+async fn api_tokens_made_on_the_preferences_page_manage_the_library_and_die_when_revoked() {
+    let (_dir, state) = site(WebConfig::default());
+    let spec = paperboy_web::openapi_spec(SITE);
+    let (session, csrf) = signed_in(&state, "reader@example.org", Preferences::default()).await;
+    let make = |name: &str, scope: &str| {
+        signed_in_post("/preferences/tokens", &format!("csrf={csrf}&name={name}&scope={scope}"), &session)
+    };
+    let shown = |answer: &Answer| {
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        let at = answer.body.find("id=\"api-token\" type=\"text\" readonly value=\"").unwrap() + 43;
+        answer.body[at..at + answer.body[at..].find('"').unwrap()].to_owned()
+    };
+    let writer = shown(&send(&state, make("sync+script", "write")).await);
+    let reader = shown(&send(&state, make("assistant", "read")).await);
+    assert!(writer.starts_with("pbt_") && writer != reader, "{writer}");
+    // Listed by name and id, never shown again.
+    let page = send(&state, get_with_cookie("/preferences", Some(&session))).await.body;
+    assert!(page.contains("sync script") && page.contains("assistant"), "both listed");
+    assert!(!page.contains(&writer) && !page.contains(&reader), "a secret is shown once");
+    // A name is needed; a scope must be one of the two.
+    assert_eq!(send(&state, make("", "read")).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(send(&state, make("x", "admin")).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Each answer is checked against the OpenAPI document.
+    let call = |method: &'static str, uri: String, token: Option<String>, body: Option<&'static str>| {
+        let state = state.clone();
+        let spec = spec.clone();
+        async move {
+            let answer = send(&state, api(method, &uri, token.as_deref(), body)).await;
+            let path = uri.split('?').next().unwrap();
+            let documented = ["/api/v1/me/library/", "/api/v1/me/upvotes/"]
+                .iter()
+                .find(|p| path.starts_with(**p))
+                .map_or(path.to_owned(), |p| format!("{p}{{id}}"));
+            let operation = &spec["paths"][&documented][method.to_ascii_lowercase()];
+            assert!(operation["security"].is_array(), "{method} {documented} is documented as needing a token");
+            let schema = &operation["responses"][answer.status.as_str()]["content"]["application/json"]["schema"];
+            assert!(!schema.is_null(), "{method} {documented} documents no {}", answer.status);
+            let json: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+            crate::validate(&spec, schema, &json, "$").unwrap_or_else(|e| panic!("{method} {uri}: {e}"));
+            (answer, json)
+        }
+    };
+    let w = || Some(writer.clone());
+    let r = || Some(reader.clone());
+
+    let (me, json) = call("GET", "/api/v1/me".into(), w(), None).await;
+    assert_eq!((json["email"].as_str(), json["token"]["scope"].as_str()), (Some("reader@example.org"), Some("write")));
+    assert_eq!(me.headers[header::CACHE_CONTROL], "private, no-store");
+    assert_eq!(me.headers[header::VARY], "Authorization");
+
+    // No token, a made-up one, a session cookie alone: 401, saying how to authenticate.
+    let (none, json) = call("GET", "/api/v1/me/library".into(), None, None).await;
+    assert_eq!((none.status, json["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
+    assert_eq!(none.headers[header::WWW_AUTHENTICATE], "Bearer realm=\"paperboy\"");
+    let made_up = format!("pbt_0123456789abcdef_{}", "x".repeat(43));
+    let (bad, _) = call("GET", "/api/v1/me/library".into(), Some(made_up), None).await;
+    assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
+    assert!(bad.headers[header::WWW_AUTHENTICATE].to_str().unwrap().contains("invalid_token"));
+    let by_cookie = send(&state, get_with_cookie("/api/v1/me/library", Some(&session))).await;
+    assert_eq!(by_cookie.status, StatusCode::UNAUTHORIZED, "the session cookie is no authority here");
+
+    // The library: save with tags, list, remove.
+    let daily: serde_json::Value =
+        serde_json::from_str(&send(&state, get_with_cookie("/api/v1/daily?per_page=2", None)).await.body).unwrap();
+    let paper = daily["results"][0]["id"].as_str().unwrap().to_owned();
+    let title = daily["results"][0]["title"].as_str().unwrap().to_owned();
+    let library_uri = format!("/api/v1/me/library/{paper}");
+    let (saved, json) =
+        call("PUT", library_uri.clone(), w(), Some(r#"{"tags": ["to-read", "to-read", "reading group"]}"#)).await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    assert_eq!(json["tags"], serde_json::json!(["to-read", "reading group"]));
+    let (_, json) = call("GET", "/api/v1/me/library".into(), r(), None).await;
+    assert_eq!(
+        (json["total"].as_u64(), json["results"][0]["paper"]["title"].as_str()),
+        (Some(1), Some(title.as_str()))
+    );
+    // A read token reads and changes nothing.
+    let (refused, json) = call("DELETE", library_uri.clone(), r(), None).await;
+    assert_eq!((refused.status, json["code"].as_str()), (StatusCode::FORBIDDEN, Some("insufficient_scope")));
+    assert!(refused.headers[header::WWW_AUTHENTICATE].to_str().unwrap().contains("insufficient_scope"));
+    let (bad_body, json) = call("PUT", library_uri.clone(), w(), Some(r#"{"tags": "not a list"}"#)).await;
+    assert_eq!((bad_body.status, json["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_body")));
+    let (unknown, _) = call("PUT", "/api/v1/me/library/2101.00001".into(), w(), None).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let (bad_id, _) = call("PUT", "/api/v1/me/library/not-an-id".into(), w(), None).await;
+    assert_eq!(bad_id.status, StatusCode::NOT_FOUND);
+    let (_, json) = call("DELETE", library_uri.clone(), w(), None).await;
+    assert_eq!(json["changed"], true);
+    let (_, json) = call("DELETE", library_uri, w(), None).await;
+    assert_eq!(json["changed"], false, "removing twice changes nothing");
+
+    // Upvotes: once per account; they count where the page counts them.
+    let upvote_uri = format!("/api/v1/me/upvotes/{paper}");
+    assert_eq!(call("PUT", upvote_uri.clone(), w(), None).await.1["changed"], true);
+    assert_eq!(call("PUT", upvote_uri.clone(), w(), None).await.1["changed"], false);
+    let (_, json) = call("GET", "/api/v1/me/upvotes".into(), r(), None).await;
+    assert_eq!(json["results"][0]["id"], paper.as_str());
+    assert_eq!(call("DELETE", upvote_uri, w(), None).await.1["changed"], true);
+
+    // Saved searches and follows, validated as on the preferences page.
+    let (_, json) = call("POST", "/api/v1/me/searches".into(), w(), Some(r#"{"query": "diffusion   models"}"#)).await;
+    assert_eq!(json["searches"], serde_json::json!(["diffusion models"]));
+    let (refused, json) = call("POST", "/api/v1/me/searches".into(), w(), Some(r#"{"query": "ti:"}"#)).await;
+    assert_eq!(
+        (refused.status, json["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_preferences"))
+    );
+    let (_, json) = call("PUT", "/api/v1/me/searches".into(), w(), Some(r#"{"searches": ["a b", "c"]}"#)).await;
+    assert_eq!(json["searches"], serde_json::json!(["a b", "c"]));
+    let (_, json) = call("DELETE", "/api/v1/me/searches?query=a%20b".into(), w(), None).await;
+    assert_eq!(json["searches"], serde_json::json!(["c"]));
+    let (refused, _) =
+        call("PUT", "/api/v1/me/follows".into(), w(), Some(r#"{"categories": ["cs.CV", "nonsense"], "authors": []}"#))
+            .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (_, json) = call(
+        "PUT",
+        "/api/v1/me/follows".into(),
+        w(),
+        Some(r#"{"categories": ["cs.CV", "cs.CV"], "authors": [" Ada  Lovelace "]}"#),
+    )
+    .await;
+    assert_eq!(json, serde_json::json!({"categories": ["cs.CV"], "authors": ["Ada Lovelace"]}));
+    let (_, json) = call("GET", "/api/v1/me/follows".into(), r(), None).await;
+    assert_eq!(json["authors"], serde_json::json!(["Ada Lovelace"]));
+    let page = send(&state, get_with_cookie("/preferences", Some(&session))).await.body;
+    assert!(page.contains("Ada Lovelace"), "the preferences page shows what the API saved");
+    // A script sends no Origin; a page elsewhere cannot add the header, so no check is needed.
+    let mut from_elsewhere = api("POST", "/api/v1/me/searches", Some(&writer), Some(r#"{"query": "robots"}"#));
+    from_elsewhere.headers_mut().insert(header::ORIGIN, "https://evil.example".parse().unwrap());
+    assert_eq!(send(&state, from_elsewhere).await.status, StatusCode::OK);
+
+    // Revoked on the preferences page: 401 at once; the other token keeps working.
+    let me = state.library.api_token_account(&writer, Utc::now()).unwrap().unwrap();
+    let revoke = signed_in_post("/preferences/tokens/revoke", &format!("csrf={csrf}&id={}", me.1.id), &session);
+    assert_eq!(send(&state, revoke).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(call("GET", "/api/v1/me".into(), w(), None).await.0.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(call("GET", "/api/v1/me".into(), r(), None).await.0.status, StatusCode::OK);
+}

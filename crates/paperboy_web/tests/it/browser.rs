@@ -175,6 +175,8 @@ impl Browser {
         let link = library.signed_link(&account, LinkPurpose::Manage, Utc::now()).unwrap();
         let paper = paperboy_domain::ArxivId::parse("2606.14725").unwrap();
         library.save_paper(account.id, paper, &["reading".to_owned()], Utc::now()).unwrap();
+        // A token, so that the preferences page lists one.
+        library.create_api_token(account.id, "Zotero sync", paperboy_app::TokenScope::Read, Utc::now()).unwrap();
         // As from a digest: the link's page, then its button.
         self.open(&format!("/manage?token={link}")).await;
         self.client.find(Locator::Css("form[action='/manage'] button")).await.unwrap().click().await.unwrap();

@@ -469,6 +469,52 @@ async fn the_api_answers_as_its_openapi_document_says() {
     }
 }
 
+/// The document passes a third party's validator of OpenAPI 3.0 (openapi-spec-validator, from
+/// PyPI), which checks what our own schema walk above does not: references resolve, operation ids
+/// are unique, path parameters are declared, security schemes exist.
+#[tokio::test]
+async fn the_openapi_document_passes_a_third_party_validator() {
+    let python = std::env::var("PAPERBOY_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let has_validator = std::process::Command::new(&python)
+        .args(["-c", "import openapi_spec_validator"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_validator {
+        return paperboy_testing::missing(
+            "the_openapi_document_passes_a_third_party_validator",
+            "Python with openapi-spec-validator (pip install openapi-spec-validator)",
+        );
+    }
+    let document = get("/api/v1/openapi.json").await.body;
+    // The validator must also refuse a broken copy (a path parameter never declared), or its
+    // passing would prove nothing.
+    let script = "import sys, json, copy
+from openapi_spec_validator import validate
+spec = json.load(sys.stdin)
+validate(spec)
+broken = copy.deepcopy(spec)
+broken['paths']['/api/v1/papers/{id}']['get']['parameters'] = []
+try:
+    validate(broken)
+    sys.exit('the validator took a broken document')
+except Exception:
+    pass
+print(len(spec['paths']))";
+    let mut child = std::process::Command::new(&python)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), document.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "the validator refused the document: {}", String::from_utf8_lossy(&output.stderr));
+    let paths: usize = String::from_utf8_lossy(&output.stdout).trim().parse().unwrap();
+    assert!(paths >= 13, "the validator saw {paths} paths");
+}
+
 #[tokio::test]
 async fn trending_ranks_what_has_upvotes() {
     let json = get("/api/v1/trending?per_page=5").await.json();
