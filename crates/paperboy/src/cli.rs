@@ -82,6 +82,11 @@ pub enum Command {
     /// A subscriber's library: export it for a reference manager.
     #[command(subcommand)]
     Library(LibraryCommand),
+    /// Serve the MCP tools (search, paper, similar, daily, trending; with --as, the library) over
+    /// stdin and stdout, for an AI assistant that starts paperboy as a subprocess. `serve` offers
+    /// the same tools over HTTP at /mcp.
+    #[command(after_help = MCP_HELP)]
+    Mcp(McpArgs),
     /// Build the digests due on a day and send the outbox over SMTP.
     #[command(subcommand, after_help = DIGEST_HELP)]
     Digest(DigestCommand),
@@ -140,6 +145,19 @@ pub enum LibraryCommand {
     /// JabRef, EndNote, Mendeley and Pandoc read them), their tags as keywords.
     Export(LibraryExportArgs),
 }
+
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// The subscriber (an address or an account number) the library tools act for; without it
+    /// they answer that nobody is named.
+    #[arg(long = "as", value_name = "WHO")]
+    pub account: Option<String>,
+}
+
+const MCP_HELP: &str = "An assistant's MCP configuration, for example:
+  {\"mcpServers\": {\"paperboy\": {\"command\": \"paperboy\", \"args\": [\"mcp\", \"--as\", \"you@example.org\"],
+    \"env\": {\"PAPERBOY_DATA_DIR\": \"/path/to/data\"}}}}
+Over HTTP, point the assistant at http://HOST/mcp with the header Authorization: Bearer <personal API token>.";
 
 #[derive(Debug, Args)]
 pub struct LibraryExportArgs {

@@ -51,6 +51,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => commands::demo::run(&context, args),
         Command::Subscriber(command) => commands::subscriber::run(&context, command),
         Command::Library(command) => commands::library::run(&context, command),
+        Command::Mcp(args) => commands::mcp::run(&context, args),
         Command::Digest(command) => commands::digest::run(&context, command),
         Command::SigningKey(command) => commands::signing_key::run(&context, command),
         Command::Config(json) => commands::config::run(&context, json),

@@ -37,6 +37,22 @@ pub fn missing(test: &str, what: &str) {
     }
 }
 
+/// The Python that has `module` (`PAPERBOY_TEST_PYTHON`, else `python3`; `scripts/test` installs
+/// the test's third-party packages), or `None` after [`missing`] (`package` says what to install).
+pub fn python_with(test: &str, module: &str, package: &str) -> Option<String> {
+    let python = std::env::var("PAPERBOY_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let found = std::process::Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if found {
+        return Some(python);
+    }
+    missing(test, &format!("Python with {package} (pip install {package})"));
+    None
+}
+
 /// Call when this CPU lacks an instruction set a test exercises (AVX-512 BF16, say): the skip is
 /// recorded everywhere, CI included, because no setup can supply a CPU feature. The test that
 /// calls it must have a sibling that checks what such a CPU does instead, so the machine tests

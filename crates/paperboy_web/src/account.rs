@@ -65,11 +65,14 @@ fn looks_like_a_session(token: &str) -> bool {
 /// Looks up the session of each request; pages of signed-in people are private, every page varies
 /// by cookie. Refuses cross-site form posts.
 pub async fn session_layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    // The API is exempt: it takes only bearer tokens, never the session cookie, so a form posted
-    // from another site carries no authority there.
+    // The API and MCP are exempt: they take only bearer tokens, never the session cookie, so a
+    // form posted from another site carries no authority there.
+    let path = request.uri().path();
     if request.method() == Method::POST
-        && request.uri().path() != "/unsubscribe"
-        && !request.uri().path().starts_with("/api/")
+        && path != "/unsubscribe"
+        && !path.starts_with("/api/")
+        && path != "/mcp"
+        && !path.starts_with("/mcp/")
         && !same_origin(&state, request.headers())
     {
         return PageError(Failure::CrossSite).into_response();

@@ -63,7 +63,7 @@ struct SearchResult {
 }
 
 #[derive(Serialize)]
-struct SearchResponse {
+pub(crate) struct SearchResponse {
     query: String,
     mode: &'static str,
     notice: Option<String>,
@@ -79,8 +79,13 @@ fn per_page(raw: &RawParams) -> Result<usize, ParamError> {
 
 /// `GET /api/v1/search`.
 pub async fn search(State(state): State<AppState>, Query(raw): Query<RawParams>) -> Result<Response, ApiError> {
-    let per_page = per_page(&raw)?;
-    let parsed = params::search(&raw, per_page)?;
+    Ok(([CACHE_SHORT], Json(search_answer(&state, &raw).await?)).into_response())
+}
+
+/// What a search answers (the API's and the MCP server's `search`).
+pub(crate) async fn search_answer(state: &AppState, raw: &RawParams) -> Result<SearchResponse, ApiError> {
+    let per_page = per_page(raw)?;
+    let parsed = params::search(raw, per_page)?;
     if parsed.params.query.is_empty() {
         return Err(ParamError::QueryRequired.into());
     }
@@ -108,11 +113,11 @@ pub async fn search(State(state): State<AppState>, Query(raw): Query<RawParams>)
             })
             .collect(),
     };
-    Ok(([CACHE_SHORT], Json(response)).into_response())
+    Ok(response)
 }
 
 #[derive(Serialize)]
-struct PaperResponse {
+pub(crate) struct PaperResponse {
     #[serde(flatten)]
     paper: PaperSummary,
     versions: Vec<VersionOut>,
@@ -158,7 +163,7 @@ impl From<&Signals> for SignalsOut {
 }
 
 #[derive(Serialize)]
-struct SimilarResponse {
+pub(crate) struct SimilarResponse {
     id: String,
     results: Vec<SimilarResult>,
 }
@@ -176,19 +181,35 @@ pub async fn paper(
     Path(rest): Path<String>,
     Query(raw): Query<RawParams>,
 ) -> Result<Response, ApiError> {
-    let base = state.config.base_url.clone();
-    let parse = |text: &str| ArxivId::parse_lenient(text).map_err(|_| ApiError(Failure::PaperId(text.to_owned())));
     if let Some(id_text) = rest.strip_suffix("/similar") {
-        let limit = params::number("limit", &raw.limit, 10, 1, 50)?;
-        let id = parse(id_text)?;
-        let hits = state.blocking(move |library| library.similar(id, limit)).await??;
-        let results = hits
-            .iter()
-            .map(|h| SimilarResult { paper: PaperSummary::new(&h.paper, &base), similarity: h.score })
-            .collect();
-        return Ok(([CACHE_SHORT], Json(SimilarResponse { id: id_text.to_owned(), results })).into_response());
+        return Ok(([CACHE_SHORT], Json(similar_answer(&state, id_text, &raw).await?)).into_response());
     }
-    let id = parse(&rest)?;
+    Ok(([CACHE_SHORT], Json(paper_answer(&state, &rest).await?)).into_response())
+}
+
+fn parse_id(text: &str) -> Result<ArxivId, ApiError> {
+    ArxivId::parse_lenient(text).map_err(|_| ApiError(Failure::PaperId(text.to_owned())))
+}
+
+/// The papers most similar to one (`limit` of them, 10 unless said).
+pub(crate) async fn similar_answer(
+    state: &AppState,
+    id_text: &str,
+    raw: &RawParams,
+) -> Result<SimilarResponse, ApiError> {
+    let limit = params::number("limit", &raw.limit, 10, 1, 50)?;
+    let id = parse_id(id_text)?;
+    let hits = state.blocking(move |library| library.similar(id, limit)).await??;
+    let base = &state.config.base_url;
+    let results =
+        hits.iter().map(|h| SimilarResult { paper: PaperSummary::new(&h.paper, base), similarity: h.score }).collect();
+    Ok(SimilarResponse { id: id_text.to_owned(), results })
+}
+
+/// One paper, with its versions, signals and BibTeX.
+pub(crate) async fn paper_answer(state: &AppState, id_text: &str) -> Result<PaperResponse, ApiError> {
+    let base = state.config.base_url.clone();
+    let id = parse_id(id_text)?;
     let details = state.blocking(move |library| library.show(id)).await??;
     let Some(details) = details else { return Err(paperboy_app::Error::PaperNotFound(id).into()) };
     let paper = &details.stored.paper;
@@ -211,11 +232,11 @@ pub async fn paper(
         signals: details.signals.iter().map(SignalsOut::from).collect(),
         bibtex: paperboy_app::cite::bibtex(paper),
     };
-    Ok(([CACHE_SHORT], Json(response)).into_response())
+    Ok(response)
 }
 
 #[derive(Serialize)]
-struct DailyResponse {
+pub(crate) struct DailyResponse {
     date: NaiveDate,
     previous: Option<NaiveDate>,
     next: Option<NaiveDate>,
@@ -245,7 +266,16 @@ async fn daily_for(
     date: Option<NaiveDate>,
     Query(raw): Query<RawParams>,
 ) -> Result<Response, ApiError> {
-    let (page, per_page) = (params::page(&raw)?, per_page(&raw)?);
+    Ok(([CACHE_SHORT], Json(daily_answer(&state, date, &raw).await?)).into_response())
+}
+
+/// One announcement day's papers (the latest when `date` is `None`).
+pub(crate) async fn daily_answer(
+    state: &AppState,
+    date: Option<NaiveDate>,
+    raw: &RawParams,
+) -> Result<DailyResponse, ApiError> {
+    let (page, per_page) = (params::page(raw)?, per_page(raw)?);
     let category = params::category(&raw.category)?;
     let daily = state.blocking(move |library| library.daily(date, category)).await??;
     let base = &state.config.base_url;
@@ -266,11 +296,11 @@ async fn daily_for(
         per_page,
         results,
     };
-    Ok(([CACHE_SHORT], Json(response)).into_response())
+    Ok(response)
 }
 
 #[derive(Serialize)]
-struct TrendingResponse {
+pub(crate) struct TrendingResponse {
     as_of: Option<NaiveDate>,
     total: usize,
     page: usize,
@@ -304,7 +334,12 @@ impl TrendingResult {
 
 /// `GET /api/v1/trending`.
 pub async fn trending(State(state): State<AppState>, Query(raw): Query<RawParams>) -> Result<Response, ApiError> {
-    let (page, per_page) = (params::page(&raw)?, per_page(&raw)?);
+    Ok(([CACHE_SHORT], Json(trending_answer(&state, &raw).await?)).into_response())
+}
+
+/// Trending papers as of a day (today unless said).
+pub(crate) async fn trending_answer(state: &AppState, raw: &RawParams) -> Result<TrendingResponse, ApiError> {
+    let (page, per_page) = (params::page(raw)?, per_page(raw)?);
     let as_of = params::date("date", &raw.date)?;
     let trending = state.blocking(move |library| library.trending(as_of, per_page, (page - 1) * per_page)).await??;
     let base = &state.config.base_url;
@@ -315,7 +350,7 @@ pub async fn trending(State(state): State<AppState>, Query(raw): Query<RawParams
         per_page,
         results: trending.papers.iter().map(|e| TrendingResult::new(e, base)).collect(),
     };
-    Ok(([CACHE_SHORT], Json(response)).into_response())
+    Ok(response)
 }
 
 /// Any other path under `/api/`.

@@ -138,7 +138,7 @@ pub fn classify(failure: &Failure) -> (StatusCode, &'static str) {
 }
 
 /// What the client is told: the failure's own message, except for a 500 (logged here instead).
-fn message(failure: &Failure, status: StatusCode) -> String {
+pub(crate) fn message(failure: &Failure, status: StatusCode) -> String {
     if status == StatusCode::INTERNAL_SERVER_ERROR {
         if let Failure::App(err) = failure {
             tracing::error!(error = %err, "request failed");

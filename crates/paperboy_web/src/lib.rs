@@ -17,6 +17,7 @@ mod client;
 mod error;
 mod feeds;
 pub mod math;
+pub mod mcp;
 mod me;
 mod openapi;
 mod pages;
@@ -215,6 +216,7 @@ pub fn router(state: AppState) -> Router {
             get(me::searches).put(me::replace_searches).post(me::add_search).delete(me::remove_search),
         )
         .route("/api/v1/me/follows", get(me::follows).put(me::replace_follows))
+        .nest_service("/mcp", mcp::http_service(state.clone()))
         .route("/api/{*rest}", get(api::not_found))
         .route("/static/style.css", get(|| asset("text/css; charset=utf-8", include_str!("assets/style.css"))))
         .route("/static/app.js", get(|| asset("text/javascript; charset=utf-8", include_str!("assets/app.js"))))

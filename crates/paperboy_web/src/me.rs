@@ -14,7 +14,7 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use paperboy_app::{Account, ApiToken, TokenScope};
-use paperboy_domain::{ArxivId, Category, Preferences};
+use paperboy_domain::{AccountId, ArxivId, Category, Preferences};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{ApiError, AppState, api::PaperSummary, error::Failure};
@@ -103,8 +103,8 @@ pub async fn me(bearer: Bearer) -> Response {
 }
 
 #[derive(Serialize)]
-struct LibraryItem {
-    id: String,
+pub(crate) struct LibraryItem {
+    pub(crate) id: String,
     tags: Vec<String>,
     saved_at: DateTime<Utc>,
     /// The paper's metadata (null when the store no longer has the paper).
@@ -112,16 +112,16 @@ struct LibraryItem {
 }
 
 #[derive(Serialize)]
-struct LibraryResponse {
+pub(crate) struct LibraryResponse {
     total: usize,
     results: Vec<LibraryItem>,
 }
 
-async fn library_items(state: &AppState, bearer: &Bearer) -> Result<Vec<LibraryItem>, ApiError> {
-    let account = bearer.account.id;
+/// An account's library as the API shows it (the MCP server's too).
+pub(crate) async fn library_items(state: &AppState, account: AccountId) -> Result<LibraryResponse, ApiError> {
     let entries = state.blocking(move |library| library.library_entries(account)).await??;
     let base = &state.config.base_url;
-    Ok(entries
+    let results = entries
         .into_iter()
         .map(|entry| LibraryItem {
             id: entry.saved.paper_id.to_string(),
@@ -129,13 +129,13 @@ async fn library_items(state: &AppState, bearer: &Bearer) -> Result<Vec<LibraryI
             saved_at: entry.saved.saved_at,
             paper: entry.paper.as_ref().map(|p| PaperSummary::new(p, base)),
         })
-        .collect())
+        .collect::<Vec<_>>();
+    Ok(LibraryResponse { total: results.len(), results })
 }
 
 /// `GET /api/v1/me/library`: the saved papers, newest first.
 pub async fn library(State(state): State<AppState>, bearer: Bearer) -> Result<Response, ApiError> {
-    let results = library_items(&state, &bearer).await?;
-    Ok(private(LibraryResponse { total: results.len(), results }))
+    Ok(private(library_items(&state, bearer.account.id).await?))
 }
 
 #[derive(Deserialize, Default)]
@@ -154,16 +154,31 @@ pub async fn save(
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
     bearer.may_write()?;
-    let id = paper_id(&id)?.base();
     let SaveBody { tags } = if bytes.iter().all(u8::is_ascii_whitespace) { SaveBody::default() } else { body(&bytes)? };
-    let account = bearer.account.id;
+    Ok(private(save_answer(&state, bearer.account.id, &id, tags).await?))
+}
+
+/// Saves a paper with these tags; answers the saved entry (the MCP server's `library_save` too).
+pub(crate) async fn save_answer(
+    state: &AppState,
+    account: AccountId,
+    id: &str,
+    tags: Vec<String>,
+) -> Result<Option<LibraryItem>, ApiError> {
+    let id = paper_id(id)?.base();
     state.blocking(move |library| library.save_paper(account, id, &tags, Utc::now())).await??;
-    let saved = library_items(&state, &bearer).await?.into_iter().find(|item| item.id == id.to_string());
-    Ok(private(saved))
+    Ok(library_items(state, account).await?.results.into_iter().find(|item| item.id == id.to_string()))
+}
+
+/// Removes a paper from the library (the MCP server's `library_remove` too).
+pub(crate) async fn unsave_answer(state: &AppState, account: AccountId, id: &str) -> Result<Changed, ApiError> {
+    let id = paper_id(id)?.base();
+    let changed = state.blocking(move |library| library.unsave_paper(account, id)).await??;
+    Ok(Changed { id: id.to_string(), changed })
 }
 
 #[derive(Serialize)]
-struct Changed {
+pub(crate) struct Changed {
     id: String,
     changed: bool,
 }
@@ -176,10 +191,7 @@ pub async fn unsave(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     bearer.may_write()?;
-    let id = paper_id(&id)?.base();
-    let account = bearer.account.id;
-    let changed = state.blocking(move |library| library.unsave_paper(account, id)).await??;
-    Ok(private(Changed { id: id.to_string(), changed }))
+    Ok(private(unsave_answer(&state, bearer.account.id, &id).await?))
 }
 
 #[derive(Serialize)]

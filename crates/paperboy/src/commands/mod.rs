@@ -8,6 +8,7 @@ pub mod embed;
 pub mod eval;
 pub mod ingest;
 pub mod library;
+pub mod mcp;
 pub mod model;
 pub mod search;
 pub mod serve;

@@ -297,3 +297,58 @@ fn a_subscribers_library_exports_for_reference_managers() {
     let output = run(&data, &["library", "export", "reader@example.org", "--format", "docx"]);
     assert!(!output.status.success() && stderr(&output).contains("bibtex"), "{}", stderr(&output));
 }
+
+/// `paperboy mcp` as an assistant starts it: a subprocess spoken to over stdin and stdout by the
+/// reference Python client (PyPI `mcp`). Standard output carries only the protocol (the client
+/// would fail on anything else); the library tools act for the subscriber named with `--as`.
+#[test]
+fn mcp_over_stdio_serves_the_tools_and_the_named_subscribers_library() {
+    let test = "mcp_over_stdio_serves_the_tools_and_the_named_subscribers_library";
+    let Some(python) = paperboy_testing::python_with(test, "mcp", "mcp") else { return };
+    let (_dir, data) = ingested();
+    let added = run(&data, &["subscriber", "add", "reader@example.org", "--confirmed"]);
+    assert!(added.status.success(), "{}", stderr(&added));
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../paperboy_web/tests/mcp_client.py");
+    let drive = |args: &[&str], calls: serde_json::Value| -> serde_json::Value {
+        let mut child = Command::new(&python)
+            .args([script, "stdio", env!("CARGO_BIN_EXE_paperboy"), "--data-dir"])
+            .arg(&data)
+            .args(args)
+            .env_remove("PAPERBOY_DATA_DIR")
+            .env("PAPERBOY_MODEL", "none")
+            .env("PAPERBOY_LOG", "info")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), calls.to_string().as_bytes()).unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "the MCP client failed: {}", stderr(&output));
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    let calls = serde_json::json!([
+        {"tool": "search", "args": {"query": "diffusion", "per_page": 2, "mode": "keyword"}},
+        {"tool": "library_save", "args": {"id": "2606.14725", "tags": ["mcp"]}},
+        {"tool": "library_list"},
+        {"tool": "search", "args": {"query": "diffusion", "mode": "semantic"}},
+    ]);
+    let answer = drive(&["mcp", "--as", "reader@example.org"], calls);
+    let results = answer["results"].as_array().unwrap();
+    assert_eq!(results[0]["structuredContent"]["mode"], "keyword");
+    assert_eq!(results[0]["structuredContent"]["results"].as_array().unwrap().len(), 2);
+    assert_eq!(results[1]["structuredContent"]["tags"], serde_json::json!(["mcp"]), "{}", results[1]["text"]);
+    assert_eq!(results[2]["structuredContent"]["results"][0]["id"], "2606.14725");
+    // Without a model, a search by meaning falls back to words and says why.
+    assert_eq!(results[3]["structuredContent"]["mode"], "keyword");
+    assert!(results[3]["structuredContent"]["notice"].as_str().unwrap().contains("semantic search is off"));
+    // What was saved is in the store, as the command line sees it.
+    let export = run(&data, &["library", "export", "reader@example.org", "--format", "ris"]);
+    assert!(stdout(&export).contains("2606.14725"), "{}", stdout(&export));
+
+    // Without --as the library tools say who to name; an unknown subscriber is refused at start.
+    let answer = drive(&["mcp"], serde_json::json!([{"tool": "library_list"}]));
+    assert_eq!(answer["results"][0]["structuredContent"]["code"], "account_not_found");
+    let unknown = run(&data, &["mcp", "--as", "nobody@example.org"]);
+    assert!(!unknown.status.success() && stderr(&unknown).contains("no subscriber"), "{}", stderr(&unknown));
+}

@@ -19,6 +19,7 @@ use tower::ServiceExt;
 mod accounts;
 mod browser;
 mod exports;
+mod mcp;
 mod structure;
 
 const HOSTILE_ID: &str = "2606.99999";
