@@ -72,6 +72,8 @@ pub struct AccountExport {
     pub messages: Vec<ExportedMessage>,
     /// Personal API tokens (names, scopes, dates; never their secrets, which are not kept).
     pub api_tokens: Vec<paperboy_store::ApiToken>,
+    /// Papers it said it is not interested in, or wants more like.
+    pub feedback: Vec<paperboy_store::PaperFeedback>,
 }
 
 /// One message in an export.
@@ -316,6 +318,7 @@ impl Library {
             upvotes: self.store.upvotes_of(account_id)?,
             messages,
             api_tokens: self.store.api_tokens(account_id)?,
+            feedback: self.store.feedback(account_id)?,
             account,
         })
     }

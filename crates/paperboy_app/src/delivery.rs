@@ -184,7 +184,13 @@ impl Library {
             }
             papers.extend(self.store.papers(&wanted)?.into_iter().map(|s| (s.paper.id, s.paper)));
         }
-        let item = |entry: &DigestEntry| papers.get(&entry.paper).map(|paper| digest_item(paper, entry, base));
+        let item = |entry: &DigestEntry| -> Option<Result<DigestItem>> {
+            let paper = papers.get(&entry.paper)?;
+            Some(self.signed_paper_link(account, paper.id, now).map(|token| {
+                let not_interested = format!("{base}/not-interested?paper={}&token={token}", paper.id);
+                digest_item(paper, entry, base, not_interested)
+            }))
+        };
         let unsubscribe = self.signed_link(account, LinkPurpose::Unsubscribe, now)?;
         let manage = self.signed_link(account, LinkPurpose::Manage, now)?;
         Ok(DigestView {
@@ -193,8 +199,8 @@ impl Library {
                 paperboy_domain::Cadence::Weekly => "weekly".into(),
                 _ => "daily".into(),
             },
-            items: digest.items.iter().filter_map(item).collect(),
-            trending: digest.trending.iter().filter_map(item).collect(),
+            items: digest.items.iter().filter_map(item).collect::<Result<_>>()?,
+            trending: digest.trending.iter().filter_map(item).collect::<Result<_>>()?,
             preferences_url: format!("{base}/manage?token={manage}"),
             unsubscribe_url: format!("{base}/unsubscribe?token={unsubscribe}"),
             unsubscribe_mailto: settings
@@ -205,7 +211,7 @@ impl Library {
     }
 }
 
-fn digest_item(paper: &Paper, entry: &DigestEntry, base: &str) -> DigestItem {
+fn digest_item(paper: &Paper, entry: &DigestEntry, base: &str, not_interested_url: String) -> DigestItem {
     let authors = match paper.authors.len() {
         0 => String::new(),
         1..=3 => paper.authors.join(", "),
@@ -218,6 +224,7 @@ fn digest_item(paper: &Paper, entry: &DigestEntry, base: &str) -> DigestItem {
         url: format!("{base}/papers/{}", paper.id),
         snippet: snippet(&paper.abstract_text, 280),
         reasons: entry.reasons.iter().map(|r| r.describe()).collect(),
+        not_interested_url,
     }
 }
 

@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
 use paperboy_domain::{AccountId, ArxivId, Cadence, Category, Paper, SearchQuery, author_key, author_matches};
 use paperboy_search::{Filters, FullTextIndex, Ranking, SearchRequest, Sort};
-use paperboy_store::{Account, NewMessage};
+use paperboy_store::{Account, FeedbackKind, NewMessage};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -239,6 +239,8 @@ struct Prepared {
     pools: HashMap<NaiveDate, Pool>,
     trending: Vec<crate::browse::Trending>,
     sent: HashMap<AccountId, HashSet<ArxivId>>,
+    /// The papers of the window or trending each account said it is not interested in.
+    dismissed: HashMap<AccountId, HashSet<ArxivId>>,
     /// Each distinct saved search's position in `matches`' keys.
     search_index: HashMap<String, usize>,
     matches: HashMap<(NaiveDate, usize), SearchMatches>,
@@ -252,6 +254,7 @@ struct Inputs<'a> {
     model: Option<&'a LibraryModel>,
     trending: &'a [crate::browse::Trending],
     sent: Option<&'a HashSet<ArxivId>>,
+    dismissed: Option<&'a HashSet<ArxivId>>,
 }
 
 impl Library {
@@ -373,6 +376,13 @@ impl Library {
                 sent.entry(account).or_default().insert(paper);
             }
         }
+        // "Not interested" holds everywhere a digest reaches, previews and private feeds included.
+        let mut dismissed: HashMap<AccountId, HashSet<ArxivId>> = HashMap::new();
+        for (account, paper, kind) in self.store.feedback_on(&lookup)? {
+            if kind == FeedbackKind::NotInterested {
+                dismissed.entry(account).or_default().insert(paper);
+            }
+        }
         report.phases.load_s = started.elapsed().as_secs_f64();
 
         let searches_started = std::time::Instant::now();
@@ -384,7 +394,7 @@ impl Library {
         report.phases.searches_s = searches_started.elapsed().as_secs_f64();
         let search_index = distinct.into_iter().enumerate().map(|(i, s)| (s, i)).collect();
         let models = self.library_models(due)?;
-        Ok(Prepared { pools, trending, sent, search_index, matches, models })
+        Ok(Prepared { pools, trending, sent, dismissed, search_index, matches, models })
     }
 
     /// Every distinct saved search, once per window it is due in: by words against the window's
@@ -580,23 +590,38 @@ impl Library {
         let mut out = HashMap::new();
         let mut negatives: Option<Vec<Vec<f32>>> = None;
         for (account, _) in due.iter().filter(|(a, _)| a.preferences.library) {
-            let saved = store.library(account.id)?;
-            if saved.is_empty() {
+            // The library and the "more like this" seeds are what the person wants; the papers
+            // they are not interested in, what they do not.
+            let feedback = store.feedback(account.id)?;
+            let seeds = feedback.iter().filter(|f| f.kind == FeedbackKind::MoreLikeThis).map(|f| f.paper_id);
+            let dismissed_ids = feedback.iter().filter(|f| f.kind == FeedbackKind::NotInterested).map(|f| f.paper_id);
+            let wanted: Vec<ArxivId> =
+                store.library(account.id)?.into_iter().map(|s| s.paper_id).chain(seeds).collect();
+            if wanted.is_empty() {
                 continue;
             }
             let vectors = stored_vectors.read().unwrap_or_else(|p| p.into_inner());
             let mut library: Vec<(ArxivId, Vec<f32>)> = Vec::new();
-            for paper in saved.iter().take(LIBRARY_POSITIVES) {
-                if let Some(vector) = vectors.vector(&paper.paper_id.to_string())? {
-                    library.push((paper.paper_id, vector));
+            for paper in wanted.iter().take(LIBRARY_POSITIVES) {
+                if let Some(vector) = vectors.vector(&paper.to_string())? {
+                    library.push((*paper, vector));
                 }
             }
             if library.is_empty() {
                 continue;
             }
+            let mut dismissed: Vec<(ArxivId, Vec<f32>)> = Vec::new();
+            for paper in dismissed_ids.take(LIBRARY_POSITIVES) {
+                if let Some(vector) = vectors.vector(&paper.to_string())? {
+                    dismissed.push((paper, vector));
+                }
+            }
             let mut ids: Vec<String> = library.iter().map(|(id, _)| id.to_string()).collect();
             ids.sort();
-            let library_hash = xxhash_rust::xxh3::xxh3_64(ids.join(",").as_bytes()) as i64;
+            let mut not: Vec<String> = dismissed.iter().map(|(id, _)| id.to_string()).collect();
+            not.sort();
+            let library_hash =
+                xxhash_rust::xxh3::xxh3_64(format!("{}|not:{}", ids.join(","), not.join(",")).as_bytes()) as i64;
             let weights = match store.library_model(account.id, model_name, library_hash)? {
                 Some(weights) if weights.len() == vectors.dimension() + 2 => weights,
                 _ => {
@@ -614,7 +639,8 @@ impl Library {
                         let (a, b) = all.split_at(all.len() / 2);
                         (a.to_vec(), b.to_vec())
                     };
-                    let mut weights = train_logistic(&positives, &train);
+                    let hard: Vec<&[f32]> = dismissed.iter().map(|(_, v)| v.as_slice()).collect();
+                    let mut weights = train_logistic(&positives, &train, &hard);
                     weights.push(calibrate(&weights, &held_out, LIBRARY_PERCENTILE));
                     store.put_library_model(account.id, model_name, library_hash, &weights)?;
                     weights
@@ -731,6 +757,7 @@ impl Prepared {
             model: self.models.get(&account.id),
             trending: &self.trending,
             sent: self.sent.get(&account.id),
+            dismissed: self.dismissed.get(&account.id),
         }
     }
 }
@@ -770,10 +797,12 @@ impl Scores {
 }
 
 /// One subscriber's digest: their papers of the window, scored and explained (never one sent
-/// before), then the trending section; `None` when there is nothing and they want no empty digests.
+/// before, never one they are not interested in), then the trending section; `None` when there
+/// is nothing and they want no empty digests.
 fn build_one(account: &Account, since: NaiveDate, date: NaiveDate, inputs: &Inputs<'_>) -> Option<PlannedDigest> {
     let prefs = &account.preferences;
-    let was_sent = |id: &ArxivId| inputs.sent.is_some_and(|s| s.contains(id));
+    let was_sent =
+        |id: &ArxivId| inputs.sent.is_some_and(|s| s.contains(id)) || inputs.dismissed.is_some_and(|d| d.contains(id));
     let scores = score_papers(prefs, inputs);
     let mut ranked: Vec<(u32, f32)> = scores
         .score
@@ -906,9 +935,11 @@ fn calibrate(weights: &[f32], papers: &[&[f32]], share: f32) -> f32 {
     scores[at]
 }
 
-/// L2-regularised logistic regression, library papers (1) against random papers (0), the classes
-/// weighted to count equally; full-batch gradient descent. Returns the weights, the bias last.
-pub(crate) fn train_logistic(positives: &[&[f32]], negatives: &[&[f32]]) -> Vec<f32> {
+/// L2-regularised logistic regression, library papers (1) against random papers (0), the two
+/// classes weighted to count equally, plus the papers the person said they are not interested in
+/// (0), each weighing as much as one library paper; full-batch gradient descent. Returns the
+/// weights, the bias last.
+pub(crate) fn train_logistic(positives: &[&[f32]], negatives: &[&[f32]], dismissed: &[&[f32]]) -> Vec<f32> {
     let d = positives.first().or(negatives.first()).map_or(0, |v| v.len());
     let mut weights = vec![0.0f32; d + 1];
     let (wp, wn) = (0.5 / positives.len().max(1) as f32, 0.5 / negatives.len().max(1) as f32);
@@ -917,7 +948,7 @@ pub(crate) fn train_logistic(positives: &[&[f32]], negatives: &[&[f32]]) -> Vec<
     let mut gradient = vec![0.0f32; d + 1];
     for _ in 0..200 {
         gradient.iter_mut().for_each(|g| *g = 0.0);
-        for (vectors, label, weight) in [(positives, 1.0f32, wp), (negatives, 0.0, wn)] {
+        for (vectors, label, weight) in [(positives, 1.0f32, wp), (negatives, 0.0, wn), (dismissed, 0.0, wp)] {
             for x in vectors.iter() {
                 let error = (sigmoid(dot(&weights[..d], x) + weights[d]) - label) * weight;
                 for (g, xi) in gradient[..d].iter_mut().zip(x.iter()) {
@@ -932,4 +963,37 @@ pub(crate) fn train_logistic(positives: &[&[f32]], negatives: &[&[f32]]) -> Vec<
         }
     }
     weights
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(v: [f32; 3]) -> Vec<f32> {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter().map(|x| x / n).collect()
+    }
+
+    fn refs(vs: &[Vec<f32>]) -> Vec<&[f32]> {
+        vs.iter().map(Vec::as_slice).collect()
+    }
+
+    #[test]
+    fn a_paper_the_person_is_not_interested_in_pulls_the_model_away_from_it() {
+        // Wanted: around x. Random: spread. Dismissed: near x, a little towards z.
+        let positives = [unit([1.0, 0.1, 0.2]), unit([1.0, -0.1, 0.2]), unit([1.0, 0.0, 0.3])];
+        let random = [unit([0.0, 1.0, 0.0]), unit([0.0, -1.0, 0.1]), unit([-1.0, 0.0, 0.0]), unit([0.1, 0.2, -1.0])];
+        let dismissed = [unit([0.9, 0.0, 0.6])];
+        let score = |weights: &[f32], v: &[f32]| sigmoid(dot(&weights[..3], v) + weights[3]);
+        let without = train_logistic(&refs(&positives), &refs(&random), &[]);
+        let with = train_logistic(&refs(&positives), &refs(&random), &refs(&dismissed));
+        let (before, after) = (score(&without, &dismissed[0]), score(&with, &dismissed[0]));
+        assert!(after < before - 0.05, "the dismissed paper scores {before} without the feedback, {after} with it");
+        // The papers wanted still score high.
+        assert!(
+            positives.iter().all(|p| score(&with, p) > 0.5),
+            "{:?}",
+            positives.iter().map(|p| score(&with, p)).collect::<Vec<_>>()
+        );
+    }
 }

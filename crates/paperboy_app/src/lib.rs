@@ -43,8 +43,8 @@ pub use paperboy_search::TermScore;
 pub use paperboy_store::redact_url as redact_database_url;
 /// The store's records the CLI and the web app show (they reach the store only through here).
 pub use paperboy_store::{
-    Account, AccountStatus, ApiToken, MessageState, Pruned, SavedPaper, StoreStats, StoredPaper, TokenPurpose,
-    TokenScope,
+    Account, AccountStatus, ApiToken, FeedbackKind, MessageState, Pruned, SavedPaper, StoreStats, StoredPaper,
+    TokenPurpose, TokenScope,
 };
 pub use progress::{NoProgress, Progress};
 pub use search::{Explanation, Order, PaperDetails, SearchHit, SearchMode, SearchPage, SearchParams};

@@ -1,11 +1,11 @@
-//! What readers keep: each account's library of saved papers (with tags) and its upvotes. Local
-//! upvotes count in trending like Hugging Face's.
+//! What readers keep: each account's library of saved papers (with tags), its upvotes, and what
+//! it said of papers for its recommendations. Local upvotes count in trending like Hugging Face's.
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use paperboy_domain::{AccountId, ArxivId, Paper};
-use paperboy_store::SavedPaper;
+use paperboy_store::{FeedbackKind, PaperFeedback, SavedPaper};
 use serde::Serialize;
 
 use crate::{Error, Library, Result};
@@ -21,6 +21,15 @@ pub struct LibraryEntry {
     /// The saved paper.
     pub saved: SavedPaper,
     /// Its metadata (absent if the store lost the paper).
+    pub paper: Option<Paper>,
+}
+
+/// A paper the account steered its recommendations with, with its metadata.
+#[derive(Debug, Clone, Serialize)]
+pub struct FeedbackEntry {
+    /// What it said.
+    pub feedback: PaperFeedback,
+    /// The paper's metadata (absent if the store lost the paper).
     pub paper: Option<Paper>,
 }
 
@@ -70,6 +79,45 @@ impl Library {
     /// Every paper the account upvoted, with when, newest first.
     pub fn upvotes_of(&self, account: AccountId) -> Result<Vec<(ArxivId, DateTime<Utc>)>> {
         Ok(self.store.upvotes_of(account)?)
+    }
+
+    /// Says what the account thinks of a paper for its recommendations: not interested (the
+    /// paper never comes back in its digests or private feed, and its library model learns it as
+    /// a negative) or more like this (a seed of the library model, without saving the paper).
+    /// Replaces what it said of the paper before.
+    pub fn set_feedback(
+        &self,
+        account: AccountId,
+        paper: ArxivId,
+        kind: FeedbackKind,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let paper = self.known_paper(paper)?;
+        self.store.set_feedback(account, paper, kind, now)?;
+        Ok(())
+    }
+
+    /// Takes back what the account said of a paper. Returns whether it had said anything.
+    pub fn remove_feedback(&self, account: AccountId, paper: ArxivId) -> Result<bool> {
+        Ok(self.store.remove_feedback(account, paper.base())?)
+    }
+
+    /// What the account said of papers, newest first, with the papers' metadata.
+    pub fn feedback_entries(&self, account: AccountId) -> Result<Vec<FeedbackEntry>> {
+        let said = self.store.feedback(account)?;
+        let ids: Vec<ArxivId> = said.iter().map(|f| f.paper_id).collect();
+        let mut papers: HashMap<ArxivId, Paper> =
+            self.store.papers(&ids)?.into_iter().map(|s| (s.paper.id, s.paper)).collect();
+        Ok(said
+            .into_iter()
+            .map(|feedback| FeedbackEntry { paper: papers.remove(&feedback.paper_id), feedback })
+            .collect())
+    }
+
+    /// What the account said of one paper, if anything.
+    pub fn feedback_on(&self, account: AccountId, paper: ArxivId) -> Result<Option<FeedbackKind>> {
+        let paper = paper.base();
+        Ok(self.store.feedback_on(&[paper])?.into_iter().find(|(a, _, _)| *a == account).map(|(_, _, kind)| kind))
     }
 
     /// Which of these papers the account saved and which it upvoted.

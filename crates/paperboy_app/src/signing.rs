@@ -21,7 +21,7 @@ use std::{
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, NaiveDate, Utc};
-use paperboy_domain::AccountId;
+use paperboy_domain::{AccountId, ArxivId};
 use paperboy_store::Account;
 use ring::{
     digest, hmac,
@@ -66,6 +66,9 @@ pub enum LinkPurpose {
     Unsubscribe,
     /// Opens the preferences page (works for [`MANAGE_LINK_DAYS`]).
     Manage,
+    /// Opens the "not interested" page of one paper (works for as long as the account exists;
+    /// signed together with the paper's id, see [`Library::signed_paper_link`]).
+    NotInterested,
 }
 
 impl LinkPurpose {
@@ -73,6 +76,7 @@ impl LinkPurpose {
         match self {
             LinkPurpose::Unsubscribe => 1,
             LinkPurpose::Manage => 2,
+            LinkPurpose::NotInterested => 3,
         }
     }
 }
@@ -371,12 +375,39 @@ impl Library {
 
     /// A signed link token for an account.
     pub fn signed_link(&self, account: &Account, purpose: LinkPurpose, now: DateTime<Utc>) -> Result<String> {
+        self.sign_link(account, purpose, b"", now)
+    }
+
+    /// A signed "not interested" link token for an account and one paper: the paper's id (which
+    /// travels beside the token, in the URL) is signed with it, so the token works for that paper
+    /// only.
+    pub fn signed_paper_link(&self, account: &Account, paper: ArxivId, now: DateTime<Utc>) -> Result<String> {
+        self.sign_link(account, LinkPurpose::NotInterested, paper.base().to_string().as_bytes(), now)
+    }
+
+    /// The account a "not interested" link for `paper` is for, if it holds (see
+    /// [`Library::verify_link`]).
+    pub fn verify_paper_link(&self, token: &str, paper: ArxivId, now: DateTime<Utc>) -> Result<Option<Account>> {
+        self.verify_signed(token, LinkPurpose::NotInterested, paper.base().to_string().as_bytes(), now)
+    }
+
+    /// The token: the account, the purpose, the day, a fingerprint of the address, then the HMAC
+    /// of those and of `signed_with` (which is not in the token).
+    fn sign_link(
+        &self,
+        account: &Account,
+        purpose: LinkPurpose,
+        signed_with: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<String> {
         let mut payload = Vec::with_capacity(21 + 32);
         payload.extend(account.id.0.to_be_bytes());
         payload.push(purpose.code());
         payload.extend(days_since_epoch(now).to_be_bytes());
         payload.extend(&sha256(account.email.as_str().as_bytes())[..8]);
-        let tag = hmac::sign(&self.signing_key()?, &payload);
+        let mut signed = payload.clone();
+        signed.extend(signed_with);
+        let tag = hmac::sign(&self.signing_key()?, &signed);
         payload.extend(tag.as_ref());
         Ok(URL_SAFE_NO_PAD.encode(payload))
     }
@@ -384,6 +415,16 @@ impl Library {
     /// The account a signed link is for, if the signature holds, the purpose matches, it has not
     /// expired and the account (with the same address) still exists.
     pub fn verify_link(&self, token: &str, purpose: LinkPurpose, now: DateTime<Utc>) -> Result<Option<Account>> {
+        self.verify_signed(token, purpose, b"", now)
+    }
+
+    fn verify_signed(
+        &self,
+        token: &str,
+        purpose: LinkPurpose,
+        signed_with: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Account>> {
         if token.len() > 200 {
             return Ok(None);
         }
@@ -392,7 +433,9 @@ impl Library {
             return Ok(None);
         }
         let (payload, tag) = bytes.split_at(21);
-        if hmac::verify(&self.signing_key()?, payload, tag).is_err() || payload[8] != purpose.code() {
+        let mut signed = payload.to_vec();
+        signed.extend(signed_with);
+        if hmac::verify(&self.signing_key()?, &signed, tag).is_err() || payload[8] != purpose.code() {
             return Ok(None);
         }
         let id = AccountId(i64::from_be_bytes(payload[0..8].try_into().expect("8 bytes")));

@@ -40,6 +40,8 @@ pub struct DigestItem {
     pub snippet: String,
     /// Why it is in the digest, one line each.
     pub reasons: Vec<String>,
+    /// Where to say "not interested" in it (a signed link to a page with a button).
+    pub not_interested_url: String,
 }
 
 /// A digest, ready to show.
@@ -167,6 +169,7 @@ fn write_item_text(out: &mut String, number: usize, item: &DigestItem) {
     if !item.snippet.is_empty() {
         let _ = writeln!(out, "   {}", item.snippet);
     }
+    let _ = writeln!(out, "   Not interested: {}", item.not_interested_url);
     let _ = writeln!(out);
 }
 
@@ -229,7 +232,11 @@ fn write_item_html(out: &mut String, item: &DigestItem) {
     if !item.snippet.is_empty() {
         let _ = write!(out, "<p style=\"margin:4px 0;font-size:14px;\">{}</p>", escape(&item.snippet));
     }
-    let _ = write!(out, "</div>");
+    let _ = write!(
+        out,
+        "<p style=\"{META}\"><a href=\"{}\" style=\"color:#5f6368;\">Not interested</a></p></div>",
+        escape(&item.not_interested_url)
+    );
 }
 
 /// The headers every message has: From, To, Subject, a stable Message-ID, Date.
@@ -341,6 +348,7 @@ mod tests {
             url: "https://papers.example.org/papers/2401.00001".into(),
             snippet: "An abstract.".into(),
             reasons: vec!["matches your search 'diffusion policy': diffusion, policy".into()],
+            not_interested_url: "https://papers.example.org/not-interested?paper=2401.00001&token=abc".into(),
         }
     }
 

@@ -138,6 +138,11 @@ pub const TABLES: &[Table] = &[
         key: "account_id, paper_id",
     },
     Table {
+        name: "paper_feedback",
+        columns: &[("account_id", Int), ("paper_id", Text), ("kind", Text), ("created_at", Time)],
+        key: "account_id, paper_id",
+    },
+    Table {
         name: "outbox",
         columns: &[
             ("id", Int),

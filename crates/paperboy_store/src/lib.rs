@@ -27,7 +27,7 @@ pub use accounts::{Account, AccountStatus, AccountStore, Pruned, TokenPurpose};
 pub use api_tokens::{ApiToken, ApiTokenStore, TokenScope};
 pub use copy::Portable;
 pub use embeddings::{EmbeddingStore, StoredEmbedding};
-pub use library::{LibraryStore, SavedPaper};
+pub use library::{FeedbackKind, LibraryStore, PaperFeedback, SavedPaper};
 pub use outbox::{Claim, Delivery, MessageState, NewMessage, OutboxMessage, OutboxStore};
 pub use papers::{
     BatchOutcome, CheckpointUpdate, PaperSource, PaperStore, StoreStats, StoredPaper, UpsertOutcome, WriteBatch,

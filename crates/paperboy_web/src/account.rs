@@ -19,7 +19,8 @@ use axum::{
 use chrono::Utc;
 use maud::{Markup, html};
 use paperboy_app::{
-    AccountStatus, ApiToken, Error, TokenPurpose, TokenScope, accounts::NewSession, signing::LinkPurpose,
+    AccountStatus, ApiToken, Error, FeedbackKind, TokenPurpose, TokenScope, accounts::NewSession, saved::FeedbackEntry,
+    signing::LinkPurpose,
 };
 use paperboy_domain::{AccountId, ArxivId, Cadence, Category, EmailAddress, Preferences};
 use serde::Deserialize;
@@ -303,16 +304,21 @@ pub struct NoticeQuery {
 struct Keys {
     has_feed: bool,
     tokens: Vec<ApiToken>,
+    feedback: Vec<FeedbackEntry>,
 }
 
 impl Keys {
     async fn of(state: &AppState, account: AccountId) -> Result<Keys, PageError> {
-        let (has_feed, tokens) = state
+        let (has_feed, tokens, feedback) = state
             .blocking(move |library| -> Result<_, Error> {
-                Ok((library.has_digest_feed(account)?, library.api_tokens(account)?))
+                Ok((
+                    library.has_digest_feed(account)?,
+                    library.api_tokens(account)?,
+                    library.feedback_entries(account)?,
+                ))
             })
             .await??;
-        Ok(Keys { has_feed, tokens })
+        Ok(Keys { has_feed, tokens, feedback })
     }
 }
 
@@ -663,6 +669,31 @@ fn preferences_body(
                 label.choice { input type="checkbox" name="send_empty" value="on" checked[prefs.send_empty]; " Mail me even when nothing matched" }
                 button.primary type="submit" { "Save" }
             }
+            h2 id="steering" { "Steering your recommendations" }
+            @if keys.feedback.is_empty() {
+                p.sub { "On a paper's page (or from a digest), “Not interested” keeps a paper out of your digests and shows you fewer like it; “More like this” makes it a seed of your recommendations without saving it. They are listed here." }
+            } @else {
+                ul.steering {
+                    @for entry in &keys.feedback {
+                        li {
+                            @match entry.feedback.kind {
+                                FeedbackKind::NotInterested => { span.kind { "Not interested: " } }
+                                FeedbackKind::MoreLikeThis => { span.kind { "More like this: " } }
+                            }
+                            @match &entry.paper {
+                                Some(paper) => { a href=(render::paper_path(paper)) { (crate::math::to_plain(&paper.title)) } }
+                                None => { (entry.feedback.paper_id) }
+                            }
+                            " "
+                            form.inline method="post" action="/feedback/remove" {
+                                input type="hidden" name="csrf" value=(viewer.form_token);
+                                input type="hidden" name="paper" value=(entry.feedback.paper_id);
+                                button type="submit" aria-label={ "Undo for " (entry.feedback.paper_id) } { "Undo" }
+                            }
+                        }
+                    }
+                }
+            }
             h2 { "Your digest as a feed" }
             p {
                 "A private Atom and RSS address with what your digest would hold — the last "
@@ -999,6 +1030,125 @@ pub async fn unsubscribe(
         )),
         None => Ok(dead_link()),
     }
+}
+
+/// `GET /not-interested?paper=&token=`: from a digest, the page with the button (a link scanner
+/// that opens the link changes nothing).
+#[derive(Deserialize)]
+pub struct PaperTokenQuery {
+    #[serde(default)]
+    paper: String,
+    #[serde(default)]
+    token: String,
+}
+
+pub async fn not_interested_page(
+    State(state): State<AppState>,
+    Query(query): Query<PaperTokenQuery>,
+) -> Result<Response, PageError> {
+    let Ok(paper) = ArxivId::parse_lenient(query.paper.trim()) else { return Ok(dead_link()) };
+    let token = query.token.trim().to_owned();
+    let check = token.clone();
+    let found = state
+        .blocking(move |library| -> Result<_, Error> {
+            let Some(account) = library.verify_paper_link(&check, paper, Utc::now())? else { return Ok(None) };
+            Ok(library.show(paper)?.map(|details| (account, details.stored.paper)))
+        })
+        .await??;
+    let Some((account, stored)) = found else { return Ok(dead_link()) };
+    Ok(page(
+        StatusCode::OK,
+        "Not interested",
+        None,
+        html! {
+            section.account {
+                h1 { "Not interested" }
+                p { "Never show " strong { (crate::math::to_plain(&stored.title)) } " again in the digests of " (account.email.redacted()) ", and show fewer papers like it?" }
+                form method="post" action="/not-interested" {
+                    input type="hidden" name="paper" value=(stored.id);
+                    input type="hidden" name="token" value=(token);
+                    button.primary type="submit" { "Not interested" }
+                }
+                p.sub { "You can take it back in your " a href="/preferences#steering" { "preferences" } "." }
+            }
+        },
+    ))
+}
+
+/// `POST /not-interested`: the form.
+#[derive(Deserialize)]
+pub struct NotInterestedForm {
+    #[serde(default)]
+    paper: String,
+    /// A digest's signed link token (then no session is needed).
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /not-interested` (`paper`, and `token` from a digest's page or `csrf` from a signed-in
+/// page): the paper never comes back in the person's digests, and their library model learns it.
+pub async fn not_interested(
+    State(state): State<AppState>,
+    MaybeViewer(viewer): MaybeViewer,
+    headers: HeaderMap,
+    Form(form): Form<NotInterestedForm>,
+) -> Result<Response, PageError> {
+    if form.token.trim().is_empty() {
+        let form = PaperForm { csrf: form.csrf, paper: form.paper, tags: String::new() };
+        return paper_action(state, viewer, headers, form, |library, account, paper, _| {
+            library.set_feedback(account, paper, FeedbackKind::NotInterested, Utc::now())
+        })
+        .await;
+    }
+    let Ok(paper) = ArxivId::parse_lenient(form.paper.trim()) else { return Ok(dead_link()) };
+    let token = form.token.trim().to_owned();
+    let done = state
+        .blocking(move |library| -> Result<_, Error> {
+            let Some(account) = library.verify_paper_link(&token, paper, Utc::now())? else { return Ok(None) };
+            library.set_feedback(account.id, paper, FeedbackKind::NotInterested, Utc::now())?;
+            Ok(Some(account))
+        })
+        .await?;
+    match done {
+        Ok(Some(_)) => Ok(message_page(
+            StatusCode::OK,
+            "Not interested",
+            &[
+                "Done: it will not come back in your digests, and your recommendations learn from it. You can take it back in your preferences.",
+            ],
+        )),
+        Ok(None) => Ok(dead_link()),
+        Err(err) => user_error(err),
+    }
+}
+
+/// `POST /more-like-this` (`paper`): the paper seeds the person's recommendations, as a paper
+/// of their library does, without being saved.
+pub async fn more_like_this(
+    State(state): State<AppState>,
+    MaybeViewer(viewer): MaybeViewer,
+    headers: HeaderMap,
+    Form(form): Form<PaperForm>,
+) -> Result<Response, PageError> {
+    paper_action(state, viewer, headers, form, |library, account, paper, _| {
+        library.set_feedback(account, paper, FeedbackKind::MoreLikeThis, Utc::now())
+    })
+    .await
+}
+
+/// `POST /feedback/remove` (`paper`): takes back "not interested" or "more like this".
+pub async fn remove_feedback(
+    State(state): State<AppState>,
+    MaybeViewer(viewer): MaybeViewer,
+    headers: HeaderMap,
+    Form(form): Form<PaperForm>,
+) -> Result<Response, PageError> {
+    paper_action(state, viewer, headers, form, |library, account, paper, _| {
+        library.remove_feedback(account, paper).map(|_| ())
+    })
+    .await
 }
 
 /// `GET /library`.

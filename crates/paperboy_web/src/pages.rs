@@ -400,7 +400,10 @@ pub async fn paper(
             };
             let similar = library.similar(paper_id, 8).ok();
             let marks = match account {
-                Some(account) => Some(library.marks_of(account, &[details.stored.paper.id])?),
+                Some(account) => {
+                    let (saved, upvoted) = library.marks_of(account, &[details.stored.paper.id])?;
+                    Some((saved, upvoted, library.feedback_on(account, details.stored.paper.id)?))
+                }
                 None => None,
             };
             Ok((details, similar, marks))
@@ -420,7 +423,9 @@ pub async fn paper(
         ..Head::default()
     };
     let actions = match (&viewer, &marks) {
-        (Some(viewer), Some((saved, upvoted))) => Some((viewer, !saved.is_empty(), !upvoted.is_empty())),
+        (Some(viewer), Some((saved, upvoted, said))) => {
+            Some(Actions { viewer, saved: !saved.is_empty(), upvoted: !upvoted.is_empty(), said: *said })
+        }
         _ => None,
     };
     let body = paper_body(&details, actions, similar.as_deref());
@@ -448,8 +453,17 @@ fn citation_meta(paper: &paperboy_domain::Paper) -> Vec<(&'static str, String)> 
     meta
 }
 
-/// The paper page's content. `actions`: the signed-in reader, whether they saved it and upvoted it.
-fn paper_body(details: &PaperDetails, actions: Option<(&Viewer, bool, bool)>, similar: Option<&[SearchHit]>) -> Markup {
+/// What a signed-in reader did with a paper.
+struct Actions<'a> {
+    viewer: &'a Viewer,
+    saved: bool,
+    upvoted: bool,
+    /// What they said of it for their recommendations.
+    said: Option<paperboy_app::FeedbackKind>,
+}
+
+/// The paper page's content. `actions`: the signed-in reader and what they did with the paper.
+fn paper_body(details: &PaperDetails, actions: Option<Actions<'_>>, similar: Option<&[SearchHit]>) -> Markup {
     let paper = &details.stored.paper;
     let versioned = paper.versioned_id();
     let upvotes: u32 = details.signals.iter().map(|s| s.upvotes).sum();
@@ -475,7 +489,10 @@ fn paper_body(details: &PaperDetails, actions: Option<(&Viewer, bool, bool)>, si
                 }
             }
             @match actions {
-                Some((viewer, saved, upvoted)) => { p { (render::paper_actions(viewer, paper.id, saved, upvoted)) } }
+                Some(actions) => {
+                    p { (render::paper_actions(actions.viewer, paper.id, actions.saved, actions.upvoted)) }
+                    (render::steering_actions(actions.viewer, paper.id, actions.said))
+                }
                 None => { p.sub { a href="/signin" { "Sign in" } " to save this paper or upvote it." } }
             }
             section.abstract { h2 { "Abstract" } p { (rich_text(&paper.abstract_text, &no_marks)) } }

@@ -232,6 +232,38 @@ pub fn paper_actions(viewer: &Viewer, paper: ArxivId, saved: bool, upvoted: bool
     }
 }
 
+/// "Not interested" and "More like this" for a paper, or what was said of it and how to take it
+/// back, for a signed-in viewer.
+pub fn steering_actions(viewer: &Viewer, paper: ArxivId, said: Option<paperboy_app::FeedbackKind>) -> Markup {
+    use paperboy_app::FeedbackKind;
+    html! {
+        div.actions.steering {
+            @match said {
+                Some(kind) => {
+                    span.said { @match kind { FeedbackKind::NotInterested => "You are not interested in this paper: it stays out of your digests.", FeedbackKind::MoreLikeThis => "More like this: it seeds your recommendations." } }
+                    form.inline method="post" action="/feedback/remove" {
+                        input type="hidden" name="csrf" value=(viewer.form_token);
+                        input type="hidden" name="paper" value=(paper);
+                        button type="submit" { "Undo" }
+                    }
+                }
+                None => {
+                    form.inline method="post" action="/more-like-this" {
+                        input type="hidden" name="csrf" value=(viewer.form_token);
+                        input type="hidden" name="paper" value=(paper);
+                        button type="submit" title="Recommend papers like this one, without saving it" { "More like this" }
+                    }
+                    form.inline method="post" action="/not-interested" {
+                        input type="hidden" name="csrf" value=(viewer.form_token);
+                        input type="hidden" name="paper" value=(paper);
+                        button type="submit" title="Keep it out of your digests and show fewer like it" { "Not interested" }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Text that may hold TeX math, with the words `marks` says highlighted.
 pub fn rich_text(text: &str, marks: &dyn Fn(&str) -> Vec<std::ops::Range<usize>>) -> Markup {
     let mut out = String::with_capacity(text.len() + 64);

@@ -401,6 +401,37 @@ fn subscribe_confirm_digest_unsubscribe_export_delete() {
     assert!(text.contains("in cs.RO, which you follow"), "{text}");
     assert!(html.contains("which you follow") && !html.contains("<script"));
 
+    // "Not interested" beside each paper: a signed link to a page whose button does it (opening
+    // the link changes nothing), then the paper is listed, with its undo, in the preferences.
+    let not_interested = link(&text, &format!("{base}/not-interested?paper="));
+    let paper = not_interested.split("paper=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+    assert!(html.contains(&not_interested.replace('&', "&amp;")), "the HTML part has the same link");
+    let page = http("GET", &not_interested, None, None, false);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("action=\"/not-interested\"") && page.body.contains("Not interested"));
+    let prefs = http("GET", &format!("{base}/preferences"), Some(&cookie), None, false);
+    assert!(!prefs.body.contains("Not interested: "), "opening the link changed nothing");
+    let link_token = not_interested.split("token=").nth(1).unwrap().to_owned();
+    let other = if paper == "2606.14725" { "2606.14726" } else { "2606.14725" };
+    let forged = http(
+        "POST",
+        &format!("{base}/not-interested"),
+        None,
+        Some(&form(&[("paper", other), ("token", &link_token)])),
+        true,
+    );
+    assert_eq!(forged.status, 410, "a token works for its own paper only");
+    let done = http(
+        "POST",
+        &format!("{base}/not-interested"),
+        None,
+        Some(&form(&[("paper", &paper), ("token", &link_token)])),
+        true,
+    );
+    assert_eq!(done.status, 200, "{}", done.body);
+    let prefs = http("GET", &format!("{base}/preferences"), Some(&cookie), None, false);
+    assert!(prefs.body.contains("Not interested: "), "{}", prefs.body);
+
     // One-click unsubscribe: a POST as a mail provider sends it (no Origin, no cookie).
     let unsubscribe = link(&header("List-Unsubscribe"), &format!("{base}/unsubscribe?token="));
     let reply = http("POST", &unsubscribe, None, Some("List-Unsubscribe=One-Click"), false);
@@ -445,6 +476,7 @@ fn subscribe_confirm_digest_unsubscribe_export_delete() {
     assert_eq!(exported["account"]["email"], "reader@example.org");
     assert_eq!(exported["library"][0]["paper_id"], "2606.14725");
     assert_eq!(exported["upvotes"][0][0], "2606.14725");
+    assert_eq!(exported["feedback"][0]["kind"], "not_interested", "{exported}");
     let delete = http(
         "POST",
         &format!("{base}/account/delete"),

@@ -206,6 +206,62 @@ fn papers_like_the_library_are_recommended() {
 }
 
 #[test]
+fn more_like_this_seeds_the_library_model_and_not_interested_papers_never_come_back() {
+    require_model!();
+    use paperboy_app::FeedbackKind;
+    let dir = tempfile::tempdir().unwrap();
+    let library = semantic_library(dir.path(), &["2026-06-15", "2026-06-16"]);
+    let hf = sample("2026-06-16").parent().unwrap().join("../hf-daily/2026-06-10_2026-06-16.jsonl.gz");
+    ingest::ingest_hf_daily(&library, &[hf], &NoProgress).unwrap();
+    let topic = "evaluating large language models as judges";
+    let seeds = nearest_of_day(&library, topic, "2026-06-15", 3);
+    let wants = Preferences { library: true, trending: 5, ..nothing() };
+    let (a, b) = (subscriber(&library, "a@example.org", wants.clone()), subscriber(&library, "b@example.org", wants));
+    for account in [a, b] {
+        for id in &seeds {
+            library.set_feedback(account, ArxivId::parse(id).unwrap(), FeedbackKind::MoreLikeThis, Utc::now()).unwrap();
+        }
+    }
+    assert!(library.library_entries(a).unwrap().is_empty(), "a seed is not saved");
+    // What a's digest would hold: b says it is not interested in the first paper and in the first
+    // trending one.
+    let options = BuildOptions {
+        date: day("2026-06-16"),
+        weekly_on: paperboy_app::digest::WEEKLY_ON,
+        host: "papers.example.org".into(),
+        dry_run: true,
+        only: Some(a),
+        details: true,
+        now: Utc::now(),
+    };
+    let preview = library.build_digests(&options, &NoProgress).unwrap();
+    let first = preview.digests[0].digest.items.first().expect("the seeds bring papers").paper;
+    let trending = preview.digests[0].digest.trending.first().expect("a trending section").paper;
+    library.set_feedback(b, first, FeedbackKind::NotInterested, Utc::now()).unwrap();
+    library.set_feedback(b, trending, FeedbackKind::NotInterested, Utc::now()).unwrap();
+
+    let report = build(&library, "2026-06-16");
+    let digest_of = |account: AccountId| &report.digests.iter().find(|d| d.account_id == account).unwrap().digest;
+    for entry in &digest_of(a).items {
+        let Reason::Library { like, .. } = &entry.reasons[0] else { panic!("{:?}", entry.reasons) };
+        assert!(seeds.contains(like), "{like} is not a seed");
+    }
+    let of_a: HashSet<ArxivId> = digest_of(a).papers().collect();
+    let of_b: HashSet<ArxivId> = digest_of(b).papers().collect();
+    assert!(of_a.contains(&first) && of_a.contains(&trending));
+    assert!(!of_b.contains(&first) && !of_b.contains(&trending), "not interested: never in b's digest");
+    assert!(!digest_of(b).items.is_empty(), "b still gets the rest");
+
+    // The private feed holds what the digest would: not the paper either, until it is taken back.
+    let account_b = library.subscribers(AccountId(0), 10).unwrap().into_iter().find(|s| s.id == b).unwrap();
+    let feed = library.digest_feed(&account_b, Utc::now()).unwrap().unwrap();
+    assert!(!feed.digest.papers().any(|p| p == first || p == trending), "the feed keeps it out too");
+    assert!(library.remove_feedback(b, first).unwrap());
+    let feed = library.digest_feed(&account_b, Utc::now()).unwrap().unwrap();
+    assert!(feed.digest.papers().any(|p| p == first), "undone, it is recommended again");
+}
+
+#[test]
 fn deliveries_older_than_the_retention_are_forgotten_at_the_next_build() {
     require_model!();
     use paperboy_store::{Delivery, SqliteStore, prelude::*};

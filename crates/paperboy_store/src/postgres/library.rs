@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use paperboy_domain::{AccountId, ArxivId};
 
 use super::{Outcome, PostgresStore, Tx};
-use crate::{Error, LibraryStore, Result, SavedPaper};
+use crate::{Error, FeedbackKind, LibraryStore, PaperFeedback, Result, SavedPaper};
 
 fn parse_id(text: &str) -> Result<ArxivId> {
     ArxivId::parse(text).map_err(|e| Error::Corrupt(e.to_string()))
@@ -96,6 +96,55 @@ impl LibraryStore for PostgresStore {
         })?;
         let found: std::collections::HashSet<String> = rows.iter().map(|row| row.get(0)).collect();
         Ok(papers.iter().filter(|p| found.contains(&p.base().to_string())).map(|p| p.base()).collect())
+    }
+
+    fn set_feedback(&self, account: AccountId, paper: ArxivId, kind: FeedbackKind, now: DateTime<Utc>) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO paper_feedback (account_id, paper_id, kind, created_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (account_id, paper_id) DO UPDATE SET kind = excluded.kind, created_at = excluded.created_at",
+                &[&account.0, &paper.base().to_string(), &kind.as_str(), &now],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn remove_feedback(&self, account: AccountId, paper: ArxivId) -> Result<bool> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "DELETE FROM paper_feedback WHERE account_id = $1 AND paper_id = $2",
+                &[&account.0, &paper.base().to_string()],
+            )? == 1)
+        })
+    }
+
+    fn feedback(&self, account: AccountId) -> Result<Vec<PaperFeedback>> {
+        let rows = self.read(|c| {
+            c.query(
+                "SELECT paper_id, kind, created_at FROM paper_feedback WHERE account_id = $1
+                 ORDER BY created_at DESC, paper_id",
+                &[&account.0],
+            )
+        })?;
+        rows.iter()
+            .map(|row| {
+                Ok(PaperFeedback {
+                    paper_id: parse_id(row.get(0))?,
+                    kind: FeedbackKind::from_stored(row.get(1))?,
+                    created_at: row.get(2),
+                })
+            })
+            .collect()
+    }
+
+    fn feedback_on(&self, papers: &[ArxivId]) -> Result<Vec<(AccountId, ArxivId, FeedbackKind)>> {
+        let keys: Vec<String> = papers.iter().map(|p| p.base().to_string()).collect();
+        let rows = self.read(|c| {
+            c.query("SELECT account_id, paper_id, kind FROM paper_feedback WHERE paper_id = ANY($1)", &[&keys])
+        })?;
+        rows.iter()
+            .map(|row| Ok((AccountId(row.get(0)), parse_id(row.get(1))?, FeedbackKind::from_stored(row.get(2))?)))
+            .collect()
     }
 }
 

@@ -211,6 +211,17 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX api_tokens_account ON api_tokens (account_id);
     "#,
+    // 4: how each account steered its recommendations ("not interested", "more like this").
+    r#"
+    CREATE TABLE paper_feedback (
+        account_id bigint NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+        paper_id   text NOT NULL,
+        kind       text NOT NULL CHECK (kind IN ('not_interested', 'more_like_this')),
+        created_at timestamptz NOT NULL,
+        PRIMARY KEY (account_id, paper_id)
+    );
+    CREATE INDEX paper_feedback_paper ON paper_feedback (paper_id);
+    "#,
 ];
 
 /// A key for `pg_advisory_xact_lock`: nodes starting at once migrate one after the other.

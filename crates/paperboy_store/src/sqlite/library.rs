@@ -5,7 +5,7 @@ use paperboy_domain::{AccountId, ArxivId};
 use rusqlite::{OptionalExtension, params};
 
 use super::{SqliteStore, parse_id, parse_time};
-use crate::{Error, LibraryStore, Result, SavedPaper};
+use crate::{Error, FeedbackKind, LibraryStore, PaperFeedback, Result, SavedPaper};
 
 impl LibraryStore for SqliteStore {
     fn save_paper(&self, account: AccountId, paper: ArxivId, tags: &[String], now: DateTime<Utc>) -> Result<()> {
@@ -106,6 +106,68 @@ impl LibraryStore for SqliteStore {
             }
             Ok(out)
         })
+    }
+
+    fn set_feedback(&self, account: AccountId, paper: ArxivId, kind: FeedbackKind, now: DateTime<Utc>) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO paper_feedback (account_id, paper_id, kind, created_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (account_id, paper_id) DO UPDATE SET kind = excluded.kind, created_at = excluded.created_at",
+                params![account.0, paper.base().to_string(), kind.as_str(), now.to_rfc3339()],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn remove_feedback(&self, account: AccountId, paper: ArxivId) -> Result<bool> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "DELETE FROM paper_feedback WHERE account_id = ?1 AND paper_id = ?2",
+                params![account.0, paper.base().to_string()],
+            )? == 1)
+        })
+    }
+
+    fn feedback(&self, account: AccountId) -> Result<Vec<PaperFeedback>> {
+        let rows = self.with_reader(|c| {
+            let mut statement = c.prepare_cached(
+                "SELECT paper_id, kind, created_at FROM paper_feedback WHERE account_id = ?1
+                 ORDER BY created_at DESC, paper_id",
+            )?;
+            let rows = statement
+                .query_map([account.0], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })?;
+        rows.into_iter()
+            .map(|(paper, kind, at)| {
+                Ok(PaperFeedback {
+                    paper_id: parse_id(&paper)?,
+                    kind: FeedbackKind::from_stored(&kind)?,
+                    created_at: parse_time(&at)?,
+                })
+            })
+            .collect()
+    }
+
+    fn feedback_on(&self, papers: &[ArxivId]) -> Result<Vec<(AccountId, ArxivId, FeedbackKind)>> {
+        let rows = self.with_reader(|c| {
+            let mut statement = c.prepare_cached("SELECT account_id, kind FROM paper_feedback WHERE paper_id = ?1")?;
+            let mut out = Vec::new();
+            for paper in papers {
+                let rows = statement.query_map([paper.base().to_string()], |row| {
+                    Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+                })?;
+                for row in rows {
+                    let (account, kind) = row?;
+                    out.push((AccountId(account), paper.base(), kind));
+                }
+            }
+            Ok(out)
+        })?;
+        rows.into_iter().map(|(account, paper, kind)| Ok((account, paper, FeedbackKind::from_stored(&kind)?))).collect()
     }
 }
 

@@ -209,6 +209,17 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX api_tokens_account ON api_tokens (account_id);
     "#,
+    // 8: how each account steered its recommendations ("not interested", "more like this").
+    r#"
+    CREATE TABLE paper_feedback (
+        account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+        paper_id   TEXT NOT NULL,
+        kind       TEXT NOT NULL CHECK (kind IN ('not_interested', 'more_like_this')),
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (account_id, paper_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX paper_feedback_paper ON paper_feedback (paper_id);
+    "#,
 ];
 
 const READ_POOL_SIZE: usize = 8;

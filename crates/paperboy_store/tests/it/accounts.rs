@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Duration, DurationRound, NaiveDate, TimeZone, Utc};
 use paperboy_domain::{AccountId, ArxivId, EmailAddress};
-use paperboy_store::{AccountStatus, ApiToken, Delivery, NewMessage, Pruned, Store, TokenPurpose, TokenScope};
+use paperboy_store::{
+    AccountStatus, ApiToken, Delivery, FeedbackKind, NewMessage, Pruned, Store, TokenPurpose, TokenScope,
+};
 
 fn email(text: &str) -> EmailAddress {
     EmailAddress::parse(text).unwrap()
@@ -53,7 +55,9 @@ pub(crate) fn deleting_an_account_removes_everything_about_it(store: &dyn Store)
     assert_eq!(store.signals(&[paper]).unwrap()[0].upvotes, 1);
     store.create_session(b"s", account.id, now + Duration::days(1), now).unwrap();
     store.insert_api_token(&api_token("t1", account.id, TokenScope::Write, now), b"token-hash").unwrap();
+    store.set_feedback(account.id, paper, FeedbackKind::NotInterested, now).unwrap();
     assert!(store.delete_account(account.id).unwrap());
+    assert!(store.feedback_on(&[paper]).unwrap().is_empty(), "what it said of papers goes with it");
     assert_eq!(store.api_token_by_hash(b"token-hash").unwrap(), None, "its tokens die with it");
     assert!(store.account(account.id).unwrap().is_none());
     assert!(store.library(account.id).unwrap().is_empty());
@@ -246,4 +250,34 @@ pub(crate) fn api_tokens_are_found_by_hash_listed_newest_first_and_revoked(store
     assert!(!store.delete_api_token(a.id, "new").unwrap(), "already gone");
     assert_eq!(store.api_token_by_hash(b"hash-new").unwrap(), None);
     assert_eq!(store.api_tokens(a.id).unwrap(), [older]);
+}
+
+pub(crate) fn feedback_is_one_word_per_paper_and_can_be_taken_back(store: &dyn Store) {
+    let now = Utc::now().duration_trunc(Duration::seconds(1)).unwrap();
+    let (a, _) = store.account_for_email(&email("a@example.org"), now).unwrap();
+    let (b, _) = store.account_for_email(&email("b@example.org"), now).unwrap();
+    let (one, two) = (ArxivId::parse("2401.00001").unwrap(), ArxivId::parse("hep-th/9901001").unwrap());
+    store.set_feedback(a.id, one, FeedbackKind::NotInterested, now - Duration::hours(1)).unwrap();
+    store.set_feedback(a.id, ArxivId::parse("hep-th/9901001v2").unwrap(), FeedbackKind::MoreLikeThis, now).unwrap();
+    store.set_feedback(b.id, one, FeedbackKind::MoreLikeThis, now).unwrap();
+    let kinds = |account| -> Vec<(ArxivId, FeedbackKind)> {
+        store.feedback(account).unwrap().into_iter().map(|f| (f.paper_id, f.kind)).collect()
+    };
+    assert_eq!(
+        kinds(a.id),
+        [(two, FeedbackKind::MoreLikeThis), (one, FeedbackKind::NotInterested)],
+        "newest first, versions folded"
+    );
+    assert_eq!(store.feedback(a.id).unwrap()[0].created_at, now);
+    let mut on = store.feedback_on(&[one]).unwrap();
+    on.sort_by_key(|(account, _, _)| *account);
+    assert_eq!(on, [(a.id, one, FeedbackKind::NotInterested), (b.id, one, FeedbackKind::MoreLikeThis)]);
+    // A second word on the same paper replaces the first; taking it back leaves nothing.
+    store.set_feedback(a.id, one, FeedbackKind::MoreLikeThis, now).unwrap();
+    assert_eq!(kinds(a.id).len(), 2);
+    assert!(kinds(a.id).contains(&(one, FeedbackKind::MoreLikeThis)));
+    assert!(store.remove_feedback(a.id, one).unwrap());
+    assert!(!store.remove_feedback(a.id, one).unwrap());
+    assert_eq!(kinds(a.id), [(two, FeedbackKind::MoreLikeThis)]);
+    assert_eq!(kinds(b.id), [(one, FeedbackKind::MoreLikeThis)], "another account's word stands");
 }

@@ -288,6 +288,7 @@ pub(crate) fn fill(store: &dyn Store) {
         last_used_at: Some(now),
     };
     store.insert_api_token(&token, b"api-token-hash").unwrap();
+    store.set_feedback(account.id, id("2401.00002"), paperboy_store::FeedbackKind::NotInterested, now).unwrap();
     store.save_paper(account.id, id("2401.00001"), &["to-read".into()], now).unwrap();
     store.upvote(account.id, id("2401.00002"), now).unwrap();
     let message = NewMessage {

@@ -62,6 +62,7 @@ on_every_backend! {
     accounts::an_address_gets_one_account,
     accounts::tokens_work_once_and_expire,
     accounts::api_tokens_are_found_by_hash_listed_newest_first_and_revoked,
+    accounts::feedback_is_one_word_per_paper_and_can_be_taken_back,
     accounts::deleting_an_account_removes_everything_about_it,
     accounts::the_outbox_enqueues_once_per_key_and_tracks_delivery,
     accounts::failures_that_are_not_the_addresss_fault_do_not_count_against_it,

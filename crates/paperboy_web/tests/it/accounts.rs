@@ -561,3 +561,48 @@ async fn api_tokens_made_on_the_preferences_page_manage_the_library_and_die_when
     assert_eq!(call("GET", "/api/v1/me".into(), w(), None).await.0.status, StatusCode::UNAUTHORIZED);
     assert_eq!(call("GET", "/api/v1/me".into(), r(), None).await.0.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_reader_steers_recommendations_from_a_paper_page_and_undoes_it_in_preferences() {
+    let (_dir, state) = site(WebConfig::default());
+    let (session, csrf) = signed_in(&state, "reader@example.org", Preferences::default()).await;
+    let daily: serde_json::Value =
+        serde_json::from_str(&send(&state, get_with_cookie("/api/v1/daily?per_page=1", None)).await.body).unwrap();
+    let paper = daily["results"][0]["id"].as_str().unwrap().to_owned();
+    let page = |session: &str| {
+        let state = state.clone();
+        let (uri, session) = (format!("/papers/{paper}"), session.to_owned());
+        async move { send(&state, get_with_cookie(&uri, Some(&session))).await.body }
+    };
+    let before = page(&session).await;
+    assert!(before.contains("action=\"/more-like-this\"") && before.contains("action=\"/not-interested\""));
+
+    let form = format!("csrf={csrf}&paper={paper}");
+    assert_eq!(
+        send(&state, signed_in_post("/more-like-this", "csrf=forged&paper=x", &session)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(send(&state, signed_in_post("/more-like-this", &form, &session)).await.status, StatusCode::SEE_OTHER);
+    let after = page(&session).await;
+    assert!(
+        after.contains("More like this: it seeds your recommendations")
+            && after.contains("action=\"/feedback/remove\"")
+    );
+    let preferences = send(&state, get_with_cookie("/preferences", Some(&session))).await.body;
+    assert!(preferences.contains("More like this: "), "listed in the preferences");
+
+    // Not interested replaces it; undo from the preferences takes it back.
+    assert_eq!(send(&state, signed_in_post("/not-interested", &form, &session)).await.status, StatusCode::SEE_OTHER);
+    let preferences = send(&state, get_with_cookie("/preferences", Some(&session))).await.body;
+    assert!(
+        preferences.contains("Not interested: ") && !preferences.contains("More like this: <"),
+        "one word per paper"
+    );
+    assert!(page(&session).await.contains("You are not interested in this paper"));
+    assert_eq!(send(&state, signed_in_post("/feedback/remove", &form, &session)).await.status, StatusCode::SEE_OTHER);
+    let preferences = send(&state, get_with_cookie("/preferences", Some(&session))).await.body;
+    assert!(!preferences.contains("Not interested: "), "undone");
+    assert!(page(&session).await.contains("action=\"/more-like-this\""));
+    // Signed out, the paper page offers none of it.
+    assert!(!send(&state, get_with_cookie(&format!("/papers/{paper}"), None)).await.body.contains("/more-like-this"));
+}

@@ -175,7 +175,9 @@ impl Browser {
         let link = library.signed_link(&account, LinkPurpose::Manage, Utc::now()).unwrap();
         let paper = paperboy_domain::ArxivId::parse("2606.14725").unwrap();
         library.save_paper(account.id, paper, &["reading".to_owned()], Utc::now()).unwrap();
-        // A token, so that the preferences page lists one.
+        // A seed and a token, so that the preferences page lists them and the paper page shows
+        // its undo.
+        library.set_feedback(account.id, paper, paperboy_app::FeedbackKind::MoreLikeThis, Utc::now()).unwrap();
         library.create_api_token(account.id, "Zotero sync", paperboy_app::TokenScope::Read, Utc::now()).unwrap();
         // As from a digest: the link's page, then its button.
         self.open(&format!("/manage?token={link}")).await;
@@ -448,5 +450,51 @@ async fn on_a_phone_the_first_result_and_the_subscribe_box_need_no_scrolling() {
     // A filter that is set stays in sight.
     browser.open("/search?q=diffusion&category=cs.CV").await;
     assert_eq!(browser.js("return document.querySelector('form.filters details').open;").await, true);
+    browser.finish().await;
+}
+
+/// The buttons a reader steers with, clicked: undo a seed and say "not interested" on a paper
+/// page, then make an API token on the preferences page and see it once.
+#[tokio::test]
+async fn a_reader_clicks_the_steering_buttons_and_makes_a_token() {
+    let browser = paperboy_testing::or_skip!(
+        Browser::start("a_reader_clicks_the_steering_buttons_and_makes_a_token", 1280, 900).await
+    );
+    let client = &browser.client;
+    browser.sign_in("reader@example.org").await;
+    let click = |css: &'static str| async move {
+        client.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
+    };
+    // The paper is a seed (sign_in made it one): its undo, then "not interested".
+    browser.open("/papers/2606.14725").await;
+    click("div.steering form[action='/feedback/remove'] button").await;
+    client.wait().for_element(Locator::Css("div.steering form[action='/not-interested'] button")).await.unwrap();
+    click("div.steering form[action='/not-interested'] button").await;
+    client.wait().for_element(Locator::Css("div.steering span.said")).await.unwrap();
+    let said = client.find(Locator::Css("div.steering span.said")).await.unwrap().text().await.unwrap();
+    assert!(said.contains("not interested"), "{said}");
+    assert_eq!(client.current_url().await.unwrap().path(), "/papers/2606.14725", "back on the page");
+
+    browser.open("/preferences").await;
+    let steering = client.find(Locator::Css("ul.steering")).await.unwrap().text().await.unwrap();
+    assert!(steering.contains("Not interested:"), "{steering}");
+    client
+        .find(Locator::Css("form.token input[name=name]"))
+        .await
+        .unwrap()
+        .send_keys("Zotero on my laptop")
+        .await
+        .unwrap();
+    click("form.token input[value=write]").await;
+    click("form.token button[type=submit]").await;
+    client.wait().for_element(Locator::Css("input#api-token")).await.unwrap();
+    let token = client.find(Locator::Css("input#api-token")).await.unwrap().prop("value").await.unwrap().unwrap();
+    assert!(token.starts_with("pbt_"), "{token}");
+    browser.open("/preferences").await;
+    let listed = client.find(Locator::Css("table.tokens")).await.unwrap().text().await.unwrap();
+    assert!(
+        listed.contains("Zotero on my laptop") && listed.contains("read and write") && !listed.contains(&token),
+        "{listed}"
+    );
     browser.finish().await;
 }
