@@ -90,7 +90,10 @@ impl Library {
         }
         let Some(token) = self.store.api_token_by_hash(&token_hash(text))? else { return Ok(None) };
         let Some(account) = self.store.account(token.account)? else { return Ok(None) };
-        self.store.touch_api_token(&token.id, now)?;
+        // Recording the use is bookkeeping: a busy store must not fail the request it serves.
+        if let Err(err) = self.store.touch_api_token(&token.id, now) {
+            tracing::warn!(token = %token.id, error = %err, "could not record an API token's use");
+        }
         Ok(Some((account, token)))
     }
 }

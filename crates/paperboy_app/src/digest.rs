@@ -164,6 +164,8 @@ struct LibraryModel {
     weights: Vec<f32>,
     library: Vec<(ArxivId, Vec<f32>)>,
     titles: HashMap<ArxivId, String>,
+    /// The "more like this" seeds among `library` (not saved).
+    seeds: HashSet<ArxivId>,
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -376,11 +378,21 @@ impl Library {
                 sent.entry(account).or_default().insert(paper);
             }
         }
-        // "Not interested" holds everywhere a digest reaches, previews and private feeds included.
+        // "Not interested" holds everywhere a digest reaches, previews and private feeds included:
+        // a build reads what every subscriber said of the window's papers at once, a preview (one
+        // subscriber) only what that subscriber said.
         let mut dismissed: HashMap<AccountId, HashSet<ArxivId>> = HashMap::new();
-        for (account, paper, kind) in self.store.feedback_on(&lookup)? {
-            if kind == FeedbackKind::NotInterested {
-                dismissed.entry(account).or_default().insert(paper);
+        if with_sent {
+            for (account, paper, kind) in self.store.feedback_on(&lookup)? {
+                if kind == FeedbackKind::NotInterested {
+                    dismissed.entry(account).or_default().insert(paper);
+                }
+            }
+        } else {
+            for (account, _) in due {
+                let said = self.store.feedback(account.id)?;
+                let not = said.into_iter().filter(|f| f.kind == FeedbackKind::NotInterested).map(|f| f.paper_id);
+                dismissed.insert(account.id, not.collect());
             }
         }
         report.phases.load_s = started.elapsed().as_secs_f64();
@@ -590,13 +602,19 @@ impl Library {
         let mut out = HashMap::new();
         let mut negatives: Option<Vec<Vec<f32>>> = None;
         for (account, _) in due.iter().filter(|(a, _)| a.preferences.library) {
-            // The library and the "more like this" seeds are what the person wants; the papers
-            // they are not interested in, what they do not.
+            // The "more like this" seeds and the library are what the person wants, the papers
+            // they are not interested in what they do not. Seeds come first (they are few, and
+            // asked for now); a paper they are not interested in is no positive, saved or not.
             let feedback = store.feedback(account.id)?;
-            let seeds = feedback.iter().filter(|f| f.kind == FeedbackKind::MoreLikeThis).map(|f| f.paper_id);
-            let dismissed_ids = feedback.iter().filter(|f| f.kind == FeedbackKind::NotInterested).map(|f| f.paper_id);
-            let wanted: Vec<ArxivId> =
-                store.library(account.id)?.into_iter().map(|s| s.paper_id).chain(seeds).collect();
+            let of_kind = |kind| feedback.iter().filter(move |f| f.kind == kind).map(|f| f.paper_id);
+            let seeds: HashSet<ArxivId> = of_kind(FeedbackKind::MoreLikeThis).collect();
+            let not_wanted: HashSet<ArxivId> = of_kind(FeedbackKind::NotInterested).collect();
+            let mut wanted: Vec<ArxivId> = of_kind(FeedbackKind::MoreLikeThis).collect();
+            for saved in store.library(account.id)? {
+                if !seeds.contains(&saved.paper_id) && !not_wanted.contains(&saved.paper_id) {
+                    wanted.push(saved.paper_id);
+                }
+            }
             if wanted.is_empty() {
                 continue;
             }
@@ -611,7 +629,7 @@ impl Library {
                 continue;
             }
             let mut dismissed: Vec<(ArxivId, Vec<f32>)> = Vec::new();
-            for paper in dismissed_ids.take(LIBRARY_POSITIVES) {
+            for paper in of_kind(FeedbackKind::NotInterested).take(LIBRARY_POSITIVES) {
                 if let Some(vector) = vectors.vector(&paper.to_string())? {
                     dismissed.push((paper, vector));
                 }
@@ -620,8 +638,9 @@ impl Library {
             ids.sort();
             let mut not: Vec<String> = dismissed.iter().map(|(id, _)| id.to_string()).collect();
             not.sort();
-            let library_hash =
-                xxhash_rust::xxh3::xxh3_64(format!("{}|not:{}", ids.join(","), not.join(",")).as_bytes()) as i64;
+            // Without feedback the key is what it was before feedback existed (no retraining).
+            let key = if not.is_empty() { ids.join(",") } else { format!("{}|not:{}", ids.join(","), not.join(",")) };
+            let library_hash = xxhash_rust::xxh3::xxh3_64(key.as_bytes()) as i64;
             let weights = match store.library_model(account.id, model_name, library_hash)? {
                 Some(weights) if weights.len() == vectors.dimension() + 2 => weights,
                 _ => {
@@ -648,7 +667,7 @@ impl Library {
             };
             let titles = self.store.papers(&library.iter().map(|(id, _)| *id).collect::<Vec<_>>())?;
             let titles = titles.into_iter().map(|s| (s.paper.id, s.paper.title)).collect();
-            out.insert(account.id, LibraryModel { weights, library, titles });
+            out.insert(account.id, LibraryModel { weights, library, titles, seeds });
         }
         Ok(out)
     }
@@ -907,7 +926,8 @@ fn reasons(paper: u32, prefs: &paperboy_domain::Preferences, inputs: &Inputs<'_>
     if let (Some(&(probability, nearest)), Some(model)) = (scores.library.get(&paper), inputs.model) {
         let like = model.library[nearest].0;
         let title = model.titles.get(&like).cloned().unwrap_or_default();
-        reasons.push(Reason::Library { like: like.to_string(), title, score: round3(probability) });
+        let seed = model.seeds.contains(&like);
+        reasons.push(Reason::Library { like: like.to_string(), title, score: round3(probability), seed });
     }
     for category in prefs.categories.iter().filter(|c| p.categories.contains(c)) {
         reasons.push(Reason::Category { category: category.to_string() });

@@ -102,6 +102,9 @@ pub enum Reason {
         title: String,
         /// The library model's probability.
         score: f32,
+        /// Whether the nearest paper is a "more like this" seed rather than a saved one.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        seed: bool,
     },
     /// It is trending.
     Trending {
@@ -125,7 +128,10 @@ impl Reason {
             },
             Reason::Category { category } => format!("in {category}, which you follow"),
             Reason::Author { name } => format!("by {name}, whom you follow"),
-            Reason::Library { title, .. } => format!("similar to \u{201c}{title}\u{201d} in your library"),
+            Reason::Library { title, seed: false, .. } => format!("similar to \u{201c}{title}\u{201d} in your library"),
+            Reason::Library { title, seed: true, .. } => {
+                format!("similar to \u{201c}{title}\u{201d}, which you asked for more like")
+            }
             Reason::Trending { upvotes, stars } => {
                 let mut text = format!("trending: {upvotes} upvote{}", if *upvotes == 1 { "" } else { "s" });
                 if let Some(stars) = stars {

@@ -117,7 +117,7 @@ impl Library {
     /// What the account said of one paper, if anything.
     pub fn feedback_on(&self, account: AccountId, paper: ArxivId) -> Result<Option<FeedbackKind>> {
         let paper = paper.base();
-        Ok(self.store.feedback_on(&[paper])?.into_iter().find(|(a, _, _)| *a == account).map(|(_, _, kind)| kind))
+        Ok(self.store.feedback(account)?.into_iter().find(|f| f.paper_id == paper).map(|f| f.kind))
     }
 
     /// Which of these papers the account saved and which it upvoted.

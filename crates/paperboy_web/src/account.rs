@@ -947,8 +947,11 @@ pub async fn revoke_token(
     };
     let id = viewer.account.id;
     let token = form.id;
-    state.blocking(move |library| library.revoke_api_token(id, &token)).await??;
-    Ok(Redirect::to("/preferences?token_revoked=1").into_response())
+    match state.blocking(move |library| library.revoke_api_token(id, &token)).await?? {
+        true => Ok(Redirect::to("/preferences?token_revoked=1#tokens").into_response()),
+        // Revoked already (a second click), or never this account's.
+        false => Ok(Redirect::to("/preferences#tokens").into_response()),
+    }
 }
 
 /// `POST /preferences/feed/revoke`: the private feed's address stops working at once.

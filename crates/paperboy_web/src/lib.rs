@@ -216,7 +216,12 @@ pub fn router(state: AppState) -> Router {
             get(me::searches).put(me::replace_searches).post(me::add_search).delete(me::remove_search),
         )
         .route("/api/v1/me/follows", get(me::follows).put(me::replace_follows))
-        .nest_service("/mcp", mcp::http_service(state.clone()))
+        .nest_service(
+            "/mcp",
+            tower::ServiceBuilder::new()
+                .layer(middleware::from_fn_with_state(state.clone(), mcp::refuse_dead_tokens))
+                .service(mcp::http_service(state.clone())),
+        )
         .route("/api/{*rest}", get(api::not_found))
         .route("/static/style.css", get(|| asset("text/css; charset=utf-8", include_str!("assets/style.css"))))
         .route("/static/app.js", get(|| asset("text/javascript; charset=utf-8", include_str!("assets/app.js"))))
@@ -326,7 +331,7 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
     let path = request.uri().path().to_owned();
     // What the log may say of the path (a private feed's secret is not).
     let logged = loggable(&path).into_owned();
-    let is_api = path.starts_with("/api/");
+    let is_api = path.starts_with("/api/") || path == "/mcp" || path.starts_with("/mcp/");
     let uri_len = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
     let failure = |failure: error::Failure| {
         if is_api { ApiError(failure).into_response() } else { PageError(failure).into_response() }

@@ -310,6 +310,32 @@ impl ServerHandler for McpServer {
     }
 }
 
+/// In front of `/mcp`: a request that carries a bearer token that is not live (revoked, made up)
+/// gets HTTP 401 with `WWW-Authenticate`, as on `/api/v1/me`, so that a client knows to ask for a
+/// new one; a request without a token goes on (the public tools need none; the library tools
+/// then answer `unauthorized`).
+pub async fn refuse_dead_tokens(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let (parts, body) = request.into_parts();
+    if let Some(token) = bearer(&parts) {
+        let live = state.blocking(move |library| library.api_token_account(&token, Utc::now())).await;
+        match live {
+            Ok(Ok(Some(_))) => {}
+            Ok(Ok(None)) => {
+                return axum::response::IntoResponse::into_response(ApiError(Failure::Unauthorized {
+                    presented: true,
+                }));
+            }
+            Ok(Err(err)) => return axum::response::IntoResponse::into_response(ApiError(Failure::App(err))),
+            Err(err) => return axum::response::IntoResponse::into_response(ApiError(Failure::from(err))),
+        }
+    }
+    next.run(axum::extract::Request::from_parts(parts, body)).await
+}
+
 /// `/mcp` on `serve`: streamable HTTP, stateless (any node of a cluster answers any request),
 /// plain JSON answers. Hosts other than this site's and loopback are refused (DNS rebinding), as
 /// are browser pages of other origins.

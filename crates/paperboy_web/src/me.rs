@@ -246,13 +246,22 @@ pub async fn remove_upvote(
 async fn change_preferences(
     state: &AppState,
     bearer: &Bearer,
-    change: impl FnOnce(&mut Preferences),
+    change: impl FnOnce(&mut Preferences) + Send + 'static,
 ) -> Result<Preferences, ApiError> {
     bearer.may_write()?;
-    let mut preferences = bearer.account.preferences.clone();
-    change(&mut preferences);
     let account = bearer.account.id;
-    Ok(state.blocking(move |library| library.update_preferences(account, preferences)).await??)
+    // Changed from what is stored now, not from what was read with the token, so a save on the
+    // preferences page meanwhile is not lost.
+    Ok(state
+        .blocking(move |library| -> Result<Preferences, paperboy_app::Error> {
+            let mut preferences = library
+                .subscriber(&paperboy_app::accounts::Subscriber::Id(account))?
+                .ok_or_else(|| paperboy_app::Error::AccountNotFound(account.to_string()))?
+                .preferences;
+            change(&mut preferences);
+            library.update_preferences(account, preferences)
+        })
+        .await??)
 }
 
 #[derive(Serialize, Deserialize)]
@@ -272,8 +281,9 @@ pub async fn replace_searches(
     bearer: Bearer,
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
+    bearer.may_write()?;
     let Searches { searches } = body(&bytes)?;
-    let saved = change_preferences(&state, &bearer, |p| p.searches = searches).await?;
+    let saved = change_preferences(&state, &bearer, move |p| p.searches = searches).await?;
     Ok(private(Searches { searches: saved.searches }))
 }
 
@@ -286,13 +296,15 @@ struct OneSearch {
 /// `POST /api/v1/me/searches`: adds one saved search (`{"query": "..."}`); one already saved
 /// is not added twice.
 pub async fn add_search(State(state): State<AppState>, bearer: Bearer, bytes: Bytes) -> Result<Response, ApiError> {
+    bearer.may_write()?;
     let OneSearch { query } = body(&bytes)?;
-    let saved = change_preferences(&state, &bearer, |p| p.searches.push(query)).await?;
+    let saved = change_preferences(&state, &bearer, move |p| p.searches.push(query)).await?;
     Ok(private(Searches { searches: saved.searches }))
 }
 
 #[derive(Deserialize)]
 pub struct SearchToRemove {
+    #[serde(default)]
     query: String,
 }
 
@@ -303,8 +315,12 @@ pub async fn remove_search(
     bearer: Bearer,
     Query(SearchToRemove { query }): Query<SearchToRemove>,
 ) -> Result<Response, ApiError> {
+    bearer.may_write()?;
     let query = paperboy_domain::text::collapse_whitespace(&query);
-    let saved = change_preferences(&state, &bearer, |p| p.searches.retain(|s| *s != query)).await?;
+    if query.is_empty() {
+        return Err(ApiError(Failure::Param(crate::params::ParamError::QueryRequired)));
+    }
+    let saved = change_preferences(&state, &bearer, move |p| p.searches.retain(|s| *s != query)).await?;
     Ok(private(Searches { searches: saved.searches }))
 }
 
@@ -341,6 +357,7 @@ pub async fn replace_follows(
     bearer: Bearer,
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
+    bearer.may_write()?;
     let FollowsBody { categories, authors } = body(&bytes)?;
     let mut parsed = Vec::with_capacity(categories.len());
     for text in &categories {
@@ -351,7 +368,7 @@ pub async fn replace_follows(
             parsed.push(category);
         }
     }
-    let saved = change_preferences(&state, &bearer, |p| {
+    let saved = change_preferences(&state, &bearer, move |p| {
         p.categories = parsed;
         p.authors = authors;
     })

@@ -240,7 +240,7 @@ pub fn steering_actions(viewer: &Viewer, paper: ArxivId, said: Option<paperboy_a
         div.actions.steering {
             @match said {
                 Some(kind) => {
-                    span.said { @match kind { FeedbackKind::NotInterested => "You are not interested in this paper: it stays out of your digests.", FeedbackKind::MoreLikeThis => "More like this: it seeds your recommendations." } }
+                    span.said { @match kind { FeedbackKind::NotInterested => "You are not interested in this paper: it stays out of your digests.", FeedbackKind::MoreLikeThis => "More like this: it seeds your recommendations (with “Papers like the ones in my library” on)." } }
                     form.inline method="post" action="/feedback/remove" {
                         input type="hidden" name="csrf" value=(viewer.form_token);
                         input type="hidden" name="paper" value=(paper);

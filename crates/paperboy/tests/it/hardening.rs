@@ -8,7 +8,7 @@ use std::{
 };
 
 use super::{
-    mail::{http, serve_with},
+    mail::{http, serve_logging_to, serve_with},
     paperboy, stderr, stdout,
 };
 
@@ -122,4 +122,52 @@ fn rotating_the_signing_key_says_what_it_ends() {
         paperboy(&data).env("PAPERBOY_SIGNING_KEY_FILE", &shared).args(["signing-key", "rotate"]).output().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(shared.is_file());
+}
+
+/// API tokens and private feed addresses are secrets: the server's log, at its most talkative,
+/// names the requests that carry them but never the secrets (the feed's path is masked; the token
+/// travels in a header, which is not logged).
+#[test]
+fn secrets_never_reach_the_log() {
+    let (_dir, data) = super::ingested();
+    let (token, feed) = {
+        let library = paperboy_app::Library::open(&data, &paperboy_app::NoProgress).unwrap();
+        let email = paperboy_domain::EmailAddress::parse("reader@example.org").unwrap();
+        let preferences = paperboy_domain::Preferences::default();
+        let account = library.add_subscriber(&email, true, preferences, chrono::Utc::now()).unwrap();
+        let token = library.create_api_token(account.id, "script", paperboy_app::TokenScope::Write, chrono::Utc::now());
+        let feed = library.create_digest_feed(account.id).unwrap();
+        (token.unwrap().secret.expose().to_owned(), feed.expose().to_owned())
+    };
+    let log_dir = tempfile::tempdir().unwrap();
+    let log_path = log_dir.path().join("serve.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let env = [("PAPERBOY_LOG", "trace")];
+    let server = serve_logging_to(&data, "smtp://127.0.0.1:9", &[], &env, log.into());
+    let base = &server.base;
+    let bearer = |path: &str| {
+        let authority = base.strip_prefix("http://").unwrap();
+        let mut stream = TcpStream::connect(authority).unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).unwrap();
+        reply
+    };
+    assert!(bearer("/api/v1/me").starts_with("HTTP/1.1 200"), "the token works");
+    assert!(bearer("/api/v1/me/library").starts_with("HTTP/1.1 200"));
+    assert_eq!(http("GET", &format!("{base}/feeds/digest/{feed}.atom"), None, None, false).status, 200);
+    assert_eq!(http("GET", &format!("{base}/feeds/digest/{feed}x.atom"), None, None, false).status, 404);
+    drop(server);
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        logged.contains("/api/v1/me/library") && logged.contains("/feeds/digest/***.atom"),
+        "the log names the requests:\n{logged}"
+    );
+    let secret_part = token.rsplit('_').next().unwrap();
+    assert!(!logged.contains(secret_part), "the API token is in the log");
+    assert!(!logged.contains(&feed), "the feed secret is in the log");
 }

@@ -129,6 +129,11 @@ fn serve(data: &Path, smtp: &str) -> Server {
 }
 
 pub(crate) fn serve_with(data: &Path, smtp: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+    serve_logging_to(data, smtp, args, env, Stdio::inherit())
+}
+
+/// `paperboy serve` with its log (standard error) going to `log`.
+pub(crate) fn serve_logging_to(data: &Path, smtp: &str, args: &[&str], env: &[(&str, &str)], log: Stdio) -> Server {
     let mut command = paperboy(data);
     for (k, v) in env {
         command.env(k, v);
@@ -142,7 +147,7 @@ pub(crate) fn serve_with(data: &Path, smtp: &str, args: &[&str], env: &[(&str, &
         .env("PAPERBOY_SMTP__URL", smtp)
         .env_remove("PAPERBOY_BASE_URL")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(log)
         .spawn()
         .unwrap();
     let mut reader = BufReader::new(child.stdout.take().unwrap());

@@ -239,12 +239,22 @@ fn more_like_this_seeds_the_library_model_and_not_interested_papers_never_come_b
     let trending = preview.digests[0].digest.trending.first().expect("a trending section").paper;
     library.set_feedback(b, first, FeedbackKind::NotInterested, Utc::now()).unwrap();
     library.set_feedback(b, trending, FeedbackKind::NotInterested, Utc::now()).unwrap();
+    // b also follows the paper's category, so the follow alone would bring it: only the
+    // "not interested" filter can keep it out (not merely the model's new negative).
+    let category = library.show(first).unwrap().unwrap().stored.paper.categories[0];
+    let follows = Preferences { library: true, trending: 5, categories: vec![category], ..nothing() };
+    library.update_preferences(b, follows).unwrap();
 
     let report = build(&library, "2026-06-16");
     let digest_of = |account: AccountId| &report.digests.iter().find(|d| d.account_id == account).unwrap().digest;
     for entry in &digest_of(a).items {
-        let Reason::Library { like, .. } = &entry.reasons[0] else { panic!("{:?}", entry.reasons) };
-        assert!(seeds.contains(like), "{like} is not a seed");
+        let Reason::Library { like, seed, .. } = &entry.reasons[0] else { panic!("{:?}", entry.reasons) };
+        assert!(seeds.contains(like) && *seed, "{like} is not a seed");
+        assert!(
+            entry.reasons[0].describe().contains("which you asked for more like"),
+            "{}",
+            entry.reasons[0].describe()
+        );
     }
     let of_a: HashSet<ArxivId> = digest_of(a).papers().collect();
     let of_b: HashSet<ArxivId> = digest_of(b).papers().collect();

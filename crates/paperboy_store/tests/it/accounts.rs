@@ -232,7 +232,8 @@ pub(crate) fn api_tokens_are_found_by_hash_listed_newest_first_and_revoked(store
     assert_eq!(store.api_token_by_hash(b"hash-new").unwrap(), Some(newer.clone()));
     assert_eq!(store.api_token_by_hash(b"hash-unknown").unwrap(), None);
 
-    // A use is recorded to the minute; later uses in that minute change nothing.
+    // A use is recorded to the minute (a later use in the same minute keeps it; one in a later
+    // minute moves it).
     let used = Utc.with_ymd_and_hms(2026, 12, 4, 10, 30, 15).unwrap();
     store.touch_api_token("new", used).unwrap();
     store.touch_api_token("new", used + Duration::seconds(30)).unwrap();

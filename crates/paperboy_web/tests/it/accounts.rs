@@ -502,6 +502,34 @@ async fn api_tokens_made_on_the_preferences_page_manage_the_library_and_die_when
     let (refused, json) = call("DELETE", library_uri.clone(), r(), None).await;
     assert_eq!((refused.status, json["code"].as_str()), (StatusCode::FORBIDDEN, Some("insufficient_scope")));
     assert!(refused.headers[header::WWW_AUTHENTICATE].to_str().unwrap().contains("insufficient_scope"));
+    // Every change, with a read token: 403 before the body is even read.
+    for (method, uri, body) in [
+        ("PUT", library_uri.clone(), Some(r#"{"tags": []}"#)),
+        ("PUT", format!("/api/v1/me/upvotes/{paper}"), None),
+        ("DELETE", format!("/api/v1/me/upvotes/{paper}"), None),
+        ("PUT", "/api/v1/me/searches".to_owned(), Some("not even JSON")),
+        ("POST", "/api/v1/me/searches".to_owned(), Some(r#"{"query": "x"}"#)),
+        ("DELETE", "/api/v1/me/searches?query=x".to_owned(), None),
+        ("PUT", "/api/v1/me/follows".to_owned(), Some(r#"{"categories": ["nonsense"], "authors": []}"#)),
+    ] {
+        let (refused, json) = call(method, uri.clone(), r(), body).await;
+        assert_eq!(
+            (refused.status, json["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("insufficient_scope")),
+            "{method} {uri}"
+        );
+    }
+    let (missing, json) = call("DELETE", "/api/v1/me/searches".into(), w(), None).await;
+    assert_eq!((missing.status, json["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_query")));
+    // A form another site posts with the reader's cookie carries no authority here.
+    let mut forged = Request::post("/api/v1/me/searches")
+        .header(header::ORIGIN, "https://evil.example")
+        .header(header::COOKIE, session.as_str())
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(Body::from(r#"{"query": "planted"}"#))
+        .unwrap();
+    forged.extensions_mut().insert(ConnectInfo("198.51.100.1:5000".parse::<SocketAddr>().unwrap()));
+    assert_eq!(send(&state, forged).await.status, StatusCode::UNAUTHORIZED);
     let (bad_body, json) = call("PUT", library_uri.clone(), w(), Some(r#"{"tags": "not a list"}"#)).await;
     assert_eq!((bad_body.status, json["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_body")));
     let (unknown, _) = call("PUT", "/api/v1/me/library/2101.00001".into(), w(), None).await;

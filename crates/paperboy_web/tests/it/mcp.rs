@@ -127,11 +127,21 @@ async fn an_assistant_searches_and_keeps_a_library_over_http() {
         .clone();
     assert_eq!(results[0]["structuredContent"]["changed"], true);
 
-    // Revoked: refused at once.
+    // Revoked: refused at once, with HTTP 401 as on the JSON API, so a client knows to ask for a
+    // new token.
     assert!(state.library.revoke_api_token(account.id, &writer.token.id).unwrap());
-    let results =
-        drive(python, &url, Some(writer.secret.expose()), json!([{"tool": "library_list"}]))["results"].clone();
-    assert_eq!(results[0]["structuredContent"]["code"], "unauthorized");
+    for token in [writer.secret.expose().to_owned(), format!("pbt_0123456789abcdef_{}", "x".repeat(43))] {
+        let request = axum::http::Request::post("/mcp")
+            .header("host", "127.0.0.1")
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(axum::body::Body::from(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#))
+            .unwrap();
+        let response = tower::ServiceExt::oneshot(paperboy_web::router(state.clone()), request).await.unwrap();
+        assert_eq!(response.status(), 401);
+        assert!(response.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"));
+    }
 }
 
 /// `/mcp` answers this site's host and loopback only (a page on another host that points its own
