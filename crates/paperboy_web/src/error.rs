@@ -29,7 +29,9 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("account_not_found", 404, "no such account"),
     ("no_announcements", 404, "nothing announced is stored yet"),
     ("not_found", 404, "no such page or endpoint"),
+    ("method_not_allowed", 405, "the endpoint does not take this method (the Allow header lists those it takes)"),
     ("already_subscribed", 409, "the address has an account"),
+    ("body_too_large", 413, "the request body is too large"),
     ("uri_too_long", 414, "the request URL is too long"),
     ("invalid_preferences", 422, "preferences that cannot be saved"),
     ("api_token_not_made", 422, "an API token cannot be made (the message says why)"),
@@ -66,6 +68,10 @@ pub enum Failure {
     Body(String),
     /// The request target is too long.
     UriTooLong(usize),
+    /// The endpoint does not take the request's method.
+    MethodNotAllowed,
+    /// The request body is over the limit.
+    BodyTooLarge,
     /// The request took too long.
     Timeout,
     /// A blocking task failed (a panic).
@@ -131,6 +137,8 @@ pub fn classify(failure: &Failure) -> (StatusCode, &'static str) {
         Failure::ReadOnlyToken => "insufficient_scope",
         Failure::Body(_) => "invalid_body",
         Failure::UriTooLong(_) => "uri_too_long",
+        Failure::MethodNotAllowed => "method_not_allowed",
+        Failure::BodyTooLarge => "body_too_large",
         Failure::Timeout => "timeout",
     };
     let status = CODES.iter().find(|(c, _, _)| *c == code).map_or(500, |(_, status, _)| *status);
@@ -159,6 +167,8 @@ pub(crate) fn message(failure: &Failure, status: StatusCode) -> String {
         Failure::Unauthorized { presented: true } => "this API token is not valid: it was revoked, or never existed".into(),
         Failure::ReadOnlyToken => "this API token may only read; make one with the write scope to change things".into(),
         Failure::Body(detail) => format!("the request body is not valid: {detail}"),
+        Failure::MethodNotAllowed => "this endpoint does not take this method; the Allow header lists those it takes".into(),
+        Failure::BodyTooLarge => "the request body is too large".into(),
         Failure::UriTooLong(len) => {
             format!("the request URL is too long ({len} bytes; at most {} bytes)", crate::MAX_URI_BYTES)
         }
@@ -257,6 +267,8 @@ mod tests {
             Failure::Timeout,
             Failure::Crashed,
             Failure::UriTooLong(9000),
+            Failure::MethodNotAllowed,
+            Failure::BodyTooLarge,
             Failure::PaperId("x".into()),
             Failure::Param(ParamError::QueryRequired),
             Failure::App(paperboy_app::Error::NoSearchableWords),

@@ -355,6 +355,24 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
             }
         }
     };
+    // axum's own answers to a method a route does not take and to a body over the limit are
+    // plain text or empty; an API client is promised `{"code", "message"}`.
+    let json =
+        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_api && !json {
+        let replaced = match response.status() {
+            StatusCode::METHOD_NOT_ALLOWED => Some(error::Failure::MethodNotAllowed),
+            StatusCode::PAYLOAD_TOO_LARGE => Some(error::Failure::BodyTooLarge),
+            _ => None,
+        };
+        if let Some(replaced) = replaced {
+            let allow = response.headers().get(header::ALLOW).cloned();
+            response = failure(replaced);
+            if let Some(allow) = allow {
+                response.headers_mut().insert(header::ALLOW, allow);
+            }
+        }
+    }
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,

@@ -634,3 +634,28 @@ async fn a_reader_steers_recommendations_from_a_paper_page_and_undoes_it_in_pref
     // Signed out, the paper page offers none of it.
     assert!(!send(&state, get_with_cookie(&format!("/papers/{paper}"), None)).await.body.contains("/more-like-this"));
 }
+
+#[tokio::test]
+async fn the_personal_api_answers_a_wrong_method_and_a_huge_body_in_json() {
+    let (_dir, state) = site(WebConfig::default());
+    let answer = send(&state, api("PATCH", "/api/v1/me/library", None, None)).await;
+    assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED);
+    let json: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+    assert_eq!(json["code"], "method_not_allowed");
+    assert!(answer.headers[header::ALLOW].to_str().unwrap().contains("GET"), "{:?}", answer.headers);
+    let email = paperboy_domain::EmailAddress::parse("reader@example.org").unwrap();
+    let account = state.library.add_subscriber(&email, true, Preferences::default(), Utc::now()).unwrap();
+    let token = state.library.create_api_token(account.id, "x", paperboy_app::TokenScope::Write, Utc::now()).unwrap();
+    let huge = format!(r#"{{"searches": ["{}"]}}"#, "x".repeat(3 * 1024 * 1024));
+    let mut request = Request::put("/api/v1/me/searches")
+        .header(header::AUTHORIZATION, format!("Bearer {}", token.secret.expose()))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(huge))
+        .unwrap();
+    request.extensions_mut().insert(ConnectInfo("198.51.100.1:5000".parse::<SocketAddr>().unwrap()));
+    let answer = send(&state, request).await;
+    let json: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+    assert_eq!((answer.status, json["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("body_too_large")));
+    let who = paperboy_app::accounts::Subscriber::Id(account.id);
+    assert!(state.library.subscriber(&who).unwrap().unwrap().preferences.searches.is_empty(), "nothing saved");
+}
