@@ -10,8 +10,7 @@
 //! a cluster answers, and the personal tools take the token from the request's `Authorization:
 //! Bearer` header; over stdio they act for the account the operator named (`--as`).
 
-use axum::http::{header, request::Parts};
-use chrono::Utc;
+use axum::http::request::Parts;
 use paperboy_app::{Account, TokenScope};
 use rmcp::{
     ErrorData, ServerHandler, ServiceExt,
@@ -30,6 +29,7 @@ use serde_json::json;
 use crate::{
     ApiError, AppState, api,
     error::{Failure, classify},
+    me::Bearer,
     params::RawParams,
 };
 
@@ -149,13 +149,6 @@ fn text(value: Option<u32>) -> Option<String> {
     value.map(|v| v.to_string())
 }
 
-/// The bearer token of an HTTP request.
-fn bearer(parts: &Parts) -> Option<String> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
-}
-
 #[tool_router]
 impl McpServer {
     /// A server whose personal tools act for `identity`.
@@ -172,17 +165,12 @@ impl McpServer {
                     "(none named: start `paperboy mcp --as ADDRESS` for the library tools)".into(),
                 )));
             }
+            // Looked up once, by `refuse_dead_tokens` in front of `/mcp`, which refused a dead
+            // token and left the live one's holder in the request.
             Identity::Bearer => {
-                let token = context.extensions.get::<Parts>().and_then(bearer);
-                let Some(token) = token else { return Err(Failure::Unauthorized { presented: false }) };
-                let found = self
-                    .state
-                    .blocking(move |library| library.api_token_account(&token, Utc::now()))
-                    .await
-                    .map_err(Failure::from)?
-                    .map_err(Failure::App)?;
-                let Some((account, token)) = found else { return Err(Failure::Unauthorized { presented: true }) };
-                (account, token.scope)
+                let bearer = context.extensions.get::<Parts>().and_then(|parts| parts.extensions.get::<Bearer>());
+                let Some(bearer) = bearer else { return Err(Failure::Unauthorized { presented: false }) };
+                (bearer.account.clone(), bearer.token.scope)
             }
         };
         if write && scope != TokenScope::Write {
@@ -312,26 +300,21 @@ impl ServerHandler for McpServer {
 
 /// In front of `/mcp`: a request that carries a bearer token that is not live (revoked, made up)
 /// gets HTTP 401 with `WWW-Authenticate`, as on `/api/v1/me`, so that a client knows to ask for a
-/// new one; a request without a token goes on (the public tools need none; the library tools
-/// then answer `unauthorized`).
+/// new one; a live token's holder goes on in the request, for the library tools; a request without
+/// a token goes on as it is (the public tools need none; the library tools then answer
+/// `unauthorized`).
 pub async fn refuse_dead_tokens(
     axum::extract::State(state): axum::extract::State<AppState>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let (parts, body) = request.into_parts();
-    if let Some(token) = bearer(&parts) {
-        let live = state.blocking(move |library| library.api_token_account(&token, Utc::now())).await;
-        match live {
-            Ok(Ok(Some(_))) => {}
-            Ok(Ok(None)) => {
-                return axum::response::IntoResponse::into_response(ApiError(Failure::Unauthorized {
-                    presented: true,
-                }));
-            }
-            Ok(Err(err)) => return axum::response::IntoResponse::into_response(ApiError(Failure::App(err))),
-            Err(err) => return axum::response::IntoResponse::into_response(ApiError(Failure::from(err))),
+    let (mut parts, body) = request.into_parts();
+    match Bearer::of(&state, &parts).await {
+        Ok(Some(bearer)) => {
+            parts.extensions.insert(bearer);
         }
+        Ok(None) => {}
+        Err(failure) => return axum::response::IntoResponse::into_response(ApiError(failure)),
     }
     next.run(axum::extract::Request::from_parts(parts, body)).await
 }

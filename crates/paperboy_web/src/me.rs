@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use crate::{ApiError, AppState, api::PaperSummary, error::Failure};
 
 /// The account and token of a request, from its `Authorization: Bearer` header.
+#[derive(Clone)]
 pub struct Bearer {
     /// Whose token it is.
     pub account: Account,
@@ -28,6 +29,17 @@ pub struct Bearer {
 }
 
 impl Bearer {
+    /// The live token a request carries: `None` without one, [`Failure::Unauthorized`] for one
+    /// that is revoked or made up. The personal API and `/mcp` both look tokens up here.
+    pub(crate) async fn of(state: &AppState, parts: &Parts) -> Result<Option<Bearer>, Failure> {
+        let Some(token) = bearer_token(parts).map(str::to_owned) else { return Ok(None) };
+        let found = state.blocking(move |library| library.api_token_account(&token, Utc::now())).await??;
+        match found {
+            Some((account, token)) => Ok(Some(Bearer { account, token })),
+            None => Err(Failure::Unauthorized { presented: true }),
+        }
+    }
+
     /// Refuses a change asked for with a read-only token.
     fn may_write(&self) -> Result<(), ApiError> {
         match self.token.scope {
@@ -48,14 +60,7 @@ impl FromRequestParts<AppState> for Bearer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let Some(token) = bearer_token(parts).map(str::to_owned) else {
-            return Err(ApiError(Failure::Unauthorized { presented: false }));
-        };
-        let found = state.blocking(move |library| library.api_token_account(&token, Utc::now())).await??;
-        match found {
-            Some((account, token)) => Ok(Bearer { account, token }),
-            None => Err(ApiError(Failure::Unauthorized { presented: true })),
-        }
+        Bearer::of(state, parts).await?.ok_or(ApiError(Failure::Unauthorized { presented: false }))
     }
 }
 

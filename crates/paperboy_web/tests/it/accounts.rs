@@ -281,18 +281,8 @@ async fn an_upvote_sent_twice_stays_an_upvote() {
 
 #[tokio::test]
 async fn a_private_feed_holds_the_digest_with_reasons_and_dies_when_revoked() {
-    let python = std::env::var("PAPERBOY_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let has_feedparser = std::process::Command::new(&python)
-        .args(["-c", "import feedparser"])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_feedparser {
-        return paperboy_testing::missing(
-            "a_private_feed_holds_the_digest_with_reasons_and_dies_when_revoked",
-            "Python with feedparser (pip install feedparser)",
-        );
-    }
+    let test = "a_private_feed_holds_the_digest_with_reasons_and_dies_when_revoked";
+    let Some(python) = paperboy_testing::python_with(test, "feedparser", "feedparser") else { return };
     let (_dir, state) = site(WebConfig { base_url: SITE.into(), ..WebConfig::default() });
     let email = paperboy_domain::EmailAddress::parse("reader@example.org").unwrap();
     let preferences = Preferences {

@@ -475,18 +475,10 @@ async fn the_api_answers_as_its_openapi_document_says() {
 /// are unique, path parameters are declared, security schemes exist.
 #[tokio::test]
 async fn the_openapi_document_passes_a_third_party_validator() {
-    let python = std::env::var("PAPERBOY_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let has_validator = std::process::Command::new(&python)
-        .args(["-c", "import openapi_spec_validator"])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_validator {
-        return paperboy_testing::missing(
-            "the_openapi_document_passes_a_third_party_validator",
-            "Python with openapi-spec-validator (pip install openapi-spec-validator)",
-        );
-    }
+    let test = "the_openapi_document_passes_a_third_party_validator";
+    let Some(python) = paperboy_testing::python_with(test, "openapi_spec_validator", "openapi-spec-validator") else {
+        return;
+    };
     let document = get("/api/v1/openapi.json").await.body;
     // The validator must also refuse a broken copy (a path parameter never declared), or its
     // passing would prove nothing.
