@@ -619,6 +619,19 @@ pub struct BeirArgs {
     /// Keyword weight of convex fusion (default: the tuned value paper search uses for long queries).
     #[arg(long, value_name = "W")]
     pub keyword_weight: Option<f32>,
+    /// The least similarity at which a document found by meaning alone enters a hybrid list, as
+    /// a fraction of the query's best (default: the calibrated value paper search uses; 0 lets
+    /// every one in).
+    #[arg(long, value_name = "FRACTION")]
+    pub meaning_floor: Option<f32>,
+    /// Also write each query's ranked results to FILE as a TREC run (`query Q0 doc rank score
+    /// paperboy`), for trec_eval or for comparing rankings offline.
+    #[arg(long, value_name = "FILE")]
+    pub write_run: Option<PathBuf>,
+    /// Results ranked per query in keyword and semantic mode (the measures read the first 100;
+    /// hybrid always fuses each side's top 100, as paper search does).
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u16).range(100..))]
+    pub depth: u16,
     /// Print JSON with per-query numbers.
     #[arg(long)]
     pub json: bool,

@@ -29,6 +29,9 @@ pub struct BeirOptions {
     pub fusion: Fusion,
     /// The embedding model (semantic and hybrid modes).
     pub model: Option<ModelChoice>,
+    /// How many results a keyword or semantic run ranks per query (at least 100, which the
+    /// measures need; hybrid fuses each side's top 100, as paper search does).
+    pub depth: usize,
 }
 
 /// What an evaluation measured.
@@ -53,6 +56,24 @@ pub struct BeirRun {
     pub index_seconds: f64,
     /// Median query latency (with the query's embedding), milliseconds.
     pub query_ms_median: f64,
+    /// Each query's ranked results, best first (by query id).
+    #[serde(skip)]
+    pub rankings: HashMap<String, Vec<(String, f32)>>,
+}
+
+impl BeirRun {
+    /// The rankings as a TREC run file: `query Q0 doc rank score tag`, queries in id order.
+    pub fn trec_run(&self, tag: &str) -> String {
+        let mut queries: Vec<&String> = self.rankings.keys().collect();
+        queries.sort();
+        let mut out = String::new();
+        for query in queries {
+            for (rank, (doc, score)) in self.rankings[query].iter().enumerate() {
+                out.push_str(&format!("{query} Q0 {doc} {} {score} {tag}\n", rank + 1));
+            }
+        }
+        out
+    }
 }
 
 /// Evaluates search on a BEIR dataset. The keyword index in `scratch_dir` is rebuilt each run;
@@ -86,6 +107,7 @@ pub fn beir(dataset_dir: &Path, scratch_dir: &Path, options: &BeirOptions, progr
         report: eval::evaluate(&run, &dataset.qrels),
         index_seconds,
         query_ms_median: latencies[latencies.len() / 2],
+        rankings: run,
     })
 }
 
@@ -142,7 +164,10 @@ fn embedded_corpus(
     Ok((embedder, vectors))
 }
 
-/// Each query's top 100 (by the options' mode) and its latency in milliseconds.
+/// What hybrid takes from each side, as paper search does.
+const FUSED_CANDIDATES: usize = 100;
+
+/// Each query's top results (by the options' mode) and its latency in milliseconds.
 type QueryRuns = (HashMap<String, Vec<(String, f32)>>, Vec<f64>);
 
 fn run_queries(
@@ -157,17 +182,22 @@ fn run_queries(
     let mut latencies = Vec::with_capacity(queries.len());
     for (query_id, text) in queries {
         let started = Instant::now();
+        let depth = if options.mode == SearchMode::Hybrid { FUSED_CANDIDATES } else { options.depth.max(100) };
         let keyword = || -> Result<Vec<(String, f32)>> {
-            Ok(index.search_plain(text, 100)?.into_iter().map(|h| (h.key, h.score)).collect())
+            Ok(index.search_plain(text, depth)?.into_iter().map(|h| (h.key, h.score)).collect())
         };
         let ranked: Vec<(String, f32)> = match semantic {
             Some((embedder, vectors)) => {
                 let query = embedder.embed_query(text)?;
                 let neighbors: Vec<(String, f32)> =
-                    vectors.nearest(&query, 100)?.into_iter().map(|n| (n.key.to_owned(), n.score)).collect();
+                    vectors.nearest(&query, depth)?.into_iter().map(|n| (n.key.to_owned(), n.score)).collect();
                 if options.mode == SearchMode::Hybrid {
-                    let fused = options.fusion.fuse(&keyword()?, &neighbors, hybrid::count_words(text));
-                    fused.into_iter().take(100).map(|(k, f)| (k, f.score)).collect()
+                    let keyword = keyword()?;
+                    let similarities =
+                        vectors.similarities(&query, hybrid::Sides::lacking_similarity(&keyword, &neighbors))?;
+                    let sides = hybrid::Sides { keyword: &keyword, semantic: &neighbors, similarities: &similarities };
+                    let fused = options.fusion.fuse(sides, hybrid::count_words(text));
+                    fused.into_iter().take(FUSED_CANDIDATES).map(|(k, f)| (k, f.score)).collect()
                 } else {
                     neighbors
                 }

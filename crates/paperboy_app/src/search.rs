@@ -394,7 +394,7 @@ impl Library {
         // Over-fetch so that candidates failing the query's constraints can be dropped.
         let fetch = if constraint.is_some() { wanted * 4 } else { wanted };
         let (_, vectors) = self.vectors()?;
-        let mut semantic_list = semantic.batcher.nearest(vectors, vector, fetch)?;
+        let mut semantic_list = semantic.batcher.nearest(vectors, vector.clone(), fetch)?;
         if let Some(constraint) = &constraint {
             let keys: Vec<&str> = semantic_list.iter().map(|(k, _)| k.as_str()).collect();
             let allowed = self.index.keys_matching(&keys, constraint.as_ref())?;
@@ -410,7 +410,10 @@ impl Library {
                 .map(|(k, s)| (k.clone(), hybrid::Fused { score: *s, semantic: Some(*s), ..hybrid::Fused::EMPTY }))
                 .collect()
         } else {
-            self.fusion.fuse(&keyword_list, &semantic_list, hybrid::count_words(&text))
+            let lacking = hybrid::Sides::lacking_similarity(&keyword_list, &semantic_list);
+            let similarities = vectors.read().unwrap_or_else(|p| p.into_inner()).similarities(&vector, lacking)?;
+            let sides = hybrid::Sides { keyword: &keyword_list, semantic: &semantic_list, similarities: &similarities };
+            self.fusion.fuse(sides, hybrid::count_words(&text))
         };
         let mut ranked: Vec<Ranked> = pinned
             .iter()

@@ -39,13 +39,24 @@ fn beir(context: &Context, args: BeirArgs) -> anyhow::Result<ExitCode> {
         anyhow::ensure!(slop <= 20, "--phrase-slop must be at most 20");
         ranking.phrase_slop = slop;
     }
-    let fusion = match (args.fusion, args.keyword_weight) {
-        (FusionArg::Rrf, _) => Fusion::Rrf { k: 60.0 },
-        (FusionArg::Convex, None) => Fusion::default(),
-        (FusionArg::Convex, Some(weight)) => {
-            anyhow::ensure!((0.0..=1.0).contains(&weight), "--keyword-weight must be between 0 and 1");
-            // One weight for every query length: what tuning on a split needs.
-            Fusion::Convex { short_weight: weight, long_weight: weight, short_words: 0 }
+    let fusion = match args.fusion {
+        FusionArg::Rrf => Fusion::Rrf { k: 60.0 },
+        FusionArg::Convex => {
+            let Fusion::Convex { mut short_weight, mut long_weight, mut short_words, mut meaning_floor } =
+                Fusion::default()
+            else {
+                unreachable!("the default fusion is convex")
+            };
+            if let Some(weight) = args.keyword_weight {
+                anyhow::ensure!((0.0..=1.0).contains(&weight), "--keyword-weight must be between 0 and 1");
+                // One weight for every query length: what tuning on a split needs.
+                (short_weight, long_weight, short_words) = (weight, weight, 0);
+            }
+            if let Some(floor) = args.meaning_floor {
+                anyhow::ensure!((0.0..=1.0).contains(&floor), "--meaning-floor must be between 0 and 1");
+                meaning_floor = floor;
+            }
+            Fusion::Convex { short_weight, long_weight, short_words, meaning_floor }
         }
     };
     let options = BeirOptions {
@@ -58,9 +69,13 @@ fn beir(context: &Context, args: BeirArgs) -> anyhow::Result<ExitCode> {
         },
         fusion,
         model: context.config.model.clone(),
+        depth: usize::from(args.depth),
     };
     let run = paperboy_app::eval::beir(&args.dir, &scratch, &options, &CliProgress::new())
         .with_context(|| format!("evaluating on {}", args.dir.display()))?;
+    if let Some(path) = &args.write_run {
+        std::fs::write(path, run.trec_run("paperboy")).with_context(|| format!("writing {}", path.display()))?;
+    }
     if args.json {
         output::print_json(&run)?;
     } else {

@@ -287,6 +287,22 @@ impl VectorIndex {
         Ok(out)
     }
 
+    /// The similarity of `query` to each of `keys` that has a vector (exact, as the nearest are
+    /// rescored): what hybrid search needs for the papers found by words but not among the nearest.
+    pub fn similarities<'k>(
+        &self,
+        query: &[f32],
+        keys: impl IntoIterator<Item = &'k str>,
+    ) -> Result<Vec<(&'k str, f32)>> {
+        let mut out = Vec::new();
+        for key in keys {
+            if let Some(vector) = self.vector(key)? {
+                out.push((key, dot(query, &vector)));
+            }
+        }
+        Ok(out)
+    }
+
     /// A document's vector.
     pub fn vector(&self, key: &str) -> Result<Option<Vec<f32>>> {
         let Some(&slot) = self.slots.get(key) else { return Ok(None) };
