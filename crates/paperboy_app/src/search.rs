@@ -131,7 +131,8 @@ pub struct SearchHit {
     pub score: f32,
     /// Its BM25 score, when its words matched.
     pub keyword_score: Option<f32>,
-    /// Its cosine similarity to the query, when found by meaning.
+    /// Its cosine similarity to the query (semantic and hybrid modes; in hybrid, papers found by
+    /// words have theirs too).
     pub semantic_score: Option<f32>,
     /// Pinned first because the query is its id or exact title.
     pub pinned: bool,
@@ -152,9 +153,9 @@ pub struct Explanation {
     pub terms: Vec<TermScore>,
     /// What the query's words standing together added to the BM25 score.
     pub proximity: f32,
-    /// The BM25 score min-max normalised over the keyword candidates (hybrid mode).
+    /// The BM25 score divided by the best keyword candidate's (hybrid mode).
     pub keyword_normalised: Option<f32>,
-    /// The similarity min-max normalised over the semantic candidates (hybrid mode).
+    /// The similarity divided by the best candidate's (hybrid mode).
     pub semantic_normalised: Option<f32>,
     /// The words' weight in the ranking score (1 by words alone, none with rank fusion).
     pub keyword_weight: Option<f32>,

@@ -280,8 +280,8 @@ fn public(base_url: &str) -> Value {
                     "score": {"type": "number"}
                 }}},
                 "proximity": {"type": "number", "description": "what the query's words standing together added to the BM25 score"},
-                "keyword_normalised": nullable(json!({"type": "number", "description": "the BM25 score min-max normalised over the keyword candidates"})),
-                "semantic_normalised": nullable(json!({"type": "number", "description": "the similarity min-max normalised over the semantic candidates"})),
+                "keyword_normalised": nullable(json!({"type": "number", "description": "the BM25 score divided by the best keyword candidate's"})),
+                "semantic_normalised": nullable(json!({"type": "number", "description": "the similarity divided by the best candidate's"})),
                 "keyword_weight": nullable(json!({"type": "number", "description": "the words' weight in the score"})),
                 "semantic_weight": nullable(json!({"type": "number", "description": "the meaning's weight in the score"}))
             }},

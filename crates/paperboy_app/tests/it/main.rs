@@ -379,6 +379,38 @@ fn hybrid_finds_by_meaning_what_words_miss() {
     assert!(hybrid[..5].contains(&keyword[0]));
 }
 
+/// The promise of PRODUCT.md ("Search"), on real papers (`tests/data/degeneration.jsonl`) among
+/// two sample days: `degeneration` finds the papers about performance degeneration and about text
+/// degeneration in its first ten, each with both its scores, ahead of papers found by meaning alone.
+#[test]
+fn the_degeneration_promise() {
+    require_model!();
+    let dir = tempfile::tempdir().unwrap();
+    let library = semantic_library(dir.path(), &["2026-06-15", "2026-06-16"]);
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/degeneration.jsonl");
+    ingest::ingest_jsonl(&library, &[fixture], &NoProgress).unwrap();
+    assert_eq!(library.embed_missing(&NoProgress).unwrap().embedded, 8);
+    let page = library
+        .search(&SearchParams {
+            query: "degeneration".into(),
+            limit: 10,
+            mode: paperboy_app::SearchMode::Hybrid,
+            ..SearchParams::default()
+        })
+        .unwrap();
+    assert_eq!(page.mode, "hybrid");
+    let found: Vec<String> = page.hits.iter().map(|h| h.paper.id.to_string()).collect();
+    let performance = ["2504.11749", "2505.12716"];
+    let text = ["2505.16881", "2509.02170", "2604.14314"];
+    for id in performance.iter().chain(&text) {
+        let rank = found.iter().position(|f| f == id).unwrap_or_else(|| panic!("{id} not in the first ten: {found:?}"));
+        let hit = &page.hits[rank];
+        assert!(hit.keyword_score.is_some() && hit.semantic_score.is_some(), "{id}: both sides score it");
+        let first_by_meaning_alone = page.hits.iter().position(|h| h.keyword_score.is_none());
+        assert!(first_by_meaning_alone.is_none_or(|alone| rank < alone), "{id} at {rank}: {found:?}");
+    }
+}
+
 #[test]
 fn hybrid_keeps_what_keywords_do_well_for_short_phrases() {
     require_model!();
