@@ -621,7 +621,7 @@ pub struct BeirArgs {
     pub keyword_weight: Option<f32>,
     /// The least similarity at which a document found by meaning alone enters a hybrid list, as
     /// a fraction of the query's best (default: the calibrated value paper search uses; 0 lets
-    /// every one in).
+    /// in every one with a similarity of at least 0).
     #[arg(long, value_name = "FRACTION")]
     pub meaning_floor: Option<f32>,
     /// Also write each query's ranked results to FILE as a TREC run (`query Q0 doc rank score

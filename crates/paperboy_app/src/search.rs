@@ -403,6 +403,8 @@ impl Library {
         }
         semantic_list.truncate(wanted);
         let pinned: Vec<&str> = keyword.hits.iter().filter(|h| h.pinned).map(|h| h.key.as_str()).collect();
+        // A pinned paper leads whatever its scores; it must not set the meaning side's best either.
+        semantic_list.retain(|(k, _)| !pinned.contains(&k.as_str()));
         let keyword_list: Vec<(String, f32)> =
             keyword.hits.iter().filter(|h| !h.pinned).map(|h| (h.key.clone(), h.score)).collect();
         let fused: Vec<(String, hybrid::Fused)> = if mode == SearchMode::Semantic {

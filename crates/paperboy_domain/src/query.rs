@@ -177,8 +177,10 @@ impl SearchQuery {
         match SearchQuery::parse_strict(input) {
             Ok(query) => Ok(query),
             Err(err) if err.falls_back_to_words() => match words_of(input) {
-                Some(clauses) => Ok(SearchQuery { clauses, relaxed: Some(err) }),
-                None => Err(err),
+                Ok(clauses) => Ok(SearchQuery { clauses, relaxed: Some(err) }),
+                // Its words are too many to search: say so, not the syntax error they replaced.
+                Err(Some(too_many)) => Err(too_many),
+                Err(None) => Err(err),
             },
             Err(err) => Err(err),
         }
@@ -260,7 +262,9 @@ impl QueryError {
 
 /// The plain words of a query whose syntax did not parse: quotes, parentheses, field prefixes and
 /// operators dropped, `-word` kept as an exclusion. `None` when no word is left to search for.
-fn words_of(input: &str) -> Option<Vec<Clause>> {
+/// The query's plain words as clauses; `Err(None)` when it has none to search for, and
+/// `Err(Some(TooManyClauses))` when it has more than [`MAX_CLAUSES`].
+fn words_of(input: &str) -> Result<Vec<Clause>, Option<QueryError>> {
     let cleaned: String =
         input.chars().map(|c| if matches!(c, '(' | ')' | '"' | '“' | '”') { ' ' } else { c }).collect();
     let mut clauses = Vec::new();
@@ -282,10 +286,10 @@ fn words_of(input: &str) -> Option<Vec<Clause>> {
         let occur = if excluded { Occur::MustNot } else { Occur::Default };
         clauses.push(Clause { occur, node: Node::Word { field: Field::All, text: word.to_owned() } });
         if clauses.len() > MAX_CLAUSES {
-            return None;
+            return Err(Some(QueryError::TooManyClauses));
         }
     }
-    clauses.iter().any(|c| c.occur != Occur::MustNot).then_some(clauses)
+    if clauses.iter().any(|c| c.occur != Occur::MustNot) { Ok(clauses) } else { Err(None) }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -706,6 +710,16 @@ mod tests {
         );
         check("robots ti:", expect!["words (`ti:` needs a word or a \"phrase\" after it): robots"]);
         check("5\" displays (OLED)", expect!["words (a quote opened at character 2 is never closed): 5 displays OLED"]);
+    }
+
+    /// Found by `scripts/fuzz` (query target): a pasted abstract whose syntax fell back to its words,
+    /// but with more words than a query may have, was refused as "the query is empty".
+    #[test]
+    fn too_many_words_after_a_fallback_say_so() {
+        let pasted = format!("x \"\" {}", vec!["word"; MAX_CLAUSES + 3].join(" "));
+        assert_eq!(SearchQuery::parse(&pasted).unwrap_err(), QueryError::TooManyClauses);
+        let fewer = format!("x \"\" {}", vec!["word"; MAX_CLAUSES - 2].join(" "));
+        assert!(SearchQuery::parse(&fewer).is_ok());
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //!
 //! Inputs are numbered and each is made from `(seed, target, number)` alone, so a failure is
 //! reproduced with `--from N --inputs 1`, and a crash that kills the process (a stack overflow) is
-//! found by replaying from the last progress line.
+//! found by replaying from the last progress line; so is an input that never finishes, which a
+//! watchdog stops after [`STUCK`].
 
 pub mod mutate;
 mod targets;
@@ -15,6 +16,7 @@ mod targets;
 use std::{
     panic::{AssertUnwindSafe, catch_unwind},
     path::{Path, PathBuf},
+    sync::atomic::{AtomicBool, AtomicU64, Ordering},
     time::{Duration, Instant},
 };
 
@@ -56,6 +58,10 @@ pub struct Report {
 /// An input slower than this is reported as a hang.
 pub const HANG: Duration = Duration::from_secs(1);
 
+/// An input still running after this stops the process (status 3), naming the input: a loop that
+/// never ends cannot be caught like a panic.
+pub const STUCK: Duration = Duration::from_secs(30);
+
 /// The repository's root, where the seeds are.
 pub fn repository() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -87,7 +93,38 @@ pub struct Run {
 /// Runs `target` on its inputs. Panics are caught and counted; the default panic message is kept
 /// quiet while the run lasts.
 pub fn run(target: &Target, seeds: &[Vec<u8>], run: &Run, progress: &mut dyn FnMut(u64)) -> Report {
+    // The input running (its number + 1; 0: none) and since when (ms after `started`).
+    let running = AtomicU64::new(0);
+    let since = AtomicU64::new(0);
+    let done = AtomicBool::new(false);
     let started = Instant::now();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(200));
+                let input = running.load(Ordering::Relaxed);
+                let elapsed = (started.elapsed().as_millis() as u64).saturating_sub(since.load(Ordering::Relaxed));
+                if input > 0 && elapsed > STUCK.as_millis() as u64 && running.load(Ordering::Relaxed) == input {
+                    eprintln!("{}: input {} has run for {} s; stopping", target.name, input - 1, elapsed / 1000);
+                    std::process::exit(3);
+                }
+            }
+        });
+        let report = fuzz(target, seeds, run, progress, started, &running, &since);
+        done.store(true, Ordering::Relaxed);
+        report
+    })
+}
+
+fn fuzz(
+    target: &Target,
+    seeds: &[Vec<u8>],
+    run: &Run,
+    progress: &mut dyn FnMut(u64),
+    started: Instant,
+    running: &AtomicU64,
+    since: &AtomicU64,
+) -> Report {
     let mut report = Report::default();
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
@@ -100,9 +137,12 @@ pub fn run(target: &Target, seeds: &[Vec<u8>], run: &Run, progress: &mut dyn FnM
         }
         let mut rng = mutate::Rng::for_input(run.seed, target.name, index);
         let data = mutate::input(&mut rng, seeds, target.tokens);
+        since.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        running.store(index + 1, Ordering::Relaxed);
         let took = Instant::now();
         let outcome = catch_unwind(AssertUnwindSafe(|| (target.check)(&data)));
         let took = took.elapsed();
+        running.store(0, Ordering::Relaxed);
         report.inputs += 1;
         if took > report.slowest.0 {
             report.slowest = (took, index);

@@ -12,7 +12,7 @@ use crate::Target;
 pub static TARGETS: &[Target] = &[
     Target {
         name: "query",
-        about: "the query language (SearchQuery::parse): a query with a word is never empty",
+        about: "the query language (SearchQuery::parse): a query with a word (not AND, OR, NOT) is never empty",
         seeds: query_seeds,
         tokens: &[
             "\"", "(", ")", "-", "+", ":", "au:", "ti:", "abs:", "cat:", "cat:cs.", " OR ", " AND ", " NOT ", "*",
@@ -212,7 +212,7 @@ fn check_query(text: &str) -> Result<(), String> {
     let result = SearchQuery::parse(text);
     if matches!(result, Err(QueryError::Empty))
         && text.chars().count() <= MAX_QUERY_CHARS
-        && text.chars().any(char::is_alphanumeric)
+        && text.split(|c: char| !c.is_alphanumeric()).any(|w| !w.is_empty() && !matches!(w, "AND" | "OR" | "NOT"))
     {
         return Err(format!("a query with words is empty: {text:?}"));
     }
@@ -468,9 +468,27 @@ fn check_mail(data: &[u8]) -> Result<(), String> {
         unsubscribe_mailto: None,
     };
     let to = EmailAddress::parse("reader@example.org").expect("a valid address");
-    let Ok(message) = digest_message(&context, &to, "<fuzz@papers.example.org>", &view) else { return Ok(()) };
-    let bytes = message.formatted();
-    let parsed = mail_parser::MessageParser::default().parse(&bytes).ok_or("the message does not parse")?;
+    // Hostile text in what the message shows: it is built, and the text stays in the body.
+    let message = digest_message(&context, &to, "<fuzz@papers.example.org>", &view)
+        .map_err(|e| format!("a title or snippet stopped the digest ({e}): {text:?}"))?;
+    headers_intact(&message.formatted(), true).map_err(|e| format!("{e} for {text:?}"))?;
+    // Hostile text in what goes into headers (links, the mailto address, the message id): refused,
+    // or carried without adding a header.
+    let view = DigestView {
+        unsubscribe_url: format!("https://papers.example.org/unsubscribe?token={text}"),
+        unsubscribe_mailto: Some(format!("mailto:unsubscribe@papers.example.org?subject={text}")),
+        ..view
+    };
+    if let Ok(message) = digest_message(&context, &to, &format!("<{text}@papers.example.org>"), &view) {
+        headers_intact(&message.formatted(), false).map_err(|e| format!("{e} for {text:?} in the headers"))?;
+    }
+    Ok(())
+}
+
+/// The message parses (mail-parser), its headers are exactly the digest's, once each, it goes to
+/// one recipient, and it has a plain and an HTML body.
+fn headers_intact(bytes: &[u8], with_bodies: bool) -> Result<(), String> {
+    let parsed = mail_parser::MessageParser::default().parse(bytes).ok_or("the message does not parse")?;
     let mut names: Vec<String> = parsed.headers().iter().map(|h| h.name().to_ascii_lowercase()).collect();
     names.sort();
     let expected = [
@@ -487,11 +505,14 @@ fn check_mail(data: &[u8]) -> Result<(), String> {
         "to",
     ];
     if names.iter().any(|n| !expected.contains(&n.as_str())) || names.windows(2).any(|w| w[0] == w[1]) {
-        return Err(format!("the headers became {names:?} for {text:?}"));
+        return Err(format!("the headers became {names:?}"));
     }
     let recipients = parsed.to().map(|to| to.iter().count()).unwrap_or(0);
     if recipients != 1 || parsed.bcc().is_some() || parsed.cc().is_some() {
-        return Err(format!("the recipients changed for {text:?}"));
+        return Err("the recipients changed".into());
+    }
+    if with_bodies && (parsed.body_text(0).is_none() || parsed.body_html(0).is_none()) {
+        return Err("a body part is missing".into());
     }
     Ok(())
 }
