@@ -262,8 +262,9 @@ impl QueryError {
 
 /// The plain words of a query whose syntax did not parse: quotes, parentheses, field prefixes and
 /// operators dropped, `-word` kept as an exclusion. `None` when no word is left to search for.
-/// The query's plain words as clauses; `Err(None)` when it has none to search for, and
-/// `Err(Some(TooManyClauses))` when it has more than [`MAX_CLAUSES`].
+/// The query's plain words as clauses; `Err(None)` when it has none, `Err(Some(OnlyExclusions))`
+/// when it only excludes words, and `Err(Some(TooManyClauses))` when it has more than
+/// [`MAX_CLAUSES`].
 fn words_of(input: &str) -> Result<Vec<Clause>, Option<QueryError>> {
     let cleaned: String =
         input.chars().map(|c| if matches!(c, '(' | ')' | '"' | '“' | '”') { ' ' } else { c }).collect();
@@ -289,7 +290,12 @@ fn words_of(input: &str) -> Result<Vec<Clause>, Option<QueryError>> {
             return Err(Some(QueryError::TooManyClauses));
         }
     }
-    if clauses.iter().any(|c| c.occur != Occur::MustNot) { Ok(clauses) } else { Err(None) }
+    match clauses.iter().any(|c| c.occur != Occur::MustNot) {
+        true => Ok(clauses),
+        // Only exclusions: say that, whatever syntax error came first.
+        false if !clauses.is_empty() => Err(Some(QueryError::OnlyExclusions)),
+        false => Err(None),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -720,6 +726,8 @@ mod tests {
         assert_eq!(SearchQuery::parse(&pasted).unwrap_err(), QueryError::TooManyClauses);
         let fewer = format!("x \"\" {}", vec!["word"; MAX_CLAUSES - 2].join(" "));
         assert!(SearchQuery::parse(&fewer).is_ok());
+        // Also found by the fuzzer: only an exclusion among broken syntax said "empty".
+        assert_eq!(SearchQuery::parse("-C NOT NOT").unwrap_err(), QueryError::OnlyExclusions);
     }
 
     #[test]

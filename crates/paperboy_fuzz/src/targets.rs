@@ -210,13 +210,27 @@ fn check_query_bytes(data: &[u8]) -> Result<(), String> {
 
 fn check_query(text: &str) -> Result<(), String> {
     let result = SearchQuery::parse(text);
-    if matches!(result, Err(QueryError::Empty))
-        && text.chars().count() <= MAX_QUERY_CHARS
-        && text.split(|c: char| !c.is_alphanumeric()).any(|w| !w.is_empty() && !matches!(w, "AND" | "OR" | "NOT"))
-    {
+    if matches!(result, Err(QueryError::Empty)) && text.chars().count() <= MAX_QUERY_CHARS && has_a_word(text) {
         return Err(format!("a query with words is empty: {text:?}"));
     }
     Ok(())
+}
+
+/// Whether `text` holds a word to search for: a run of letters or digits that is not an operator
+/// (`AND`, `OR`, `NOT`) or a field's name before its colon (`ti:`).
+fn has_a_word(text: &str) -> bool {
+    let mut rest = text;
+    while let Some(start) = rest.find(char::is_alphanumeric) {
+        let run = &rest[start..];
+        let end = run.find(|c: char| !c.is_alphanumeric()).unwrap_or(run.len());
+        let (word, after) = run.split_at(end);
+        let field = after.starts_with(':') && ["ti", "au", "abs", "cat", "all"].contains(&word.to_lowercase().as_str());
+        if !field && !matches!(word, "AND" | "OR" | "NOT") {
+            return true;
+        }
+        rest = after;
+    }
+    false
 }
 
 fn id_seeds(root: &Path) -> Vec<Vec<u8>> {
@@ -529,6 +543,8 @@ mod tests {
         assert!(well_formed("<math><mi>x</math>").is_err(), "unbalanced");
         assert!(well_formed("<math").is_err());
         assert!(check_query("(+)-").is_ok(), "no words: may be empty");
+        assert!(has_a_word("x") && has_a_word("-C NOT") && has_a_word("ti:robots"));
+        assert!(!has_a_word("\"\"ti:\"\"") && !has_a_word("OR NOT --") && !has_a_word("(+)"));
         assert!(check_email("reader@example.org").is_ok());
     }
 }
