@@ -149,6 +149,35 @@ pub static TARGETS: &[Target] = &[
         check: check_tex,
     },
     Target {
+        name: "params",
+        about: "query strings of the pages, the API and the feeds (paperboy_web's parameter decoding): a clear refusal or a search",
+        seeds: param_seeds,
+        tokens: &[
+            "&",
+            "=",
+            "%",
+            "%00",
+            "%FF",
+            "%2",
+            "+",
+            "q=",
+            "page=",
+            "per_page=",
+            "since=",
+            "until=",
+            "sort=",
+            "mode=",
+            "category=",
+            "format=",
+            "explain=",
+            "date=",
+            "99999999999999999999",
+            "-1",
+            "2026-02-30",
+        ],
+        check: check_params,
+    },
+    Target {
         name: "mail",
         about: "digest mail with hostile titles and snippets (paperboy_mail::render): no added header, a parseable message",
         seeds: query_seeds,
@@ -212,6 +241,29 @@ fn check_query(text: &str) -> Result<(), String> {
     let result = SearchQuery::parse(text);
     if matches!(result, Err(QueryError::Empty)) && text.chars().count() <= MAX_QUERY_CHARS && has_a_word(text) {
         return Err(format!("a query with words is empty: {text:?}"));
+    }
+    Ok(())
+}
+
+fn param_seeds(_: &Path) -> Vec<Vec<u8>> {
+    [
+        "q=diffusion+policy&mode=hybrid&sort=relevance&page=2",
+        "q=%22speculative+decoding%22&category=cs.CL&since=2026-01-01&until=2026-06-16",
+        "q=au%3A%22Chelsea+Finn%22&sort=date&per_page=50&explain=true",
+        "date=2026-06-16&category=cs&page=3",
+        "format=bibtex&limit=10",
+        "q=&page=0&per_page=1000",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect()
+}
+
+fn check_params(data: &[u8]) -> Result<(), String> {
+    if let Err(message) = paperboy_web::decode_query_string(&String::from_utf8_lossy(data))
+        && message.trim().is_empty()
+    {
+        return Err("a refusal without a message".into());
     }
     Ok(())
 }

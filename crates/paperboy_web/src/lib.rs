@@ -181,6 +181,27 @@ pub(crate) const MAX_URI_BYTES: usize = 4096;
 /// The longest a request may take, its body included, before it is answered 503.
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// Decodes a query string as every page, the API and the feeds do (axum's `Query` into the
+/// parameters as text, then each parameter parsed); `Err` is the message a person would see. For
+/// the fuzz target `params` (`paperboy_fuzz`): outside input never gets further than this without a
+/// clear refusal.
+#[doc(hidden)]
+pub fn decode_query_string(query: &str) -> Result<(), String> {
+    let Ok(uri) = axum::http::Uri::builder().path_and_query(format!("/search?{query}")).build() else {
+        // The HTTP layer refuses such a request line before any handler sees it.
+        return Ok(());
+    };
+    let axum::extract::Query(raw) =
+        axum::extract::Query::<params::RawParams>::try_from_uri(&uri).map_err(|e| e.body_text())?;
+    params::search(&raw, params::PAGE_SIZE).map_err(|e| e.to_string())?;
+    params::search(&raw, params::MAX_PER_PAGE).map_err(|e| e.to_string())?;
+    params::page(&raw).map_err(|e| e.to_string())?;
+    params::category(&raw.category).map_err(|e| e.to_string())?;
+    params::citation_format(&raw.format).map_err(|e| e.to_string())?;
+    params::date("date", &raw.date).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 /// Every route.
 pub fn router(state: AppState) -> Router {
     Router::new()
