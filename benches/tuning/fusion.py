@@ -209,6 +209,18 @@ def main():
     k, b = max(grid, key=lambda p: run(prf(p[0], p[1], 0.5), "train")[0])
     print(f"| chosen + vector pseudo-relevance feedback (first k nearest, β) | k = {k}, β = {b} | {run(prf(k, b, 0.5), 'train')[0]:.4f} | {run(prf(k, b, 0.5), 'test')[0]:.4f} |")
 
+    def paired(a, b, split):
+        """Mean per-query nDCG@10 difference a − b and its standard error."""
+        d = [ndcg10(a(s), j) - ndcg10(b(s), j) for s, j in data[split]]
+        return statistics.mean(d), statistics.pstdev(d) / len(d) ** 0.5
+
+    chosen, before = convex(0.5), convex(0.6, "minmax", False)
+    best_two = convex(0.4, weight_of=list(confidence.values())[0](-0.5))
+    print()
+    for name, a, b in (("chosen − before", chosen, before), ("semantic-best weighting − chosen", best_two, chosen)):
+        (tm, te), (sm, se) = paired(a, b, "train"), paired(a, b, "test")
+        print(f"paired nDCG@10 difference, {name}: train {tm:+.4f} ± {te:.4f}, test {sm:+.4f} ± {se:.4f}")
+
     print()
     print("| floor for papers found by meaning alone | train nDCG@10 | train Recall@100 | such papers per query | of them judged relevant |")
     print("|---|---:|---:|---:|---:|")
