@@ -486,13 +486,46 @@ impl Builder<'_> {
     }
 }
 
-fn create(path: &Path) -> Result<Box<dyn Write>, String> {
+/// The records' file: gzip when its name ends in `.gz`.
+enum Output {
+    Plain(BufWriter<File>),
+    Gzip(GzEncoder<BufWriter<File>>),
+}
+
+impl Write for Output {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Output::Plain(out) => out.write(bytes),
+            Output::Gzip(out) => out.write(bytes),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Output::Plain(out) => out.flush(),
+            Output::Gzip(out) => out.flush(),
+        }
+    }
+}
+
+impl Output {
+    /// Writes what is left (gzip's trailer too: dropping an encoder would lose its error) and
+    /// flushes the file.
+    fn finish(self) -> std::io::Result<()> {
+        match self {
+            Output::Plain(mut out) => out.flush(),
+            Output::Gzip(out) => out.finish()?.flush(),
+        }
+    }
+}
+
+fn create(path: &Path) -> Result<Output, String> {
     let file = File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let out = BufWriter::with_capacity(1 << 20, file);
     Ok(if path.extension().is_some_and(|e| e == "gz") {
-        Box::new(GzEncoder::new(out, Compression::fast()))
+        Output::Gzip(GzEncoder::new(out, Compression::fast()))
     } else {
-        Box::new(out)
+        Output::Plain(out)
     })
 }
 
@@ -602,8 +635,7 @@ fn run(args: &Args) -> Result<(), String> {
             made += 1;
         }
     }
-    out.flush().map_err(|e| format!("{}: {e}", args.out.display()))?;
-    drop(out);
+    out.finish().map_err(|e| format!("{}: {e}", args.out.display()))?;
     if let Some(mut vectors_out) = vectors_out {
         vectors_out.flush().map_err(|e| e.to_string())?;
     }
