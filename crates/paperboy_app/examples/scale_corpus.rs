@@ -489,7 +489,7 @@ impl Builder<'_> {
 /// The records' file: gzip when its name ends in `.gz`.
 enum Output {
     Plain(BufWriter<File>),
-    Gzip(GzEncoder<BufWriter<File>>),
+    Gzip(Box<GzEncoder<BufWriter<File>>>),
 }
 
 impl Write for Output {
@@ -523,7 +523,7 @@ fn create(path: &Path) -> Result<Output, String> {
     let file = File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let out = BufWriter::with_capacity(1 << 20, file);
     Ok(if path.extension().is_some_and(|e| e == "gz") {
-        Output::Gzip(GzEncoder::new(out, Compression::fast()))
+        Output::Gzip(Box::new(GzEncoder::new(out, Compression::fast())))
     } else {
         Output::Plain(out)
     })
